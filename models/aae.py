@@ -1,0 +1,77 @@
+"""Adversarial Autoencoder (Makhzani et al. 2015, sec. 2).
+
+An autoencoder whose code is pulled to a prior p(z) by a GAN played on codes:
+the discriminator tells samples of p(z) (real) from codes E(x) (fake), and the
+encoder, as the generator, fools it, so the aggregate posterior q(z) moves to
+p(z). Each step has the paper's two phases: reconstruction, then regularisation
+(discriminator, then encoder). Samples decode prior draws.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from . import losses, nets
+from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, Family, Hyper, non_negative, one_of
+from .priors import PRIORS
+
+
+@dataclasses.dataclass(frozen=True)
+class AAEHyper(Hyper):
+    prior: str = "gaussian"  # the prior the codes must follow (factorial Gaussian in the paper)
+    adv_weight: float = 1.0  # weight of the encoder's adversarial loss against reconstruction
+
+    def check(self) -> None:
+        super().check()
+        one_of(self, "prior", PRIORS)
+        non_negative(self, "adv_weight")
+
+
+class AAE(Family):
+    name = "aae"
+    Hyper = AAEHyper
+    capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT, SAMPLE})
+
+    def __init__(self, spec, net, hp: AAEHyper):
+        super().__init__(spec, net, hp)
+        self.encoder = nets.encoder(spec, net)
+        self.decoder = nets.decoder(spec, net)
+        self.discriminator = nets.discriminator(spec.code_dim, net)
+        self.optimizers = {
+            "autoencoder": self.adam(self.encoder, self.decoder),
+            "discriminator": self.adam(self.discriminator),
+            "encoder": self.adam(self.encoder),
+        }
+
+    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        # Reconstruction phase.
+        recon = losses.reconstruction(self.decoder(self.encoder(x)), x)
+        self.optimizers["autoencoder"].zero_grad(set_to_none=True)
+        recon.backward()
+        self.optimizers["autoencoder"].step()
+
+        # Regularisation phase, discriminator: prior samples are real, codes (detached) fake.
+        code = self.encoder(x)
+        prior = self.prior_sample(x.shape[0])
+        d_loss = losses.discriminator_loss(self.discriminator(prior), self.discriminator(code.detach()))
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["discriminator"].step()
+
+        # Regularisation phase, encoder as generator (non-saturating cost, as in the paper's code).
+        g_loss = self.hp.adv_weight * losses.generator_nonsaturating(self.discriminator(code))
+        self.optimizers["encoder"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.optimizers["encoder"].step()
+        return {"loss/recon": recon.detach(), "loss/disc": d_loss.detach(), "loss/encoder_adv": g_loss.detach()}
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def decode(self, code):
+        return self.decoder(code)
+
+    @torch.no_grad()
+    def sample(self, n, gen=None, reference=None):
+        return self.decoder(self.prior_sample(n, gen))

@@ -1,0 +1,31 @@
+"""Plain autoencoder: the control. Reconstruction only, no game."""
+from __future__ import annotations
+
+import torch
+
+from . import losses, nets
+from .base import DECODE, ENCODE, RECONSTRUCT, Family
+
+
+class AE(Family):
+    name = "ae"
+    capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT})
+
+    def __init__(self, spec, net, hp):
+        super().__init__(spec, net, hp)
+        self.encoder = nets.encoder(spec, net)
+        self.decoder = nets.decoder(spec, net)
+        self.optimizers = {"ae": self.adam(self.encoder, self.decoder)}
+
+    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        loss = losses.reconstruction(self.decoder(self.encoder(x)), x)
+        self.optimizers["ae"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizers["ae"].step()
+        return {"loss/recon": loss.detach()}
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def decode(self, code):
+        return self.decoder(code)

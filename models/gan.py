@@ -1,0 +1,73 @@
+"""Generative Adversarial Networks (Goodfellow et al. 2014).
+
+D maximises E log D(x) + E log(1 - D(G(z))) (eq. 1). The generator's cost is
+selectable (see losses.GENERATOR_COSTS): `minimax`, `nonsaturating`, `kl`
+(Huszar) and `ml` (Goodfellow's tutorial, sec. 8.3). The prior p(z) is
+selectable too: in the talk's terms the generator is "inverse PM", mapping a
+factorial code to the data, but nothing forces the noise to be factorial.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from . import losses, nets
+from .base import DECODE, SAMPLE, Family, Hyper, one_of
+from .priors import PRIORS
+
+
+@dataclasses.dataclass(frozen=True)
+class GANHyper(Hyper):
+    lr: float = 2e-4
+    gen_cost: str = "nonsaturating"  # one of losses.GENERATOR_COSTS
+    prior: str = "gaussian"  # one of priors.PRIORS
+    disc_steps: int = 1  # discriminator updates per generator update
+
+    def check(self) -> None:
+        super().check()
+        one_of(self, "gen_cost", losses.GENERATOR_COSTS)
+        one_of(self, "prior", PRIORS)
+        if self.disc_steps < 1:
+            raise ValueError(f"disc_steps must be >= 1, got {self.disc_steps}")
+
+
+class GAN(Family):
+    name = "gan"
+    Hyper = GANHyper
+    capabilities = frozenset({DECODE, SAMPLE})
+
+    def __init__(self, spec, net, hp: GANHyper):
+        super().__init__(spec, net, hp)
+        self.generator = nets.decoder(spec, net)
+        self.discriminator = nets.discriminator(spec.features, net)
+        self.gen_cost = losses.GENERATOR_COSTS[hp.gen_cost]
+        self.optimizers = {
+            "discriminator": self.adam(self.discriminator),
+            "generator": self.adam(self.generator),
+        }
+
+    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        n = x.shape[0]
+        # Discriminator's turn: real x against detached samples.
+        for _ in range(self.hp.disc_steps):
+            fake = self.generator(self.prior_sample(n)).detach()
+            d_loss = losses.discriminator_loss(self.discriminator(x), self.discriminator(fake))
+            self.optimizers["discriminator"].zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.optimizers["discriminator"].step()
+
+        # Generator's turn: gradients flow through D into G; D's own gradients are
+        # cleared by its optimiser before its next step.
+        g_loss = self.gen_cost(self.discriminator(self.generator(self.prior_sample(n))))
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.optimizers["generator"].step()
+        return {"loss/disc": d_loss.detach(), "loss/gen": g_loss.detach()}
+
+    def decode(self, code):
+        return self.generator(code)
+
+    @torch.no_grad()
+    def sample(self, n, gen=None, reference=None):
+        return self.generator(self.prior_sample(n, gen))

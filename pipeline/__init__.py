@@ -1,0 +1,1 @@
+"""pm2gan pipeline: config, data, training, sweeps, tracking, metrics and report."""

@@ -1,0 +1,123 @@
+"""`pm2gan <command>`: what the DVC stages call, and a few tools for people.
+
+    pm2gan check            validate params.yaml and list the trials of every study
+    pm2gan fetch            write data/<dataset>.npz for every dataset the profile uses
+    pm2gan evalnet          train the evaluation classifier of every labelled image dataset
+    pm2gan study NAME       run one study as a Ray Tune sweep, logged to MLflow
+    pm2gan report           write reports/ from results/ and attach it to an MLflow run
+    pm2gan ui               the MLflow UI on the project's tracking store
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from . import config as configmod
+
+
+def cmd_check(cfg: configmod.Config, args) -> None:
+    from .trials import expand
+
+    total = 0
+    for study in cfg.studies:
+        n = len(expand(cfg, study))
+        total += n
+        print(f"{study}: {n} trials on {', '.join(cfg.study_datasets(study))}")
+    print(f"{cfg.file}: OK (profile {cfg.profile_name}, {total} trials)")
+
+
+def cmd_fetch(cfg: configmod.Config, args) -> None:
+    from . import data
+
+    for name in cfg.needed_datasets():
+        ds = data.make(name, cfg.datasets[name], cfg.data)
+        path = data.save(ds)
+        sizes = ", ".join(f"{s} {len(ds.x[s])}" for s in data.SPLITS)
+        print(f"fetch: {name}: {sizes} -> {path}", flush=True)
+
+
+def cmd_evalnet(cfg: configmod.Config, args) -> None:
+    from . import data, evalnet
+
+    evalnet.EVALNET_DIR.mkdir(exist_ok=True)
+    for name in cfg.needed_datasets():
+        ds = data.load(name)
+        if ds.kind != "image" or ds.y is None:
+            continue
+        net, summary = evalnet.train_classifier(ds, cfg.evalnet)
+        evalnet.save(net, summary, name)
+        print(f"evalnet: {name}: test accuracy {summary['test_accuracy']:.3f}", flush=True)
+
+
+def cmd_study(cfg: configmod.Config, args) -> None:
+    from .sweep import run_study
+
+    if args.name not in cfg.studies:
+        raise configmod.ConfigError(cfg.file, f"studies.{args.name}", f"no such study (studies: {', '.join(cfg.studies)})")
+    run_study(cfg, args.name)
+
+
+def cmd_report(cfg: configmod.Config, args) -> None:
+    from . import report, tracking
+    from .sweep import RESULTS_DIR, code_version
+
+    written = report.build(RESULTS_DIR)
+    with tracking.tracking_server(cfg.tracking.store, cfg.tracking.host) as uri:
+        experiment = tracking.experiment_id(uri, f"{cfg.tracking.experiment_prefix}/report")
+        client = tracking.client(uri)
+        run = client.create_run(experiment, run_name="report", tags={"kind": "report", "profile": cfg.profile_name,
+                                                                     "code_version": code_version()})
+        files = {p.name: p for p in report.REPORTS_DIR.glob("*.md")}
+        files["metrics.json"] = report.REPORTS_DIR / "metrics.json"
+        tracking.log_files(uri, run.info.run_id, files)
+        for study_fig_dir in (report.REPORTS_DIR / "figures").glob("*"):
+            tracking.log_files(uri, run.info.run_id, {p.name: p for p in study_fig_dir.glob("*.png")},
+                               f"figures/{study_fig_dir.name}")
+        client.set_terminated(run.info.run_id, "FINISHED")
+    print(f"report: {', '.join(str(p) for p in written.values())}")
+
+
+def cmd_ui(cfg: configmod.Config, args) -> None:
+    from .tracking import server_command
+
+    store = Path(cfg.tracking.store)
+    if not (store / "mlflow.db").exists():
+        print(f"pm2gan: no runs yet in {store}/ (run `make repro` first); starting an empty UI", file=sys.stderr)
+    store.mkdir(parents=True, exist_ok=True)
+    command = server_command(store, cfg.tracking.host, args.port)
+    print(f"MLflow UI: http://{cfg.tracking.host}:{args.port}  (Ctrl+C to stop)", flush=True)
+    os.execv(command[0], command)
+
+
+COMMANDS = {"check": cmd_check, "fetch": cmd_fetch, "evalnet": cmd_evalnet, "study": cmd_study,
+            "report": cmd_report, "ui": cmd_ui}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pm2gan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default=configmod.PARAMS_FILE, help="params file (default: params.yaml)")
+    parser.add_argument("--profile", default=None, help="override the profile named in the params file")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        p = sub.add_parser(name)
+        if name == "study":
+            p.add_argument("name")
+        if name == "ui":
+            p.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args(argv)
+    from .sweep import SweepError
+    from .tracking import TrackingError
+
+    try:
+        cfg = configmod.load(args.params, args.profile)
+        COMMANDS[args.command](cfg, args)
+    except (configmod.ConfigError, TrackingError, SweepError, FileNotFoundError) as err:
+        print(f"pm2gan: error: {err}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as err:
+        print(f"pm2gan: error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,137 @@
+"""Tables and figures of the studies: per study a markdown table (mean ± std
+over seeds for each model, grid point and dataset), sample figures and
+training curves, and `reports/metrics.json` for `dvc metrics show`."""
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import figures
+
+REPORTS_DIR = Path("reports")
+NOT_APPLICABLE = "n/a"
+
+# Columns in the order a reader wants them; anything else a trial reports follows.
+PREFERRED = ["eval/recon_mse", "eval/total_correlation", "eval/mmd_prior", "eval/modes", "eval/high_quality",
+             "eval/reverse_kl", "eval/frechet", "eval/class_kl", "perf/steps_per_s", "model/parameters"]
+HIDDEN = {"diverged_at_step"}
+
+
+def _group(results: list[dict]) -> dict[tuple[str, str, str], list[dict]]:
+    groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+    for r in results:
+        groups[(r["trial"]["dataset"], r["trial"]["model"], r["variant"])].append(r)
+    return dict(groups)
+
+
+def aggregate(results: list[dict]) -> dict[str, dict[str, Any]]:
+    """'dataset/model[variant]' -> {metric: {mean, std, n}, seeds, diverged}, over completed trials.
+    A metric no trial of the group could compute is None (not applicable)."""
+    out = {}
+    for (dataset, model, variant), group in sorted(_group(results).items()):
+        done = [r for r in group if r["outcome"] == "completed"]
+        names = {k for r in group for k in r["metrics"]} - HIDDEN
+        entry: dict[str, Any] = {"seeds": len(group), "diverged": len(group) - len(done)}
+        for name in sorted(names):
+            values = [r["metrics"][name] for r in done if r["metrics"].get(name) is not None]
+            entry[name] = ({"mean": float(np.mean(values)), "std": float(np.std(values)), "n": len(values)}
+                           if values else None)
+        key = f"{dataset}/{model}" + ("" if variant == "default" else f"[{variant}]")
+        out[key] = entry
+    return out
+
+
+def _fmt(stat: dict | None) -> str:
+    if stat is None:
+        return NOT_APPLICABLE
+    mean, std = stat["mean"], stat["std"]
+    if not math.isfinite(mean):
+        return str(mean)
+    digits = 0 if abs(mean) >= 1000 else 3
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def study_table(question: str, results: list[dict]) -> str:
+    """Markdown: one table per dataset, rows = model (grid point), columns = metrics."""
+    agg = aggregate(results)
+    lines = [f"**Question.** {question}", ""] if question else []
+    by_dataset: dict[str, list[tuple[str, dict]]] = defaultdict(list)
+    for key, entry in agg.items():
+        dataset, rest = key.split("/", 1)
+        by_dataset[dataset].append((rest, entry))
+    for dataset, rows in by_dataset.items():
+        names = {k for _, e in rows for k in e if k not in ("seeds", "diverged")}
+        columns = [c for c in PREFERRED if c in names] + sorted(names - set(PREFERRED))
+        lines += [f"### {dataset}", "", "| model | seeds | diverged | " + " | ".join(columns) + " |",
+                  "|---" * (len(columns) + 3) + "|"]
+        for model, entry in rows:
+            cells = [_fmt(entry.get(c)) for c in columns]
+            lines.append(f"| {model} | {entry['seeds']} | {entry['diverged']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines.append(f"Mean ± std over completed seeds; `{NOT_APPLICABLE}`: the model cannot provide what the metric "
+                 "needs. Diverged trials (loss NaN/inf) are counted, not averaged.")
+    return "\n".join(lines) + "\n"
+
+
+def _reference(dataset: str, data_dir: Path) -> np.ndarray | None:
+    path = data_dir / f"{dataset}.npz"
+    if not path.exists():
+        return None
+    with np.load(path) as z:
+        x = z["x_train"]
+    return x[:2000] if x.ndim == 2 and x.shape[1] == 2 else None
+
+
+def study_figures(study: str, results: list[dict], samples_dir: Path, out_dir: Path, data_dir: Path) -> list[Path]:
+    """Per dataset and model (first seed): a sample figure and training curves."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    seen = set()
+    for r in results:
+        key = (r["trial"]["dataset"], r["trial"]["model"], r["variant"])
+        if key in seen:
+            continue
+        seen.add(key)
+        stem = "-".join(p for p in key if p != "default").replace("=", "").replace(",", "-")
+        sample_file = samples_dir / f"{r['trial_id']}.npy"
+        if sample_file.exists():
+            path = out_dir / f"samples-{stem}.png"
+            figures.save(figures.samples_figure(np.load(sample_file), f"{r['run_name']} ({r['outcome']})",
+                                                reference=_reference(key[0], data_dir)), path)
+            written.append(path)
+        if r["curves"]:
+            path = out_dir / f"curves-{stem}.png"
+            figures.save(figures.curves_figure(r["curves"], r["run_name"]), path)
+            written.append(path)
+    return written
+
+
+def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = Path("data")) -> dict[str, Path]:
+    """Write reports/<study>.md, reports/figures/<study>/*.png, reports/metrics.json and reports/index.md."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    all_metrics = {}
+    index = ["# pm2gan report", ""]
+    for study_dir in sorted(p for p in Path(results_dir).iterdir() if (p / "trials.json").exists()):
+        summary = json.loads((study_dir / "trials.json").read_text())
+        study, results = summary["study"], summary["trials"]
+        figs = study_figures(study, results, study_dir / "samples", reports_dir / "figures" / study, data_dir)
+        md = [f"# Study `{study}`", "", f"Profile `{summary['profile']}`, code `{summary['provenance'].get('code_version')}`, "
+              f"{len(results)} trials.", "", study_table(summary.get("question", ""), results), "## Figures", ""]
+        md += [f"![{p.stem}](figures/{study}/{p.name})" for p in figs]
+        path = reports_dir / f"{study}.md"
+        path.write_text("\n".join(md) + "\n")
+        written[study] = path
+        all_metrics[study] = {k: {m: (v["mean"] if isinstance(v, dict) else v) for m, v in e.items()}
+                              for k, e in aggregate(results).items()}
+        index.append(f"- [{study}]({study}.md): {len(results)} trials, "
+                     f"{sum(r['outcome'] == 'diverged' for r in results)} diverged")
+    (reports_dir / "metrics.json").write_text(json.dumps(all_metrics, indent=1, sort_keys=True))
+    (reports_dir / "index.md").write_text("\n".join(index) + "\n")
+    written["index"] = reports_dir / "index.md"
+    return written

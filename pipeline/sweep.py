@@ -1,0 +1,252 @@
+"""A study as one Ray Tune sweep: every trial of `trials.expand()` under
+`tune.with_resources`, data through the object store, results collected from
+the trials' final checkpoints and written atomically to `results/<study>/`.
+
+The same code runs on a laptop and a cluster: `RAY_ADDRESS` picks the cluster,
+`resources` in params.yaml the share of it each trial gets.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import data as datamod
+from . import evalnet, report, tracking
+from .config import Config
+from .train import CHECKPOINT_FILE, RESULT_FILE, SAMPLES_FILE, train
+from .trials import TrialConfig, expand
+
+RESULTS_DIR = Path("results")
+PARENT_RUN_FILE = "pm2gan_parent_run.json"  # in Tune's experiment folder: a resumed sweep keeps its parent run
+MAX_SAVED_IMAGES = 64  # samples kept per trial for the report's figures (all are used for metrics)
+
+
+class SweepError(RuntimeError):
+    pass
+
+
+def code_version() -> str:
+    """git commit of the code, '+dirty' when the work tree differs; 'unknown' outside git
+    (e.g. a `ray job submit --working-dir` upload without .git)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "models", "pipeline"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return os.environ.get("PM2GAN_CODE_VERSION", "unknown")
+
+
+# --------------------------------------------------------------------------- the trainable (runs on a worker)
+
+
+class _TuneHooks:
+    """train.Hooks that report to Tune (and through it to the progress table)."""
+
+    def __init__(self, run: tracking.TrialRun):
+        self.run = run
+
+    def log(self, step, values):
+        from ray import tune
+
+        self.run.log(step, values)
+        tune.report({**values, "step": step})
+
+    def checkpoint(self, step, folder, result):
+        from ray import tune
+
+        self.run.checkpoint(step, folder, result)
+        metrics = {"step": step}
+        if result is not None:
+            metrics.update({"outcome": result["outcome"], "done": True,
+                            **{k: v for k, v in result["metrics"].items() if v is not None}})
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(folder)))
+
+
+def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info: dict) -> None:
+    """The Tune trainable: one trial, logged to its own MLflow child run."""
+    from ray import tune
+
+    cfg = TrialConfig.from_dict(config["trial"])
+    ds = datasets[cfg.dataset]
+    reference = ds.x["train"][:2000] if ds.kind == "toy2d" else None
+    run = tracking.TrialRun(tracking_info["uri"], tracking_info["experiment_id"], tracking_info["parent_run_id"], cfg,
+                            tracking_info["tags"] | {"data_version": ds.meta.get("version", "")}, reference=reference)
+    resume = tune.get_checkpoint()
+    provenance = tracking_info["provenance"] | {"data_version": ds.meta.get("version")}
+    try:
+        with contextlib.ExitStack() as stack:
+            resume_from = None
+            if resume is not None:  # Tune restarted this trial: go on from its last checkpoint
+                resume_from = Path(stack.enter_context(resume.as_directory())) / CHECKPOINT_FILE
+            train(cfg, ds, classifiers.get(cfg.dataset), _TuneHooks(run), resume_from, provenance)
+    except BaseException as err:  # record the failure where the user looks, then let Tune see it
+        run.fail(err)
+        raise
+
+
+# --------------------------------------------------------------------------- the driver
+
+
+def _ray_init(cfg: Config) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address)
+    else:  # a private local cluster for this run; no dashboard: it costs seconds and memory
+        ray.init(include_dashboard=False, log_to_driver=True)
+
+
+def _trial_resources(cfg: Config) -> dict[str, float]:
+    import ray
+
+    res = {"cpu": cfg.resources.cpus_per_trial}
+    if ray.cluster_resources().get("GPU", 0) > 0 and cfg.resources.gpus_per_trial > 0:
+        res["gpu"] = cfg.resources.gpus_per_trial
+    return res
+
+
+def _sweep_name(study: str, trials: list[TrialConfig]) -> str:
+    digest = hashlib.sha256(json.dumps([t.trial_id for t in trials]).encode()).hexdigest()[:10]
+    return f"{study}-{digest}"
+
+
+def _load_inputs(cfg: Config, study: str) -> tuple[dict, dict]:
+    """Every dataset and classifier the study needs, or a clear error before any trial starts."""
+    datasets = {name: datamod.load(name) for name in cfg.study_datasets(study)}
+    classifiers = {}
+    for name, ds in datasets.items():
+        if ds.kind == "image" and ds.y is not None:
+            state = evalnet.load_state(name)
+            if state is None:
+                raise SweepError(f"no evaluation classifier for {name}: run `dvc repro evalnet` first")
+            classifiers[name] = state
+    return datasets, classifiers
+
+
+def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
+    """Run every trial of `study`; write results_dir/<study>/ only when the sweep is complete."""
+    from ray import tune
+
+    trials = expand(cfg, study)
+    datasets, classifiers = _load_inputs(cfg, study)
+    storage = Path(cfg.resources.storage_path).resolve()
+    sweep_name = _sweep_name(study, trials)
+    experiment_dir = storage / sweep_name
+    provenance = {"code_version": code_version(), "profile": cfg.profile_name}
+    print(f"pm2gan: study {study}: {len(trials)} trials ({len(cfg.studies[study].models)} models, "
+          f"{len(cfg.study_datasets(study))} datasets, {len(cfg.profile.seeds)} seeds)", flush=True)
+
+    with tracking.tracking_server(cfg.tracking.store, cfg.tracking.host) as uri:
+        experiment = tracking.experiment_id(uri, f"{cfg.tracking.experiment_prefix}/{study}")
+        mlflow = tracking.client(uri)
+        resuming = tune.Tuner.can_restore(str(experiment_dir)) and (experiment_dir / PARENT_RUN_FILE).exists()
+        if resuming:
+            parent_id = json.loads((experiment_dir / PARENT_RUN_FILE).read_text())["run_id"]
+            print(f"pm2gan: resuming interrupted sweep {experiment_dir}", flush=True)
+        else:
+            shutil.rmtree(experiment_dir, ignore_errors=True)
+            parent = mlflow.create_run(experiment, run_name=f"{study}-sweep-{time.strftime('%Y%m%d-%H%M%S')}",
+                                       tags={"study": study, "kind": "sweep", "profile": cfg.profile_name,
+                                             "code_version": provenance["code_version"],
+                                             "question": cfg.studies[study].question[:5000]})
+            parent_id = parent.info.run_id
+            mlflow.log_param(parent_id, "trials", len(trials))
+        tracking_info = {"uri": uri, "experiment_id": experiment, "parent_run_id": parent_id, "provenance": provenance,
+                         "tags": {"code_version": provenance["code_version"], "profile": cfg.profile_name}}
+
+        _ray_init(cfg)
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, datasets=datasets, classifiers=classifiers, tracking_info=tracking_info),
+            _trial_resources(cfg))
+        if resuming:
+            tuner = tune.Tuner.restore(str(experiment_dir), trainable, resume_unfinished=True, resume_errored=True)
+        else:
+            tuner = tune.Tuner(
+                trainable,
+                param_space={"trial": tune.grid_search([t.to_dict() for t in trials])},
+                tune_config=tune.TuneConfig(max_concurrent_trials=cfg.resources.max_concurrent_trials or None,
+                                            reuse_actors=True),
+                run_config=tune.RunConfig(
+                    name=sweep_name, storage_path=str(storage),
+                    failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                    verbose=1),
+            )
+            experiment_dir.mkdir(parents=True, exist_ok=True)
+            (experiment_dir / PARENT_RUN_FILE).write_text(json.dumps({"run_id": parent_id}))
+        try:
+            grid = tuner.fit()
+        except BaseException:
+            mlflow.set_terminated(parent_id, "KILLED")
+            raise
+
+        results, errors = _collect(grid)
+        if errors:
+            mlflow.set_tag(parent_id, "outcome", "error")
+            mlflow.set_terminated(parent_id, "FAILED")
+            raise SweepError(f"study {study}: {len(errors)} of {len(trials)} trials failed; nothing was written "
+                             "to results/. First error:\n" + errors[0])
+        out = _write_results(results_dir, study, cfg, results, provenance)
+        table = report.study_table(cfg.studies[study].question, results)
+        tracking.log_files(uri, parent_id, {"comparison.md": table, "results.json": (out / "trials.json").read_text()})
+        mlflow.set_tag(parent_id, "outcome", "completed")
+        mlflow.set_terminated(parent_id, "FINISHED")
+    print(f"pm2gan: study {study} done: {out}", flush=True)
+    return out
+
+
+def _collect(grid) -> tuple[list[dict], list[str]]:
+    """(results, errors) from Tune's ResultGrid: each completed trial's result.json and samples."""
+    results, errors = [], []
+    for r in grid:
+        if r.error is not None or r.checkpoint is None:
+            errors.append(f"{r.config.get('trial', {}).get('model')}/{r.config.get('trial', {}).get('dataset')}: "
+                          f"{r.error or 'no checkpoint'}")
+            continue
+        with r.checkpoint.as_directory() as folder:
+            folder = Path(folder)
+            if not (folder / RESULT_FILE).exists():
+                errors.append(f"{r.path}: the last checkpoint has no {RESULT_FILE} (trial did not finish)")
+                continue
+            result = json.loads((folder / RESULT_FILE).read_text())
+            if (folder / SAMPLES_FILE).exists():
+                result["_samples"] = np.load(folder / SAMPLES_FILE)
+        results.append(result)
+    results.sort(key=lambda r: (r["trial"]["model"], r["variant"], r["trial"]["dataset"], r["trial"]["seed"]))
+    return results, errors
+
+
+def _write_results(results_dir: Path, study: str, cfg: Config, results: list[dict], provenance: dict) -> Path:
+    """results/<study>/trials.json (+ samples/<trial_id>.npy), renamed into place when whole."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    final = results_dir / study
+    tmp = Path(tempfile.mkdtemp(dir=results_dir, prefix=f".{study}-"))
+    (tmp / "samples").mkdir()
+    rows = []
+    for r in results:
+        samples = r.pop("_samples", None)
+        if samples is not None:
+            kept = samples[:MAX_SAVED_IMAGES] if samples.ndim == 4 else samples
+            np.save(tmp / "samples" / f"{r['trial_id']}.npy", kept.astype(np.float32))
+        rows.append(r)
+    summary = {"study": study, "question": cfg.studies[study].question, "profile": cfg.profile_name,
+               "provenance": provenance, "trials": rows}
+    (tmp / "trials.json").write_text(json.dumps(summary, indent=1, default=str))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final

@@ -1,0 +1,158 @@
+"""The one entry point: `train(cfg) -> result`.
+
+The Ray Tune trainable, the CLI, the benchmarks and the tests all call this.
+It knows nothing of Tune or MLflow: progress, checkpoints and the final
+result leave through `Hooks`, which the sweep fills with Tune and MLflow.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from models import DataSpec, Family, family
+
+from . import evaluate as evaluation
+from .data import Dataset
+from .evalnet import from_state
+from .trials import TrialConfig
+
+CHECKPOINT_FILE = "checkpoint.pt"
+RESULT_FILE = "result.json"
+SAMPLES_FILE = "samples.npy"
+
+
+class Hooks(Protocol):
+    def log(self, step: int, values: dict[str, float]) -> None:
+        """Every `log_every` steps: losses and perf of the last step."""
+
+    def checkpoint(self, step: int, folder: Path, result: dict | None) -> None:
+        """A checkpoint folder is ready (CHECKPOINT_FILE; at the end also RESULT_FILE and
+        SAMPLES_FILE). `result` is the final result at the end, None before."""
+
+
+class NoHooks:
+    def log(self, step, values):
+        pass
+
+    def checkpoint(self, step, folder, result):
+        pass
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(requested: str) -> torch.device:
+    """'auto' takes the GPU when this process sees one (Ray hides GPUs a trial did not get)."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but no CUDA device is visible to this trial")
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(requested)
+
+
+def build_model(cfg: TrialConfig, ds: Dataset, device: torch.device) -> Family:
+    cls = family(cfg.model)
+    spec = DataSpec(shape=ds.shape, code_dim=cfg.code_dim, bounded=ds.bounded)
+    return cls(spec, cfg.nets, cls.Hyper(**cfg.hparams)).to(device)
+
+
+def save_checkpoint(path: Path, model: Family, cfg: TrialConfig, step: int, gen: torch.Generator, curves: dict) -> None:
+    """The resolved config travels inside the checkpoint, so it can be understood alone."""
+    torch.save({"config": cfg.to_dict(), "step": step, "state": model.checkpoint_state(),
+                "batch_rng": gen.get_state(), "curves": dict(curves)}, path)
+
+
+def load_checkpoint(path: Path, ds: Dataset, device: torch.device | str = "cpu") -> tuple[Family, dict]:
+    """A model rebuilt from a checkpoint alone (its config is inside), and the raw checkpoint."""
+    ckpt = torch.load(path, map_location=device, weights_only=False)
+    cfg = TrialConfig.from_dict(ckpt["config"])
+    model = build_model(cfg, ds, torch.device(device))
+    model.load_checkpoint_state(ckpt["state"])
+    return model, ckpt
+
+
+def _finite(values: dict[str, float]) -> bool:
+    return all(math.isfinite(v) for v in values.values())
+
+
+def train(cfg: TrialConfig, ds: Dataset, classifier_state: dict | None = None, hooks: Hooks | None = None,
+          resume_from: Path | None = None, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train one trial, evaluate it on the test split, return its result.
+
+    The result holds the config, `outcome` ('completed' or 'diverged'), the final
+    `metrics` (None where a metric does not apply), `curves` and `provenance`.
+    """
+    hooks = hooks or NoHooks()
+    seed_everything(cfg.seed)
+    torch.set_num_threads(max(1, int(cfg.cpus)))
+    device = resolve_device(cfg.device)
+    model = build_model(cfg, ds, device)
+    budget = cfg.train
+
+    x_train = torch.from_numpy(ds.x["train"]).to(device)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    curves: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    first_step = 1
+    if resume_from is not None:  # go on from a checkpoint of this same trial (an interrupted sweep)
+        ckpt = torch.load(resume_from, map_location=device, weights_only=False)
+        model.load_checkpoint_state(ckpt["state"])
+        gen.set_state(ckpt["batch_rng"].cpu())
+        curves.update({k: [tuple(p) for p in v] for k, v in ckpt["curves"].items()})
+        first_step = ckpt["step"] + 1
+
+    outcome, step = "completed", first_step - 1
+    start = time.perf_counter()
+    for step in range(first_step, budget.steps + 1):
+        idx = torch.randint(0, len(x_train), (budget.batch_size,), generator=gen, device=device)
+        losses = model.train_step(x_train[idx])
+        if step % budget.log_every == 0 or step == budget.steps:
+            values = {k: v.item() for k, v in losses.items()}  # the only host sync of the loop
+            if not _finite(values):
+                outcome = "diverged"
+                hooks.log(step, {**{k: v for k, v in values.items() if math.isfinite(v)}, "diverged": 1.0})
+                break
+            for k, v in values.items():
+                curves[k].append((step, v))
+            hooks.log(step, {**values, "perf/steps_per_s": (step - first_step + 1) / (time.perf_counter() - start)})
+        if budget.checkpoint_every and step % budget.checkpoint_every == 0 and step < budget.steps:
+            with tempfile.TemporaryDirectory() as folder:
+                save_checkpoint(Path(folder) / CHECKPOINT_FILE, model, cfg, step, gen, curves)
+                hooks.checkpoint(step, Path(folder), None)
+    elapsed = time.perf_counter() - start
+    steps_done = step - first_step + 1
+
+    result: dict[str, Any] = {
+        "trial": cfg.to_dict(), "trial_id": cfg.trial_id, "run_name": cfg.run_name, "variant": cfg.variant_label,
+        "outcome": outcome, "steps": step, "curves": dict(curves), "provenance": provenance or {},
+    }
+    samples = None
+    if outcome == "completed":
+        classifier = from_state(classifier_state, device) if classifier_state else None
+        metrics, samples = evaluation.evaluate(model, ds, budget.eval_samples, cfg.seed, classifier)
+    else:
+        metrics = dict.fromkeys(evaluation.metric_names(ds, classifier_state is not None))
+        metrics["diverged_at_step"] = float(step)
+    metrics["perf/steps_per_s"] = steps_done / elapsed if elapsed > 0 else None
+    metrics["model/parameters"] = float(model.parameter_count())
+    result["metrics"] = metrics
+
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        save_checkpoint(folder / CHECKPOINT_FILE, model, cfg, step, gen, curves)
+        (folder / RESULT_FILE).write_text(json.dumps(result, indent=1, default=str))
+        if samples is not None:
+            np.save(folder / SAMPLES_FILE, samples)
+        hooks.checkpoint(step, folder, result)
+    return result
