@@ -70,8 +70,12 @@ def build_model(cfg: TrialConfig, ds: Dataset, device: torch.device) -> Family:
 
 def save_checkpoint(path: Path, model: Family, cfg: TrialConfig, step: int, gen: torch.Generator, curves: dict) -> None:
     """The resolved config travels inside the checkpoint, so it can be understood alone."""
+    # Both random streams go in: the batch order (gen) and the global one the players draw
+    # their noise from, so a resumed trial continues exactly as if never interrupted.
     torch.save({"config": cfg.to_dict(), "step": step, "state": model.checkpoint_state(),
-                "batch_rng": gen.get_state(), "curves": dict(curves)}, path)
+                "batch_rng": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "curves": dict(curves)}, path)
 
 
 def load_checkpoint(path: Path, ds: Dataset, device: torch.device | str = "cpu") -> tuple[Family, dict]:
@@ -109,6 +113,9 @@ def train(cfg: TrialConfig, ds: Dataset, classifier_state: dict | None = None, h
         ckpt = torch.load(resume_from, map_location=device, weights_only=False)
         model.load_checkpoint_state(ckpt["state"])
         gen.set_state(ckpt["batch_rng"].cpu())
+        torch.set_rng_state(ckpt["torch_rng"].cpu())
+        if ckpt["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["cuda_rng"]])
         curves.update({k: [tuple(p) for p in v] for k, v in ckpt["curves"].items()})
         first_step = ckpt["step"] + 1
 

@@ -1,0 +1,88 @@
+"""params.yaml is parsed strictly: every mistake names the file and the key, before any compute."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from pipeline import config
+from pipeline.trials import expand
+from tests.conftest import ROOT
+
+
+@pytest.fixture()
+def raw():
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def error(raw) -> config.ConfigError:
+    with pytest.raises(config.ConfigError) as info:
+        config.parse(raw, "params.yaml")
+    return info.value
+
+
+def test_shipped_params_parse_and_expand(raw):
+    cfg = config.parse(raw, "params.yaml")
+    assert cfg.profile_name == "quick"
+    trials = expand(cfg, "factorial")
+    # models x datasets the quick profile allows x seeds
+    assert len(trials) == 3 * 3 * 3
+    assert {t.dataset for t in trials} == {"ica", "bars", "digits"}  # mnist is not offline
+    assert len({t.trial_id for t in trials}) == len(trials)
+
+
+def test_paper_profile_expands_grid(raw):
+    cfg = config.parse(raw, "params.yaml", profile="paper")
+    trials = expand(cfg, "generation")
+    gan = [t for t in trials if t.model == "gan"]
+    assert {t.hparams["lr"] for t in gan} == {1e-4, 2e-4}
+    assert {t.variant_label for t in gan} == {"lr=0.0001", "lr=0.0002"}
+    assert "mnist" in {t.dataset for t in trials}
+
+
+@pytest.mark.parametrize("mutate, key, words", [
+    (lambda r: r.update(extra=1), "extra", "unknown key"),
+    (lambda r: r["models"]["gan"]["defaults"].update(lrr=1e-3), "models.gan.defaults.lrr", "unknown key"),
+    (lambda r: r["models"]["gan"]["defaults"].update(lr=-1e-3), "models.gan.defaults.lr", "must be > 0"),
+    (lambda r: r["models"]["gan"]["defaults"].update(gen_cost="wasserstein"), "models.gan.defaults.gen_cost", "must be one of"),
+    (lambda r: r["models"]["gan"]["defaults"].update(lr="fast"), "models.gan.defaults.lr", "must be float"),
+    (lambda r: r["models"]["gan"].update(grid={"quick": {"lrr": [1e-3]}}), "models.gan.grid.quick.lrr", "unknown key"),
+    (lambda r: r["models"]["gan"].update(grid={"quick": {"lr": []}}), "models.gan.grid.quick.lr", "non-empty list"),
+    (lambda r: r["models"]["gan"].update(grid={"quick": {"lr": [1e-3, -1.0]}}), "models.gan.grid.quick.lr", "must be > 0"),
+    (lambda r: r["models"]["gan"].update(grid={"quik": {"lr": [1e-3]}}), "models.gan.grid.quik", "unknown profile"),
+    (lambda r: r["models"].update(vaee={}), "models.vaee", "unknown model family"),
+    (lambda r: r["studies"]["generation"]["models"].append("vaee"), "studies.generation.models", "unknown model 'vaee'"),
+    (lambda r: r["studies"]["generation"]["datasets"].append("cifar"), "studies.generation.datasets", "unknown dataset"),
+    (lambda r: r["studies"]["generation"].update(models=[]), "studies.generation.models", "must not be empty"),
+    (lambda r: r.update(profile="huge"), "profile", "unknown profile"),
+    (lambda r: r["profiles"]["quick"].update(seeds=[]), "profiles.quick.seeds", "must not be empty"),
+    (lambda r: r["profiles"]["quick"]["train"].update(steps=0), "profiles.quick.train.steps", ">= 1"),
+    (lambda r: r["profiles"]["quick"].update(datasets=["ring8"]), "studies.factorial.datasets", "none of them"),
+    (lambda r: r["datasets"].update(cifar={"code_dim": 8}), "datasets.cifar", "unknown dataset"),
+    (lambda r: r["resources"].update(cpus_per_trial=0), "resources.cpus_per_trial", "must be > 0"),
+    (lambda r: r["resources"].update(device="tpu"), "resources.device", "auto, cpu or cuda"),
+])
+def test_bad_params_name_file_and_key(raw, mutate, key, words):
+    raw = copy.deepcopy(raw)
+    mutate(raw)
+    err = error(raw)
+    assert err.key == key, str(err)
+    assert words in str(err)
+    assert str(err).startswith(f"params.yaml: {key}: ")
+
+
+def test_missing_file_is_clear(tmp_path):
+    with pytest.raises(config.ConfigError, match="file not found"):
+        config.load(tmp_path / "params.yaml")
+
+
+def test_cli_refuses_bad_params_before_any_compute(tmp_path, raw, capsys):
+    from pipeline.cli import main
+
+    raw["models"]["gan"]["defaults"]["lrr"] = 1.0
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["--params", str(path), "study", "generation"]) == 2
+    err = capsys.readouterr().err
+    assert "models.gan.defaults.lrr: unknown key" in err and str(path) in err

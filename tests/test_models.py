@@ -1,0 +1,207 @@
+"""Every family trains through train(cfg) on CPU, its players move the way they should,
+its declared capabilities work (and only those), checkpoints round-trip, seeds fix results."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from models import DECODE, ENCODE, FAMILIES, RECONSTRUCT, SAMPLE, losses
+from pipeline import metrics
+from pipeline.train import CHECKPOINT_FILE, build_model, load_checkpoint, train
+from tests.conftest import trial
+
+FAMILY_DATA = {"ae": "ica", "pm": "ica", "gan": "ring8", "aae": "ica"}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_every_family_trains_through_train(name, datasets):
+    ds = datasets["digits"]
+    result = train(trial(name, ds, steps=20), ds)
+    assert result["outcome"] == "completed"
+    assert result["steps"] == 20
+    assert result["metrics"]["model/parameters"] > 0
+    assert result["curves"] and all(len(points) == 2 for points in result["curves"].values())
+    # a capability the family lacks is "not applicable" (None), never a number
+    caps = FAMILIES[name].capabilities
+    assert (result["metrics"]["eval/recon_mse"] is None) == (RECONSTRUCT not in caps)
+    assert (result["metrics"]["eval/total_correlation"] is None) == (ENCODE not in caps)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_capabilities_and_shapes(name, datasets):
+    ds = datasets["digits"]
+    cfg = trial(name, ds)
+    model = build_model(cfg, ds, torch.device("cpu"))
+    x = torch.from_numpy(ds.x["train"][:16])
+    caps = model.capabilities
+    if ENCODE in caps:
+        assert model.encode(x).shape == (16, cfg.code_dim)
+    else:
+        with pytest.raises(NotImplementedError):
+            model.encode(x)
+    if DECODE in caps:
+        assert model.decode(torch.randn(16, cfg.code_dim)).shape == (16, 1, 8, 8)
+    if RECONSTRUCT in caps:
+        assert model.reconstruct(x).shape == x.shape
+    if SAMPLE in caps:
+        out = model.sample(16, torch.Generator().manual_seed(0), reference=x)
+        assert out.shape == (16, 1, 8, 8)
+        assert float(out.min()) >= 0 and float(out.max()) <= 1  # images stay in [0, 1]
+    else:
+        with pytest.raises(NotImplementedError):
+            model.sample(16)
+
+
+@pytest.mark.parametrize("name", ["ae", "pm", "aae"])
+def test_autoencoders_learn_to_reconstruct(name, datasets):
+    ds = datasets["ica"]
+    result = train(trial(name, ds, steps=400, log_every=20), ds)
+    recon = [v for _, v in result["curves"]["loss/recon"]]
+    assert recon[-1] < 0.5 * recon[0]
+
+
+def test_pm_predictors_learn_and_encoder_defeats_them(datasets):
+    """The two players of PM: with the encoder fixed, the predictors' loss falls; in the
+    full game the code becomes less predictable than an autoencoder's on mixed sources."""
+    ds = datasets["ica"]
+    model = build_model(trial("pm", ds), ds, torch.device("cpu"))
+    x = torch.from_numpy(ds.x["train"][:512])
+    code = model.encode(x).detach()
+    before = losses.predictability(code, model.predictors(code)).item()
+    for _ in range(200):
+        loss = losses.predictability(code, model.predictors(code))
+        model.optimizers["predictors"].zero_grad()
+        loss.backward()
+        model.optimizers["predictors"].step()
+    assert loss.item() < 0.5 * before
+
+    pm = train(trial("pm", ds, steps=600, lam=1.0), ds)
+    ae = train(trial("ae", ds, steps=600), ds)
+    assert pm["metrics"]["eval/total_correlation"] < ae["metrics"]["eval/total_correlation"]
+
+
+def test_gan_players_move_toward_their_goals(datasets):
+    """D learns to tell data from samples (its loss drops below log 4, the value at
+    D = 1/2); G moves its samples onto the data's modes."""
+    ds = datasets["ring8"]
+    cfg = trial("gan", ds, steps=1, lr=1e-3)
+    model = build_model(cfg, ds, torch.device("cpu"))
+    x = torch.from_numpy(ds.x["train"])
+    centres = np.array(ds.meta["centres"])
+
+    def distance_to_modes():
+        s = model.sample(1000, torch.Generator().manual_seed(1)).numpy()
+        return np.linalg.norm(s[:, None] - centres[None], axis=2).min(1).mean()
+
+    start = distance_to_modes()
+    gen = torch.Generator().manual_seed(0)
+    d_losses = []
+    for _ in range(600):
+        out = model.train_step(x[torch.randint(0, len(x), (128,), generator=gen)])
+        d_losses.append(out["loss/disc"].item())
+    assert min(d_losses) < math.log(4)
+    assert distance_to_modes() < 0.5 * start
+
+
+def test_aae_pulls_codes_to_the_prior(datasets):
+    ds = datasets["ica"]
+    untrained = build_model(trial("aae", ds), ds, torch.device("cpu"))
+    x = torch.from_numpy(ds.x["test"])
+    prior = torch.randn(len(x), 4, generator=torch.Generator().manual_seed(0))
+    before = metrics.mmd(untrained.encode(x).detach(), prior)
+    result = train(trial("aae", ds, steps=800), ds)
+    assert result["metrics"]["eval/mmd_prior"] < 0.5 * before
+
+
+@pytest.mark.parametrize("cost", sorted(losses.GENERATOR_COSTS))
+def test_every_generator_cost_trains(cost, datasets):
+    ds = datasets["ring8"]
+    result = train(trial("gan", ds, steps=30, gen_cost=cost), ds)
+    assert result["outcome"] == "completed"
+    assert result["metrics"]["eval/high_quality"] is not None
+
+
+@pytest.mark.parametrize("prior", ["gaussian", "uniform", "correlated", "mixture"])
+def test_priors_have_unit_variance(prior):
+    from models.priors import PRIORS
+
+    z = PRIORS[prior](200_000, 4, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert torch.allclose(z.var(0), torch.ones(4), atol=0.05)
+    tc = metrics.total_correlation_gaussian(z.numpy())
+    if prior == "correlated":  # one shared factor: TC of an equicorrelated Gaussian, rho = 0.8
+        rho, d = 0.8, 4
+        assert tc == pytest.approx(-0.5 * math.log((1 - rho) ** (d - 1) * (1 + (d - 1) * rho)), rel=0.02)
+    elif prior in ("gaussian", "uniform"):
+        assert tc < 0.01
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_seed_fixes_the_result(name, datasets):
+    ds = datasets["ring8"] if name == "gan" else datasets["ica"]
+    a = train(trial(name, ds, steps=30, seed=3), ds)
+    b = train(trial(name, ds, steps=30, seed=3), ds)
+    c = train(trial(name, ds, steps=30, seed=4), ds)
+    assert a["curves"] == b["curves"]
+    assert a["curves"] != c["curves"]
+
+
+class Keep:
+    """train.Hooks that copies the checkpoints it is handed."""
+
+    def __init__(self, folder):
+        self.folder, self.saved = folder, []
+
+    def log(self, step, values):
+        pass
+
+    def checkpoint(self, step, folder, result):
+        target = self.folder / f"step{step}.pt"
+        target.write_bytes((folder / CHECKPOINT_FILE).read_bytes())
+        self.saved.append(target)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_checkpoint_round_trip_and_resume(name, datasets, tmp_path):
+    ds = datasets["ring8"] if name == "gan" else datasets["ica"]
+    cfg = trial(name, ds, steps=40, log_every=10)
+    cfg = type(cfg).from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], "checkpoint_every": 20}})
+    hooks = Keep(tmp_path)
+    straight = train(cfg, ds, hooks=hooks)
+    assert [p.name for p in hooks.saved] == ["step20.pt", "step40.pt"]
+
+    # the final checkpoint alone rebuilds the model (its config travels inside)
+    model, ckpt = load_checkpoint(hooks.saved[-1], ds)
+    assert ckpt["config"] == cfg.to_dict()
+    ref = build_model(cfg, ds, torch.device("cpu"))
+    ref.load_checkpoint_state(torch.load(hooks.saved[-1], weights_only=False)["state"])
+    probe = torch.randn(8, cfg.code_dim, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(model.decode(probe), ref.decode(probe))
+
+    # resuming from step 20 reproduces the uninterrupted run exactly
+    resumed = train(cfg, ds, resume_from=hooks.saved[0])
+    assert resumed["curves"] == straight["curves"]
+
+
+def test_nan_loss_ends_the_trial_as_diverged(datasets):
+    ds = datasets["ica"]
+    broken = type(ds)(ds.name, {s: np.full_like(v, np.nan) for s, v in ds.x.items()}, meta=ds.meta)
+    result = train(trial("ae", ds, steps=50, log_every=10), broken)
+    assert result["outcome"] == "diverged"
+    assert result["steps"] == 10
+    assert result["metrics"]["diverged_at_step"] == 10
+    assert result["metrics"]["eval/recon_mse"] is None
+
+
+def test_unitwise_mlp_matches_separate_mlps():
+    """The batched per-unit nets equal a loop of independent MLPs."""
+    from models.nets import UnitwiseMLP
+
+    net = UnitwiseMLP(units=3, in_features=5, hidden=4)
+    x = torch.randn(7, 3, 5)
+    out = net(x)
+    for u in range(3):
+        h = torch.nn.functional.leaky_relu(x[:, u] @ net.w1[u] + net.b1[u], 0.2)
+        assert torch.allclose(out[:, u], h @ net.w2[u] + net.b2[u], atol=1e-6)
