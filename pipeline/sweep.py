@@ -27,7 +27,6 @@ from .train import CHECKPOINT_FILE, RESULT_FILE, SAMPLES_FILE, train
 from .trials import TrialConfig, expand
 
 RESULTS_DIR = Path("results")
-PARENT_RUN_FILE = "pm2gan_parent_run.json"  # in Tune's experiment folder: a resumed sweep keeps its parent run
 MAX_SAVED_IMAGES = 64  # samples kept per trial for the report's figures (all are used for metrics)
 
 
@@ -119,6 +118,11 @@ def _trial_resources(cfg: Config) -> dict[str, float]:
     return res
 
 
+def _storage_path(configured: str) -> str:
+    """Tune needs an absolute path; URIs (s3://, gs://, NFS mounted elsewhere) pass unchanged."""
+    return configured if "://" in configured else str(Path(configured).resolve())
+
+
 def _sweep_name(study: str, trials: list[TrialConfig]) -> str:
     digest = hashlib.sha256(json.dumps([t.trial_id for t in trials]).encode()).hexdigest()[:10]
     return f"{study}-{digest}"
@@ -142,10 +146,11 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
     from ray import tune
 
     trials = expand(cfg, study)
+    tracking.preflight()  # a tracking server that does not answer stops us before any work
     datasets, classifiers = _load_inputs(cfg, study)
-    storage = Path(cfg.resources.storage_path).resolve()
+    storage = _storage_path(cfg.resources.storage_path)
     sweep_name = _sweep_name(study, trials)
-    experiment_dir = storage / sweep_name
+    experiment_dir = f"{storage.rstrip('/')}/{sweep_name}"
     provenance = {"code_version": code_version(), "profile": cfg.profile_name}
     print(f"pm2gan: study {study}: {len(trials)} trials ({len(cfg.studies[study].models)} models, "
           f"{len(cfg.study_datasets(study))} datasets, {len(cfg.profile.seeds)} seeds)", flush=True)
@@ -153,15 +158,21 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
     with tracking.tracking_server(cfg.tracking.store, cfg.tracking.host) as uri:
         experiment = tracking.experiment_id(uri, f"{cfg.tracking.experiment_prefix}/{study}")
         mlflow = tracking.client(uri)
-        resuming = tune.Tuner.can_restore(str(experiment_dir)) and (experiment_dir / PARENT_RUN_FILE).exists()
+        # An interrupted sweep of the very same trials is resumed: Tune keeps the finished
+        # trials and checkpoints, MLflow keeps the parent run (found by the sweep's name).
+        unfinished = mlflow.search_runs([experiment], f"tags.sweep = '{sweep_name}' and attributes.status != 'FINISHED'",
+                                        max_results=1)
+        resuming = bool(unfinished) and tune.Tuner.can_restore(experiment_dir)
         if resuming:
-            parent_id = json.loads((experiment_dir / PARENT_RUN_FILE).read_text())["run_id"]
+            parent_id = unfinished[0].info.run_id
+            mlflow.update_run(parent_id, "RUNNING")
             print(f"pm2gan: resuming interrupted sweep {experiment_dir}", flush=True)
         else:
-            shutil.rmtree(experiment_dir, ignore_errors=True)
+            if "://" not in experiment_dir:  # a finished or abandoned sweep of the same name
+                shutil.rmtree(experiment_dir, ignore_errors=True)
             parent = mlflow.create_run(experiment, run_name=f"{study}-sweep-{time.strftime('%Y%m%d-%H%M%S')}",
-                                       tags={"study": study, "kind": "sweep", "profile": cfg.profile_name,
-                                             "code_version": provenance["code_version"],
+                                       tags={"study": study, "kind": "sweep", "sweep": sweep_name,
+                                             "profile": cfg.profile_name, "code_version": provenance["code_version"],
                                              "question": cfg.studies[study].question[:5000]})
             parent_id = parent.info.run_id
             mlflow.log_param(parent_id, "trials", len(trials))
@@ -173,7 +184,7 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
             tune.with_parameters(run_trial, datasets=datasets, classifiers=classifiers, tracking_info=tracking_info),
             _trial_resources(cfg))
         if resuming:
-            tuner = tune.Tuner.restore(str(experiment_dir), trainable, resume_unfinished=True, resume_errored=True)
+            tuner = tune.Tuner.restore(experiment_dir, trainable, resume_unfinished=True, resume_errored=True)
         else:
             tuner = tune.Tuner(
                 trainable,
@@ -181,13 +192,11 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
                 tune_config=tune.TuneConfig(max_concurrent_trials=cfg.resources.max_concurrent_trials or None,
                                             reuse_actors=True),
                 run_config=tune.RunConfig(
-                    name=sweep_name, storage_path=str(storage),
+                    name=sweep_name, storage_path=storage,
                     failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                     verbose=1),
             )
-            experiment_dir.mkdir(parents=True, exist_ok=True)
-            (experiment_dir / PARENT_RUN_FILE).write_text(json.dumps({"run_id": parent_id}))
         try:
             grid = tuner.fit()
         except BaseException:

@@ -56,6 +56,13 @@ def check_server(uri: str, timeout_s: float = 5.0) -> None:
         raise TrackingError(f"MLflow tracking server {uri} answered HTTP {reply.status_code} to /health")
 
 
+def preflight() -> None:
+    """Check MLFLOW_TRACKING_URI, when set, before anything else is done."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        check_server(uri)
+
+
 def server_command(store: Path, host: str, port: int) -> list[str]:
     store = store.resolve()
     return [sys.executable, "-m", "mlflow", "server",

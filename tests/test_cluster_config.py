@@ -1,0 +1,31 @@
+"""ray_cluster.yaml is a valid cluster-launcher config, checked with Ray's own schema."""
+from __future__ import annotations
+
+import copy
+
+import jsonschema
+import pytest
+import yaml
+from ray.autoscaler._private.util import prepare_config, validate_config
+
+from tests.conftest import ROOT
+
+
+@pytest.fixture()
+def cluster():
+    return yaml.safe_load((ROOT / "ray_cluster.yaml").read_text())
+
+
+def test_cluster_config_passes_rays_schema(cluster):
+    prepared = prepare_config(copy.deepcopy(cluster))
+    validate_config(prepared)
+    assert prepared["provider"]["type"] == "local"
+    assert set(prepared["available_node_types"]) >= {"local.cluster.node"}
+    assert any("pip install -q -e ~/pm2gan" in c for c in prepared["setup_commands"])
+
+
+def test_schema_check_is_not_a_rubber_stamp(cluster):
+    broken = copy.deepcopy(cluster)
+    broken["max_wrkers"] = 3  # a typo must be caught
+    with pytest.raises(jsonschema.ValidationError):
+        validate_config(prepare_config(broken))

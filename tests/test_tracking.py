@@ -1,0 +1,94 @@
+"""MLflow through a real tracking server: the local server's life cycle, a trial's child
+run (params, tags, curves, images, checkpoint), and a clear error for a dead server."""
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import pytest
+import requests
+
+from pipeline import tracking
+from pipeline.train import train
+from tests.conftest import trial
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once the socket is closed
+
+
+def test_unreachable_server_is_a_clear_error():
+    uri = f"http://127.0.0.1:{closed_port()}"
+    start = time.monotonic()
+    with pytest.raises(tracking.TrackingError, match=f"{uri} does not answer"):
+        tracking.check_server(uri)
+    assert time.monotonic() - start < 5
+
+
+def test_file_store_uri_is_refused_with_the_reason():
+    with pytest.raises(tracking.TrackingError, match="needs an MLflow tracking server"):
+        tracking.check_server("sqlite:///mlflow.db")
+
+
+def test_cli_stops_before_training_when_the_server_is_down(monkeypatch, capsys):
+    from pipeline.cli import main
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.chdir(ROOT)
+    start = time.monotonic()
+    assert main(["study", "generation"]) == 2
+    assert "does not answer" in capsys.readouterr().err
+    assert time.monotonic() - start < 10  # no Ray, no data loading, no training
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    old = os.environ.pop("MLFLOW_TRACKING_URI", None)
+    store = tmp_path_factory.mktemp("mlruns")
+    with tracking.tracking_server(store) as uri:
+        yield uri
+    if old is not None:
+        os.environ["MLFLOW_TRACKING_URI"] = old
+    with pytest.raises(requests.RequestException):  # stopped on exit
+        requests.get(uri + "/health", timeout=2)
+
+
+def test_trial_run_records_config_curves_images_and_checkpoint(server, datasets):
+    ds = datasets["ring8"]
+    cfg = trial("gan", ds, steps=40, log_every=10)
+    experiment = tracking.experiment_id(server, "test/trial")
+    parent = tracking.client(server).create_run(experiment, run_name="sweep")
+    run = tracking.TrialRun(server, experiment, parent.info.run_id, cfg, {"code_version": "abc"},
+                            reference=ds.x["train"][:500])
+    result = train(cfg, ds, hooks=run)
+
+    client = tracking.client(server)
+    logged = client.get_run(run.run_id)
+    assert logged.info.status == "FINISHED" and logged.info.run_name == cfg.run_name
+    assert logged.data.tags[tracking.PARENT_TAG] == parent.info.run_id
+    assert logged.data.tags["outcome"] == "completed" and logged.data.tags["model"] == "gan"
+    assert logged.data.tags["not_applicable"] == "eval/mmd_prior, eval/recon_mse, eval/total_correlation"
+    assert logged.data.params["hparams.gen_cost"] == "nonsaturating" and logged.data.params["train.steps"] == "40"
+    assert logged.data.metrics["eval/modes"] == result["metrics"]["eval/modes"]
+    assert [m.step for m in client.get_metric_history(run.run_id, "loss/disc")] == [10, 20, 30, 40]
+    artifacts = {a.path for a in client.list_artifacts(run.run_id)}
+    assert {"checkpoint", "result.json", "samples.png", "curves.png"} <= artifacts
+    assert [a.path for a in client.list_artifacts(run.run_id, "checkpoint")] == ["checkpoint/checkpoint.pt"]
+
+
+def test_diverged_trial_is_recorded_as_such(server, datasets):
+    import numpy as np
+
+    ds = datasets["ica"]
+    broken = type(ds)(ds.name, {s: np.full_like(v, np.nan) for s, v in ds.x.items()}, meta=ds.meta)
+    cfg = trial("ae", ds, steps=30, log_every=10)
+    experiment = tracking.experiment_id(server, "test/diverged")
+    run = tracking.TrialRun(server, experiment, None, cfg, {})
+    train(cfg, broken, hooks=run)
+    logged = tracking.client(server).get_run(run.run_id)
+    assert logged.data.tags["outcome"] == "diverged"
+    assert logged.data.metrics["diverged_at_step"] == 10
