@@ -67,7 +67,7 @@ class _TuneHooks:
         self.run.checkpoint(step, folder, result)
         metrics = {"step": step}
         if result is not None:
-            metrics.update({"outcome": result["outcome"], "done": True,
+            metrics.update({"outcome": result["outcome"],
                             **{k: v for k, v in result["metrics"].items() if v is not None}})
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(folder)))
 
@@ -89,12 +89,45 @@ def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info:
             if resume is not None:  # Tune restarted this trial: go on from its last checkpoint
                 resume_from = Path(stack.enter_context(resume.as_directory())) / CHECKPOINT_FILE
             train(cfg, ds, classifiers.get(cfg.dataset), _TuneHooks(run), resume_from, provenance)
-    except BaseException as err:  # record the failure where the user looks, then let Tune see it
+    except Exception as err:  # record the failure where the user looks, then let Tune see it
         run.fail(err)
         raise
 
 
 # --------------------------------------------------------------------------- the driver
+
+
+def _progress_callback(total: int):
+    """One line per finished trial, instead of Tune's tables of nested configs."""
+    from ray import tune
+
+    class Progress(tune.Callback):
+        def __init__(self):
+            self.done, self.start = 0, time.monotonic()
+
+        def _line(self, trial, outcome: str) -> None:
+            self.done += 1
+            cfg = trial.config["trial"]
+            name = TrialConfig.from_dict(cfg).run_name
+            result = trial.last_result or {}
+            shown = {k.split("/", 1)[1]: v for k, v in result.items()
+                     if k.startswith("eval/") and isinstance(v, (int, float))}
+            summary = ", ".join(f"{k}={v:.3g}" for k, v in list(shown.items())[:4])
+            elapsed = time.monotonic() - self.start
+            print(f"[{self.done}/{total} {elapsed:5.0f}s] {name}: {outcome}" + (f" ({summary})" if summary else ""),
+                  flush=True)
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self._line(trial, (trial.last_result or {}).get("outcome", "completed"))
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self._line(trial, "ERROR (see the MLflow run's 'error' tag)")
+
+    return Progress()
+
+
+def _trial_dirname(trial) -> str:
+    return f"{TrialConfig.from_dict(trial.config['trial']).run_name}-{trial.trial_id}"
 
 
 def _ray_init(cfg: Config) -> None:
@@ -190,12 +223,13 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
                 trainable,
                 param_space={"trial": tune.grid_search([t.to_dict() for t in trials])},
                 tune_config=tune.TuneConfig(max_concurrent_trials=cfg.resources.max_concurrent_trials or None,
-                                            reuse_actors=True),
+                                            reuse_actors=True, trial_dirname_creator=_trial_dirname),
                 run_config=tune.RunConfig(
                     name=sweep_name, storage_path=storage,
                     failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                    verbose=1),
+                    callbacks=[_progress_callback(len(trials))],
+                    verbose=0),
             )
         try:
             grid = tuner.fit()

@@ -1,0 +1,135 @@
+"""`dvc repro` end to end on a tiny profile, in a temporary git checkout, with the real
+DVC, the real Ray (a local cluster) and the real MLflow server the pipeline starts."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import tracking
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+STAGES = ("fetch", "evalnet", "factorial", "generation", "report")
+
+
+def tiny_params() -> dict:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["profile"] = "tiny"
+    params["profiles"]["tiny"] = {
+        "seeds": [0], "datasets": ["ica", "ring8", "digits"],
+        "train": {"steps": 60, "batch_size": 64, "log_every": 20, "checkpoint_every": 0, "eval_samples": 400},
+        "nets": {"hidden": 32, "depth": 1},
+    }
+    # lr 0.5 with the `ml` cost blows exp(a) up within 20 steps: one trial must end as diverged
+    params["models"]["gan"]["defaults"]["gen_cost"] = "ml"
+    params["models"]["gan"]["grid"]["tiny"] = {"lr": [2.0e-4, 0.5]}
+    params["evalnet"]["steps"] = 300
+    return params
+
+
+def dvc(checkout: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    done = subprocess.run(["dvc", *args], cwd=checkout, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"dvc {' '.join(args)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return done.stdout + done.stderr
+
+
+def ran(output: str) -> set[str]:
+    return {s for s in STAGES if f"Running stage '{s}'" in output}
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory) -> Path:
+    """A fresh git checkout of the project's files, with the tiny profile."""
+    repo = tmp_path_factory.mktemp("e2e") / "pm2gan"
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, repo / name)
+    for stale in ("dvc.lock", "reports"):
+        shutil.rmtree(repo / stale, ignore_errors=True) if (repo / stale).is_dir() else (repo / stale).unlink(missing_ok=True)
+    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    git = ["git", "-c", "user.email=e2e@pm2gan", "-c", "user.name=e2e"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "e2e"], cwd=repo, check=True)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def first_run(checkout) -> str:
+    return dvc(checkout, "repro")
+
+
+def mlflow_runs(checkout: Path) -> dict[str, list]:
+    """experiment name -> runs, read back through a real server on the pipeline's store."""
+    with tracking.tracking_server(checkout / "mlruns") as uri:
+        client = tracking.client(uri)
+        return {e.name: client.search_runs([e.experiment_id], max_results=1000)
+                for e in client.search_experiments() if e.name.startswith("pm2gan/")}
+
+
+def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
+    assert ran(first_run) == set(STAGES)
+    generation = (checkout / "reports" / "generation.md").read_text()
+    assert "### ring8" in generation and "### digits" in generation
+    assert "| gan[lr=0.5] | 1 | 1 |" in generation  # the diverged trial is counted as such
+    assert "n/a" in generation  # GAN cannot reconstruct: not applicable, not zero
+    metrics = json.loads((checkout / "reports" / "metrics.json").read_text())
+    assert metrics["factorial"]["ica/pm"]["eval/total_correlation"] is not None
+    assert metrics["generation"]["ring8/gan[lr=0.0002]"]["eval/modes"] is not None
+    assert metrics["generation"]["ring8/gan[lr=0.5]"]["diverged"] == 1
+    assert any((checkout / "reports" / "figures" / "generation").glob("samples-ring8-gan*.png"))
+    trials = json.loads((checkout / "results" / "generation" / "trials.json").read_text())["trials"]
+    assert len(trials) == 4 * 2  # gan x 2 lr, pm, aae on ring8 and digits, one seed
+    assert all(t["provenance"]["code_version"] not in ("", "unknown") for t in trials)
+
+
+def test_every_trial_is_an_mlflow_child_run_with_its_config_and_metrics(checkout, first_run):
+    runs = mlflow_runs(checkout)
+    assert set(runs) == {"pm2gan/factorial", "pm2gan/generation", "pm2gan/report"}
+    for study, n_trials in (("pm2gan/factorial", 6), ("pm2gan/generation", 8)):
+        parents = [r for r in runs[study] if r.data.tags.get("kind") == "sweep"]
+        children = [r for r in runs[study] if tracking.PARENT_TAG in r.data.tags]
+        assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+        assert len(children) == n_trials
+        assert {c.data.tags[tracking.PARENT_TAG] for c in children} == {parents[0].info.run_id}
+        for child in children:
+            assert {"model", "dataset", "seed", "code_version", "data_version"} <= set(child.data.tags)
+            assert child.data.params["train.steps"] == "60"
+            assert "perf/steps_per_s" in child.data.metrics
+    generation = {r.info.run_name: r for r in runs["pm2gan/generation"]}
+    diverged = generation["gan-lr=0.5-ring8-s0"]
+    assert diverged.data.tags["outcome"] == "diverged" and diverged.data.params["hparams.lr"] == "0.5"
+    assert generation["gan-lr=0.0002-ring8-s0"].data.tags["outcome"] == "completed"
+    assert "eval/modes" in generation["gan-lr=0.0002-ring8-s0"].data.metrics
+    assert "eval/frechet" in generation["aae-digits-s0"].data.metrics
+    assert runs["pm2gan/report"][0].info.status == "FINISHED"
+
+
+def test_second_repro_trains_nothing(checkout, first_run):
+    before = sum(len(r) for r in mlflow_runs(checkout).values())
+    output = dvc(checkout, "repro")
+    assert ran(output) == set()
+    assert all(f"Stage '{s}' didn't change, skipping" in output for s in STAGES)
+    assert sum(len(r) for r in mlflow_runs(checkout).values()) == before
+
+
+def test_changing_one_family_reruns_only_its_studies(checkout, first_run):
+    params = yaml.safe_load((checkout / "params.yaml").read_text())
+    params["models"]["gan"]["defaults"]["disc_steps"] = 2  # only `generation` trains a GAN
+    (checkout / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    output = dvc(checkout, "repro")
+    assert ran(output) == {"generation", "report"}
+    assert "Data and pipelines are up to date" in dvc(checkout, "status")
