@@ -50,16 +50,25 @@ def code_version() -> str:
 
 
 class _TuneHooks:
-    """train.Hooks that report to Tune (and through it to the progress table)."""
+    """train.Hooks that log to MLflow and report to Tune.
+
+    MLflow gets every logged point (buffered). Tune only needs a heartbeat for its
+    status and scheduling, and each `tune.report` is a round trip to the trial's
+    actor, so intermediate reports are throttled to one per REPORT_EVERY_S."""
+
+    REPORT_EVERY_S = 10.0
 
     def __init__(self, run: tracking.TrialRun):
         self.run = run
+        self._last_report = time.monotonic()
 
     def log(self, step, values):
         from ray import tune
 
         self.run.log(step, values)
-        tune.report({**values, "step": step})
+        if time.monotonic() - self._last_report > self.REPORT_EVERY_S:
+            tune.report({**values, "step": step})
+            self._last_report = time.monotonic()
 
     def checkpoint(self, step, folder, result):
         from ray import tune

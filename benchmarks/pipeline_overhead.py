@@ -1,0 +1,172 @@
+"""Time per training step: a trial inside the pipeline against a bare PyTorch loop.
+
+Both train the same model (the same nets from models.nets, the same losses, Adam,
+batch size and data) for the same number of steps on one CPU thread, in the same
+run. The pipeline side is the real thing: `run_study` on a one-seed study, so each
+trial runs in a Ray Tune worker, reports to Tune and logs to a real MLflow server;
+its time per step is the `perf/steps_per_s` the trial measured over its loop.
+The bare side is a hand-written loop per family, timed the same way.
+
+    python benchmarks/pipeline_overhead.py [--steps 1500] [--dataset digits] [--families ae,pm,gan,aae]
+
+Target (issue 2): pipeline time per step / bare time per step <= 1.10.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from models import nets  # noqa: E402
+from models.pm import Predictors  # noqa: E402
+from pipeline import config, data, evalnet  # noqa: E402
+
+
+def adam(*modules, lr, beta1):
+    return torch.optim.Adam([p for m in modules for p in m.parameters()], lr=lr, betas=(beta1, 0.999))
+
+
+def bare_loop(family: str, hp: dict, spec: nets.DataSpec, net: nets.NetConfig, x: torch.Tensor, steps: int,
+              batch: int, seed: int) -> float:
+    """Steps per second of a plain loop: no hooks, no logging, no framework."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    d = spec.code_dim
+    if family == "ae":
+        enc, dec = nets.encoder(spec, net), nets.decoder(spec, net)
+        opt = adam(enc, dec, **hp)
+
+        def step(xb):
+            loss = (dec(enc(xb)) - xb).pow(2).flatten(1).sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    elif family == "pm":
+        enc, dec = nets.encoder(spec, net, out=torch.nn.Sigmoid()), nets.decoder(spec, net)
+        pred = Predictors(d, hp.pop("predictor_hidden"))
+        lam = hp.pop("lam")
+        opt_p, opt_ae = adam(pred, **hp), adam(enc, dec, **hp)
+
+        def step(xb):
+            c = enc(xb)
+            cd = c.detach()
+            lp = (cd - pred(cd)).pow(2).sum(1).mean()
+            opt_p.zero_grad(set_to_none=True)
+            lp.backward()
+            opt_p.step()
+            loss = (dec(c) - xb).pow(2).flatten(1).sum(1).mean() - lam * (c - pred(c)).pow(2).sum(1).mean()
+            opt_ae.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_ae.step()
+    elif family == "gan":
+        g, disc = nets.decoder(spec, net), nets.discriminator(spec.features, net)
+        opt_d, opt_g = adam(disc, **hp), adam(g, **hp)
+
+        def step(xb):
+            fake = g(torch.randn(len(xb), d)).detach()
+            ld = F.softplus(-disc(xb)).mean() + F.softplus(disc(fake)).mean()
+            opt_d.zero_grad(set_to_none=True)
+            ld.backward()
+            opt_d.step()
+            lg = F.softplus(-disc(g(torch.randn(len(xb), d)))).mean()
+            opt_g.zero_grad(set_to_none=True)
+            lg.backward()
+            opt_g.step()
+    elif family == "aae":
+        enc, dec, disc = nets.encoder(spec, net), nets.decoder(spec, net), nets.discriminator(d, net)
+        w = hp.pop("adv_weight")
+        opt_ae, opt_d, opt_e = adam(enc, dec, **hp), adam(disc, **hp), adam(enc, **hp)
+
+        def step(xb):
+            lr_ = (dec(enc(xb)) - xb).pow(2).flatten(1).sum(1).mean()
+            opt_ae.zero_grad(set_to_none=True)
+            lr_.backward()
+            opt_ae.step()
+            c = enc(xb)
+            ld = F.softplus(-disc(torch.randn(len(xb), d))).mean() + F.softplus(disc(c.detach())).mean()
+            opt_d.zero_grad(set_to_none=True)
+            ld.backward()
+            opt_d.step()
+            le = w * F.softplus(-disc(c)).mean()
+            opt_e.zero_grad(set_to_none=True)
+            le.backward()
+            opt_e.step()
+    else:
+        raise SystemExit(f"no bare loop for {family}")
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(x[torch.randint(0, len(x), (batch,), generator=gen)])
+    return steps / (time.perf_counter() - start)
+
+
+BARE_HP = {  # the hyperparameters the bare loops read, per family
+    "ae": ("lr", "beta1"), "pm": ("lr", "beta1", "lam", "predictor_hidden"),
+    "gan": ("lr", "beta1"), "aae": ("lr", "beta1", "adv_weight"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--families", default="ae,pm,gan,aae")
+    args = parser.parse_args()
+    families = args.families.split(",")
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    quick = raw["profiles"]["quick"]
+    raw["profiles"]["bench"] = {**quick, "seeds": [0], "datasets": [args.dataset],
+                                "train": {**quick["train"], "steps": args.steps, "eval_samples": 200}}
+    raw["profile"] = "bench"
+    raw["studies"] = {"bench": {"models": families, "datasets": [args.dataset]}}
+    raw["resources"]["max_concurrent_trials"] = 1  # one trial at a time, like the bare loop
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)  # data, evalnets, results, tracking store and Tune storage all live here
+        raw["resources"]["storage_path"] = str(Path(tmp) / "ray_results")
+        cfg = config.parse(raw, "benchmark params")
+        ds = data.make(args.dataset, cfg.datasets[args.dataset], cfg.data)
+        data.save(ds)
+        if ds.kind == "image" and ds.y is not None:
+            net, summary = evalnet.train_classifier(data.load(args.dataset), config.EvalNet(steps=200))
+            evalnet.save(net, summary, args.dataset)
+
+        torch.set_num_threads(1)
+        spec = nets.DataSpec(ds.shape, cfg.datasets[args.dataset].code_dim, ds.bounded)
+        x = torch.from_numpy(ds.x["train"])
+        bare = {}
+        for fam in families:
+            hp = {k: getattr(cfg.models[fam].defaults, k) for k in BARE_HP[fam]}
+            bare[fam] = bare_loop(fam, hp, spec, cfg.profile.nets, x, args.steps, cfg.profile.train.batch_size, 0)
+
+        from pipeline.sweep import run_study
+        import json
+
+        out = run_study(cfg, "bench", results_dir=Path(tmp) / "results")
+        trials = json.loads((out / "trials.json").read_text())["trials"]
+        pipeline = {t["trial"]["model"]: t["metrics"]["perf/steps_per_s"] for t in trials}
+
+    print(f"\npm2gan pipeline overhead: {args.dataset}, {args.steps} steps, batch {cfg.profile.train.batch_size}, "
+          f"nets {cfg.profile.nets.hidden}x{cfg.profile.nets.depth}, 1 CPU thread, torch {torch.__version__}")
+    print(f"{'family':8} {'bare steps/s':>13} {'pipeline steps/s':>17} {'ratio (time/step)':>18}  target <= 1.10")
+    worst = 0.0
+    for fam in families:
+        ratio = bare[fam] / pipeline[fam]
+        worst = max(worst, ratio)
+        print(f"{fam:8} {bare[fam]:13.1f} {pipeline[fam]:17.1f} {ratio:18.3f}  {'ok' if ratio <= 1.10 else 'OVER'}")
+    print(f"worst ratio: {worst:.3f}")
+
+
+if __name__ == "__main__":
+    main()
