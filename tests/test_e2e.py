@@ -3,21 +3,16 @@ DVC, the real Ray (a local cluster) and the real MLflow server the pipeline star
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from pipeline import tracking
-from tests.conftest import ROOT
+from tests.checkout import ROOT, STAGES, dvc_env, make_checkout, stages_run
 
 pytestmark = pytest.mark.e2e
-
-STAGES = ("fetch", "evalnet", "factorial", "generation", "report")
 
 
 def tiny_params() -> dict:
@@ -36,35 +31,16 @@ def tiny_params() -> dict:
 
 
 def dvc(checkout: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    done = subprocess.run(["dvc", *args], cwd=checkout, env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(["dvc", *args], cwd=checkout, env=dvc_env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"dvc {' '.join(args)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return done.stdout + done.stderr
-
-
-def ran(output: str) -> set[str]:
-    return {s for s in STAGES if f"Running stage '{s}'" in output}
 
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory) -> Path:
     """A fresh git checkout of the project's files, with the tiny profile."""
     repo = tmp_path_factory.mktemp("e2e") / "pm2gan"
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if (ROOT / name).is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, repo / name)
-    for stale in ("dvc.lock", "reports"):
-        shutil.rmtree(repo / stale, ignore_errors=True) if (repo / stale).is_dir() else (repo / stale).unlink(missing_ok=True)
-    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
-    git = ["git", "-c", "user.email=e2e@pm2gan", "-c", "user.name=e2e"]
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run([*git, "commit", "-qm", "e2e"], cwd=repo, check=True)
-    return repo
+    return make_checkout(repo, yaml.safe_dump(tiny_params(), sort_keys=False))
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +57,7 @@ def mlflow_runs(checkout: Path) -> dict[str, list]:
 
 
 def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
-    assert ran(first_run) == set(STAGES)
+    assert stages_run(first_run) == set(STAGES)
     generation = (checkout / "reports" / "generation.md").read_text()
     assert "### ring8" in generation and "### digits" in generation
     assert "| gan[lr=0.5] | 1 | 1 |" in generation  # the diverged trial is counted as such
@@ -121,7 +97,7 @@ def test_every_trial_is_an_mlflow_child_run_with_its_config_and_metrics(checkout
 def test_second_repro_trains_nothing(checkout, first_run):
     before = sum(len(r) for r in mlflow_runs(checkout).values())
     output = dvc(checkout, "repro")
-    assert ran(output) == set()
+    assert stages_run(output) == set()
     assert all(f"Stage '{s}' didn't change, skipping" in output for s in STAGES)
     assert sum(len(r) for r in mlflow_runs(checkout).values()) == before
 
@@ -131,5 +107,5 @@ def test_changing_one_family_reruns_only_its_studies(checkout, first_run):
     params["models"]["gan"]["defaults"]["disc_steps"] = 2  # only `generation` trains a GAN
     (checkout / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     output = dvc(checkout, "repro")
-    assert ran(output) == {"generation", "report"}
+    assert stages_run(output) == {"generation", "report"}
     assert "Data and pipelines are up to date" in dvc(checkout, "status")
