@@ -50,6 +50,14 @@ class Dataset:
         return self.meta["kind"]
 
 
+def as_tensor(array: np.ndarray, device):
+    """A torch tensor on `device`. Arrays from Ray's object store are read-only: those are
+    copied rather than shared with torch, which may write to its tensors."""
+    import torch
+
+    return torch.from_numpy(array if array.flags.writeable else array.copy()).to(device)
+
+
 # --------------------------------------------------------------------------- synthetic makers
 
 

@@ -9,7 +9,7 @@ import torch
 from models import ENCODE, RECONSTRUCT, SAMPLE, Family
 
 from . import metrics
-from .data import Dataset
+from .data import Dataset, as_tensor
 
 MODE_MIN_COUNT = 20  # high-quality samples a toy mode needs to count as captured (PacGAN-style)
 
@@ -31,7 +31,7 @@ def evaluate(model: Family, ds: Dataset, n_samples: int, seed: int, classifier=N
     device = model.device
     caps = model.capabilities
     gen = torch.Generator(device=device).manual_seed(seed)
-    x_test = torch.from_numpy(ds.x["test"]).to(device)
+    x_test = as_tensor(ds.x["test"], device)
     out: dict[str, float | None] = dict.fromkeys(metric_names(ds, classifier is not None))
 
     if RECONSTRUCT in caps:
@@ -45,7 +45,7 @@ def evaluate(model: Family, ds: Dataset, n_samples: int, seed: int, classifier=N
 
     samples = None
     if SAMPLE in caps:
-        x_train = torch.from_numpy(ds.x["train"]).to(device)
+        x_train = as_tensor(ds.x["train"], device)
         reference = x_train[torch.randint(0, len(x_train), (n_samples,), generator=gen, device=device)]
         samples_t = model.sample(n_samples, gen, reference=reference)
         samples = samples_t.cpu().numpy()

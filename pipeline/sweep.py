@@ -185,101 +185,132 @@ def _load_inputs(cfg: Config, study: str) -> tuple[dict, dict]:
 
 def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
     """Run every trial of `study`; write results_dir/<study>/ only when the sweep is complete."""
-    from ray import tune
-
     trials = expand(cfg, study)
     tracking.preflight()  # a tracking server that does not answer stops us before any work
     datasets, classifiers = _load_inputs(cfg, study)
-    storage = _storage_path(cfg.resources.storage_path)
-    sweep_name = _sweep_name(study, trials)
-    experiment_dir = f"{storage.rstrip('/')}/{sweep_name}"
     provenance = {"code_version": code_version(), "profile": cfg.profile_name}
     print(f"pm2gan: study {study}: {len(trials)} trials ({len(cfg.studies[study].models)} models, "
           f"{len(cfg.study_datasets(study))} datasets, {len(cfg.profile.seeds)} seeds)", flush=True)
 
     with tracking.tracking_server(cfg.tracking.store, cfg.tracking.host) as uri:
-        experiment = tracking.experiment_id(uri, f"{cfg.tracking.experiment_prefix}/{study}")
-        mlflow = tracking.client(uri)
-        # An interrupted sweep of the very same trials is resumed: Tune keeps the finished
-        # trials and checkpoints, MLflow keeps the parent run (found by the sweep's name).
-        unfinished = mlflow.search_runs([experiment], f"tags.sweep = '{sweep_name}' and attributes.status != 'FINISHED'",
-                                        max_results=1)
-        resuming = bool(unfinished) and tune.Tuner.can_restore(experiment_dir)
-        if resuming:
-            parent_id = unfinished[0].info.run_id
-            mlflow.update_run(parent_id, "RUNNING")
-            print(f"pm2gan: resuming interrupted sweep {experiment_dir}", flush=True)
-        else:
-            if "://" not in experiment_dir:  # a finished or abandoned sweep of the same name
-                shutil.rmtree(experiment_dir, ignore_errors=True)
-            parent = mlflow.create_run(experiment, run_name=f"{study}-sweep-{time.strftime('%Y%m%d-%H%M%S')}",
-                                       tags={"study": study, "kind": "sweep", "sweep": sweep_name,
-                                             "profile": cfg.profile_name, "code_version": provenance["code_version"],
-                                             "question": cfg.studies[study].question[:5000]})
-            parent_id = parent.info.run_id
-            mlflow.log_param(parent_id, "trials", len(trials))
-        tracking_info = {"uri": uri, "experiment_id": experiment, "parent_run_id": parent_id, "provenance": provenance,
-                         "tags": {"code_version": provenance["code_version"], "profile": cfg.profile_name}}
-
+        sweep = _Sweep(cfg, study, trials, uri, provenance)
         _ray_init(cfg)
-        trainable = tune.with_resources(
-            tune.with_parameters(run_trial, datasets=datasets, classifiers=classifiers, tracking_info=tracking_info),
-            _trial_resources(cfg))
-        if resuming:
-            tuner = tune.Tuner.restore(experiment_dir, trainable, resume_unfinished=True, resume_errored=True)
-        else:
-            tuner = tune.Tuner(
-                trainable,
-                param_space={"trial": tune.grid_search([t.to_dict() for t in trials])},
-                tune_config=tune.TuneConfig(max_concurrent_trials=cfg.resources.max_concurrent_trials or None,
-                                            reuse_actors=True, trial_dirname_creator=_trial_dirname),
-                run_config=tune.RunConfig(
-                    name=sweep_name, storage_path=storage,
-                    failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                    callbacks=[_progress_callback(len(trials))],
-                    verbose=0),
-            )
+        tuner = sweep.tuner(datasets, classifiers)
         try:
             grid = tuner.fit()
         except BaseException:
-            mlflow.set_terminated(parent_id, "KILLED")
+            sweep.end("KILLED")
             raise
-
-        results, errors = _collect(grid)
+        results, unfinished, errors = _collect(grid)
         if errors:
-            mlflow.set_tag(parent_id, "outcome", "error")
-            mlflow.set_terminated(parent_id, "FAILED")
-            raise SweepError(f"study {study}: {len(errors)} of {len(trials)} trials failed; nothing was written "
-                             "to results/. First error:\n" + errors[0])
+            sweep.end("FAILED", "error")
+            raise SweepError(f"study {study}: {len(errors)} of {len(trials)} trials failed (their MLflow runs hold "
+                             f"the errors); nothing was written to {results_dir}/. First error:\n{errors[0]}")
+        if unfinished:
+            sweep.end("KILLED", "interrupted")
+            raise SweepError(f"study {study} was interrupted: {len(results)} of {len(trials)} trials finished; "
+                             f"nothing was written to {results_dir}/. `dvc repro` resumes the sweep.")
         out = _write_results(results_dir, study, cfg, results, provenance)
-        table = report.study_table(cfg.studies[study].question, results)
-        tracking.log_files(uri, parent_id, {"comparison.md": table, "results.json": (out / "trials.json").read_text()})
-        mlflow.set_tag(parent_id, "outcome", "completed")
-        mlflow.set_terminated(parent_id, "FINISHED")
+        tracking.log_files(uri, sweep.parent_id, {
+            "comparison.md": report.study_table(cfg.studies[study].question, results),
+            "results.json": (out / "trials.json").read_text()})
+        sweep.end("FINISHED", "completed")
     print(f"pm2gan: study {study} done: {out}", flush=True)
     return out
 
 
-def _collect(grid) -> tuple[list[dict], list[str]]:
-    """(results, errors) from Tune's ResultGrid: each completed trial's result.json and samples."""
-    results, errors = [], []
+class _Sweep:
+    """One study's sweep: its MLflow parent run and its Tune experiment, new or resumed.
+
+    An interrupted sweep of the very same trials is resumed: Tune keeps the finished
+    trials and the checkpoints of the others; the MLflow parent run (found by the
+    sweep's name) is reopened, and the child runs the interruption cut off are closed.
+    """
+
+    def __init__(self, cfg: Config, study: str, trials: list[TrialConfig], uri: str, provenance: dict):
+        from ray import tune
+
+        self.cfg, self.study, self.trials, self.uri, self.provenance = cfg, study, trials, uri, provenance
+        self.storage = _storage_path(cfg.resources.storage_path)
+        self.name = _sweep_name(study, trials)
+        self.path = f"{self.storage.rstrip('/')}/{self.name}"
+        self.mlflow = tracking.client(uri)
+        self.experiment = tracking.experiment_id(uri, f"{cfg.tracking.experiment_prefix}/{study}")
+        open_runs = self.mlflow.search_runs(
+            [self.experiment], f"tags.sweep = '{self.name}' and attributes.status != 'FINISHED'", max_results=1)
+        self.resuming = bool(open_runs) and tune.Tuner.can_restore(self.path)
+        if self.resuming:
+            self.parent_id = open_runs[0].info.run_id
+            self.mlflow.update_run(self.parent_id, "RUNNING")
+            for child in self.mlflow.search_runs([self.experiment], f"tags.`{tracking.PARENT_TAG}` = '{self.parent_id}' "
+                                                 "and attributes.status = 'RUNNING'"):
+                self.mlflow.set_terminated(child.info.run_id, "KILLED")
+        else:
+            if "://" not in self.path:  # a finished or abandoned sweep of the same name
+                shutil.rmtree(self.path, ignore_errors=True)
+            parent = self.mlflow.create_run(
+                self.experiment, run_name=f"{study}-sweep-{time.strftime('%Y%m%d-%H%M%S')}",
+                tags={"study": study, "kind": "sweep", "sweep": self.name, "profile": cfg.profile_name,
+                      "code_version": provenance["code_version"], "question": cfg.studies[study].question[:5000]})
+            self.parent_id = parent.info.run_id
+            self.mlflow.log_param(self.parent_id, "trials", len(trials))
+
+    def tuner(self, datasets: dict, classifiers: dict):
+        from ray import tune
+
+        info = {"uri": self.uri, "experiment_id": self.experiment, "parent_run_id": self.parent_id,
+                "provenance": self.provenance,
+                "tags": {"code_version": self.provenance["code_version"], "profile": self.cfg.profile_name}}
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, datasets=datasets, classifiers=classifiers, tracking_info=info),
+            _trial_resources(self.cfg))
+        if self.resuming:
+            tuner = tune.Tuner.restore(self.path, trainable, resume_unfinished=True, resume_errored=True)
+            done = sum(1 for r in tuner.get_results() if r.error is None and r.metrics.get("outcome"))
+            print(f"pm2gan: resuming interrupted sweep {self.path}: {done} of {len(self.trials)} trials already "
+                  "finished", flush=True)
+            return tuner
+        return tune.Tuner(
+            trainable,
+            param_space={"trial": tune.grid_search([t.to_dict() for t in self.trials])},
+            tune_config=tune.TuneConfig(max_concurrent_trials=self.cfg.resources.max_concurrent_trials or None,
+                                        reuse_actors=True, trial_dirname_creator=_trial_dirname),
+            run_config=tune.RunConfig(
+                name=self.name, storage_path=self.storage,
+                failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                callbacks=[_progress_callback(len(self.trials))],
+                verbose=0),
+        )
+
+    def end(self, status: str, outcome: str | None = None) -> None:
+        if outcome:
+            self.mlflow.set_tag(self.parent_id, "outcome", outcome)
+        self.mlflow.set_terminated(self.parent_id, status)
+
+
+def _collect(grid) -> tuple[list[dict], list[str], list[str]]:
+    """(results, unfinished, errors) from Tune's ResultGrid: each finished trial's result.json
+    and samples; the trials that never finished (interrupted); the trials that raised."""
+    results, unfinished, errors = [], [], []
     for r in grid:
-        if r.error is not None or r.checkpoint is None:
-            errors.append(f"{r.config.get('trial', {}).get('model')}/{r.config.get('trial', {}).get('dataset')}: "
-                          f"{r.error or 'no checkpoint'}")
+        if r.error is not None:
+            errors.append(f"{r.path}: {r.error}")
+            continue
+        if r.checkpoint is None:
+            unfinished.append(str(r.path))
             continue
         with r.checkpoint.as_directory() as folder:
             folder = Path(folder)
-            if not (folder / RESULT_FILE).exists():
-                errors.append(f"{r.path}: the last checkpoint has no {RESULT_FILE} (trial did not finish)")
+            if not (folder / RESULT_FILE).exists():  # an intermediate checkpoint: cut off mid-training
+                unfinished.append(str(r.path))
                 continue
             result = json.loads((folder / RESULT_FILE).read_text())
             if (folder / SAMPLES_FILE).exists():
                 result["_samples"] = np.load(folder / SAMPLES_FILE)
         results.append(result)
     results.sort(key=lambda r: (r["trial"]["model"], r["variant"], r["trial"]["dataset"], r["trial"]["seed"]))
-    return results, errors
+    return results, unfinished, errors
 
 
 def _write_results(results_dir: Path, study: str, cfg: Config, results: list[dict], provenance: dict) -> Path:

@@ -165,14 +165,25 @@ class TrialRun:
         self.client = client(uri)
         run_tags = {"model": cfg.model, "dataset": cfg.dataset, "seed": str(cfg.seed), "study": cfg.study,
                     "variant": cfg.variant_label, "trial_id": cfg.trial_id, **tags}
-        if parent_run_id:
-            run_tags[PARENT_TAG] = parent_run_id
-        run = self.client.create_run(experiment, run_name=cfg.run_name, tags=run_tags)
-        self.run_id = run.info.run_id
-        params = [Param(k, v[:6000]) for k, v in cfg.flat_params().items()]
-        for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
-            self.client.log_batch(self.run_id, params=params[i:i + 100])
-        self.client.set_tag(self.run_id, "config", json.dumps(cfg.to_dict()))
+        # A trial that a resumed sweep runs again continues its own run: one run per trial.
+        earlier = self.client.search_runs(
+            [experiment], f"tags.trial_id = '{cfg.trial_id}' and tags.`{PARENT_TAG}` = '{parent_run_id}'",
+            max_results=1) if parent_run_id else []
+        if earlier:
+            self.run_id = earlier[0].info.run_id
+            self.client.update_run(self.run_id, "RUNNING")
+            if "error" in earlier[0].data.tags:  # an earlier attempt's failure no longer stands
+                self.client.delete_tag(self.run_id, "error")
+            for key, value in run_tags.items():
+                self.client.set_tag(self.run_id, key, value)
+        else:
+            if parent_run_id:
+                run_tags[PARENT_TAG] = parent_run_id
+            self.run_id = self.client.create_run(experiment, run_name=cfg.run_name, tags=run_tags).info.run_id
+            params = [Param(k, v[:6000]) for k, v in cfg.flat_params().items()]
+            for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
+                self.client.log_batch(self.run_id, params=params[i:i + 100])
+            self.client.set_tag(self.run_id, "config", json.dumps(cfg.to_dict()))
         self._pending: list = []
         self._last_flush = time.monotonic()
 

@@ -21,7 +21,7 @@ import torch
 from models import DataSpec, Family, family
 
 from . import evaluate as evaluation
-from .data import Dataset
+from .data import Dataset, as_tensor
 from .evalnet import from_state
 from .trials import TrialConfig
 
@@ -105,7 +105,7 @@ def train(cfg: TrialConfig, ds: Dataset, classifier_state: dict | None = None, h
     model = build_model(cfg, ds, device)
     budget = cfg.train
 
-    x_train = torch.from_numpy(ds.x["train"]).to(device)
+    x_train = as_tensor(ds.x["train"], device)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     curves: dict[str, list[tuple[int, float]]] = defaultdict(list)
     first_step = 1

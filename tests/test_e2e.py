@@ -109,3 +109,41 @@ def test_changing_one_family_reruns_only_its_studies(checkout, first_run):
     output = dvc(checkout, "repro")
     assert stages_run(output) == {"generation", "report"}
     assert "Data and pipelines are up to date" in dvc(checkout, "status")
+
+
+def test_interrupted_sweep_writes_nothing_and_resumes(tmp_path):
+    """Ctrl+C in the middle of a study: no results that look whole, and the next
+    `dvc repro` finishes the sweep from where it stopped, under the same parent run."""
+    import os
+    import re
+    import signal
+
+    params = tiny_params()
+    params["profiles"]["tiny"]["train"].update(steps=400, checkpoint_every=100)
+    repo = make_checkout(tmp_path / "pm2gan", yaml.safe_dump(params, sort_keys=False))
+    dvc(repo, "repro", "evalnet")
+    proc = subprocess.Popen(["dvc", "repro", "factorial"], cwd=repo, env=dvc_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    for line in proc.stdout:
+        if line.startswith("[2/"):  # two trials done, others running or pending
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl+C sends to the terminal's process group
+            break
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode != 0
+    assert "study factorial was interrupted" in output and "`dvc repro` resumes the sweep" in output
+    assert not (repo / "results" / "factorial").exists()
+    assert "factorial" in dvc(repo, "status")
+
+    resumed = dvc(repo, "repro", "factorial")
+    done = int(re.search(r"resuming interrupted sweep .*: (\d+) of 6 trials already finished", resumed).group(1))
+    assert 2 <= done < 6
+    trials = json.loads((repo / "results" / "factorial" / "trials.json").read_text())["trials"]
+    assert len(trials) == 6 and all(t["outcome"] == "completed" for t in trials)
+
+    runs = mlflow_runs(repo)["pm2gan/factorial"]
+    parents = [r for r in runs if r.data.tags.get("kind") == "sweep"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    children = [r for r in runs if tracking.PARENT_TAG in r.data.tags]
+    # one run per trial: a trial cut off by the interruption continued its own run
+    assert sorted(r.info.run_name for r in children) == sorted(t["run_name"] for t in trials)
+    assert all(r.info.status == "FINISHED" and r.data.tags["outcome"] == "completed" for r in children)
