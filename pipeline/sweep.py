@@ -83,7 +83,12 @@ class _TuneHooks:
 
 def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info: dict) -> None:
     """The Tune trainable: one trial, logged to its own MLflow child run."""
+    import logging
+
     from ray import tune
+
+    # One line per checkpoint per trial drowns the progress lines; the paths are in MLflow.
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
 
     cfg = TrialConfig.from_dict(config["trial"])
     ds = datasets[cfg.dataset]

@@ -114,6 +114,9 @@ def tracking_server(store: str | Path, host: str = "127.0.0.1") -> Iterator[str]
 def client(uri: str):
     from mlflow import MlflowClient
 
+    # MLflow prints a "View run" URL for every run it ends: dozens of lines per sweep.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
     return MlflowClient(tracking_uri=uri)
 
 
