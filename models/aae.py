@@ -13,7 +13,7 @@ import dataclasses
 import torch
 
 from . import losses, nets
-from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, Family, Hyper, non_negative, one_of
+from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, AutoencoderFamily, Hyper, non_negative, one_of
 from .priors import PRIORS
 
 
@@ -28,7 +28,7 @@ class AAEHyper(Hyper):
         non_negative(self, "adv_weight")
 
 
-class AAE(Family):
+class AAE(AutoencoderFamily):
     name = "aae"
     Hyper = AAEHyper
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT, SAMPLE})
@@ -66,11 +66,6 @@ class AAE(Family):
         self.optimizers["encoder"].step()
         return {"loss/recon": recon.detach(), "loss/disc": d_loss.detach(), "loss/encoder_adv": g_loss.detach()}
 
-    def encode(self, x):
-        return self.encoder(x)
-
-    def decode(self, code):
-        return self.decoder(code)
 
     @torch.no_grad()
     def sample(self, n, gen=None, reference=None):

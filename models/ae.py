@@ -4,10 +4,10 @@ from __future__ import annotations
 import torch
 
 from . import losses, nets
-from .base import DECODE, ENCODE, RECONSTRUCT, Family
+from .base import DECODE, ENCODE, RECONSTRUCT, AutoencoderFamily
 
 
-class AE(Family):
+class AE(AutoencoderFamily):
     name = "ae"
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT})
 
@@ -23,9 +23,3 @@ class AE(Family):
         loss.backward()
         self.optimizers["ae"].step()
         return {"loss/recon": loss.detach()}
-
-    def encode(self, x):
-        return self.encoder(x)
-
-    def decode(self, code):
-        return self.decoder(code)

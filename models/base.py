@@ -126,3 +126,16 @@ class Family(nn.Module):
         self.load_state_dict(state["model"])
         for key, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][key])
+
+
+class AutoencoderFamily(Family):
+    """A family built on an autoencoder: `self.encoder` and `self.decoder` are its nets."""
+
+    encoder: nn.Module
+    decoder: nn.Module
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        return self.decoder(code)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from . import losses, nets
-from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, Family, Hyper, non_negative
+from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, AutoencoderFamily, Hyper, non_negative
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Predictors(nn.Module):
         return self.nets(code.unsqueeze(1) * self.mask)  # (B, d, d) -> (B, d)
 
 
-class PM(Family):
+class PM(AutoencoderFamily):
     name = "pm"
     Hyper = PMHyper
     # PM samples by decoding codes whose units are shuffled independently across a
@@ -89,11 +89,6 @@ class PM(Family):
             "loss/encoder": loss.detach(),
         }
 
-    def encode(self, x):
-        return self.encoder(x)
-
-    def decode(self, code):
-        return self.decoder(code)
 
     @torch.no_grad()
     def sample(self, n, gen=None, reference=None):
