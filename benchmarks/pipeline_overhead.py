@@ -69,7 +69,7 @@ def bare_loop(family: str, hp: dict, spec: nets.DataSpec, net: nets.NetConfig, x
             loss.backward()
             opt_ae.step()
     elif family == "gan":
-        g, disc = nets.decoder(spec, net), nets.discriminator(spec.features, net)
+        g, disc = nets.decoder(spec, net), nets.discriminator(spec, net)
         opt_d, opt_g = adam(disc, **hp), adam(g, **hp)
 
         def step(xb):
@@ -83,7 +83,7 @@ def bare_loop(family: str, hp: dict, spec: nets.DataSpec, net: nets.NetConfig, x
             lg.backward()
             opt_g.step()
     elif family == "aae":
-        enc, dec, disc = nets.encoder(spec, net), nets.decoder(spec, net), nets.discriminator(d, net)
+        enc, dec, disc = nets.encoder(spec, net), nets.decoder(spec, net), nets.code_discriminator(d, net)
         w = hp.pop("adv_weight")
         opt_ae, opt_d, opt_e = adam(enc, dec, **hp), adam(disc, **hp), adam(enc, **hp)
 

@@ -37,7 +37,7 @@ class AAE(AutoencoderFamily):
         super().__init__(spec, net, hp)
         self.encoder = nets.encoder(spec, net)
         self.decoder = nets.decoder(spec, net)
-        self.discriminator = nets.discriminator(spec.code_dim, net)
+        self.discriminator = nets.code_discriminator(spec.code_dim, net)
         self.optimizers = {
             "autoencoder": self.adam(self.encoder, self.decoder),
             "discriminator": self.adam(self.discriminator),

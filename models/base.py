@@ -70,6 +70,7 @@ class Family(nn.Module):
     name: ClassVar[str]
     Hyper: ClassVar[type[Hyper]] = Hyper
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    fixed_prior: ClassVar[str | None] = None  # the prior of a family whose prior is not a hyperparameter
 
     def __init__(self, spec: DataSpec, net: NetConfig, hp: Hyper):
         super().__init__()
@@ -99,7 +100,7 @@ class Family(nn.Module):
 
     def prior_sample(self, n: int, gen: torch.Generator | None = None) -> torch.Tensor | None:
         """Samples of the prior the codes are meant to follow, or None when there is none."""
-        prior = getattr(self.hp, "prior", None)
+        prior = getattr(self.hp, "prior", self.fixed_prior)
         if prior is None:
             return None
         return PRIORS[prior](n, self.spec.code_dim, gen, self.device)

@@ -40,7 +40,7 @@ class GAN(Family):
     def __init__(self, spec, net, hp: GANHyper):
         super().__init__(spec, net, hp)
         self.generator = nets.decoder(spec, net)
-        self.discriminator = nets.discriminator(spec.features, net)
+        self.discriminator = nets.discriminator(spec, net)
         self.gen_cost = losses.GENERATOR_COSTS[hp.gen_cost]
         self.optimizers = {
             "discriminator": self.adam(self.discriminator),

@@ -60,3 +60,39 @@ def predictability(code: Tensor, predictions: Tensor) -> Tensor:
     """Schmidhuber 1992, eq. (2): sum_i E[(c_i - f_i(c_{-i}))^2].
     The predictors minimise it; PM's encoder maximises it (the same number, the other player)."""
     return (code - predictions).pow(2).sum(1).mean()
+
+
+MMD_SCALES = (0.2, 0.5, 1.0, 2.0, 5.0)  # RBF bandwidths relative to sqrt(dim): multi-scale, as in WAE
+
+
+def mmd(x: Tensor, y: Tensor, scales: tuple[float, ...] = MMD_SCALES) -> Tensor:
+    """Unbiased squared MMD between samples x (n, d) and y (m, d) under a sum of RBF kernels
+    k(a, b) = exp(-|a - b|^2 / (2 s^2 d)) (Gretton et al. 2012, eq. 3; Tolstikhin et al. 2018,
+    WAE-MMD, with several scales so no single bandwidth has to fit). Near 0 for one distribution."""
+    d = x.shape[1]
+    xx, yy, xy = torch.cdist(x, x).pow(2), torch.cdist(y, y).pow(2), torch.cdist(x, y).pow(2)
+    n, m = len(x), len(y)
+    off_x = 1.0 - torch.eye(n, device=x.device, dtype=x.dtype)
+    off_y = 1.0 - torch.eye(m, device=y.device, dtype=y.dtype)
+    total = x.new_zeros(())
+    for s in scales:
+        bw = 2 * (s**2) * d
+        total = total + ((torch.exp(-xx / bw) * off_x).sum() / (n * (n - 1))
+                         + (torch.exp(-yy / bw) * off_y).sum() / (m * (m - 1))
+                         - 2 * torch.exp(-xy / bw).mean())
+    return total
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, diag exp(logvar)) || N(0, I)) per example, averaged over the batch
+    (Kingma & Welling 2014, appendix B)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1).mean()
+
+
+def pull_away(codes: Tensor) -> Tensor:
+    """EBGAN's pull-away term (Zhao et al. 2017, eq. 4): the mean squared cosine similarity
+    between the codes of different samples of a batch; 0 for orthogonal codes, 1 for identical."""
+    unit = torch.nn.functional.normalize(codes.flatten(1), dim=1)
+    n = len(unit)
+    cos2 = (unit @ unit.T).pow(2)
+    return (cos2.sum() - cos2.diagonal().sum()) / (n * (n - 1))

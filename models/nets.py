@@ -16,16 +16,16 @@ from torch import nn
 
 @dataclass(frozen=True)
 class NetConfig:
-    """Width and depth of every MLP in a trial (the same for all families of a study)."""
+    """Sizes of every net in a trial (the same for all families of a study)."""
 
-    hidden: int = 128  # units per hidden layer
-    depth: int = 2  # number of hidden layers
+    hidden: int = 128  # units per hidden layer of the MLPs
+    depth: int = 2  # number of hidden layers of the MLPs
+    conv_channels: int = 64  # channels of the first conv layer (DCGAN-style nets for images of 16+ pixels a side)
 
     def __post_init__(self) -> None:
-        if self.hidden < 1:
-            raise ValueError(f"hidden must be >= 1, got {self.hidden}")
-        if self.depth < 1:
-            raise ValueError(f"depth must be >= 1, got {self.depth}")
+        for name in ("hidden", "depth", "conv_channels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,12 @@ class DataSpec:
     @property
     def is_image(self) -> bool:
         return len(self.shape) == 3
+
+    @property
+    def convolutional(self) -> bool:
+        """Images of 16+ pixels a side, divisible by 4 (MNIST's 28x28), get DCGAN-style conv nets;
+        8x8 digits and bars are too small for two stride-2 convolutions and keep the MLPs."""
+        return self.is_image and min(self.shape[1:]) >= 16 and all(d % 4 == 0 for d in self.shape[1:])
 
 
 def mlp(in_features: int, out_features: int, net: NetConfig, out: nn.Module | None = None) -> nn.Sequential:
@@ -74,20 +80,59 @@ class Unflatten(nn.Module):
         return x.view(x.shape[0], *self.shape)
 
 
-def encoder(spec: DataSpec, net: NetConfig, out: nn.Module | None = None) -> nn.Sequential:
-    """x (B, *shape) -> code (B, code_dim); `out` bounds the code (PM uses a sigmoid)."""
-    return nn.Sequential(Flatten(), *mlp(spec.features, spec.code_dim, net, out))
+def body(spec: DataSpec, net: NetConfig) -> tuple[nn.Sequential, int]:
+    """x (B, *shape) -> features (B, F), and F: the trunk of every net that reads data.
+
+    Conv (DCGAN, Radford et al. 2016): two stride-2 4x4 convolutions, batch norm on the
+    second, LeakyReLU(0.2). MLP: `depth` hidden layers of `hidden` units."""
+    if spec.convolutional:
+        c, h, w = spec.shape
+        ch = net.conv_channels
+        trunk = nn.Sequential(
+            nn.Conv2d(c, ch, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(ch, 2 * ch, 4, 2, 1), nn.BatchNorm2d(2 * ch), nn.LeakyReLU(0.2),
+            Flatten())
+        return trunk, 2 * ch * (h // 4) * (w // 4)
+    layers: list[nn.Module] = [Flatten()]
+    width = spec.features
+    for _ in range(net.depth):
+        layers += [nn.Linear(width, net.hidden), nn.LeakyReLU(0.2)]
+        width = net.hidden
+    return nn.Sequential(*layers), width
 
 
-def decoder(spec: DataSpec, net: NetConfig) -> nn.Sequential:
-    """code (B, code_dim) -> x (B, *shape); a sigmoid keeps images in [0, 1]."""
-    out = nn.Sigmoid() if spec.bounded else None
-    return nn.Sequential(*mlp(spec.code_dim, spec.features, net, out), Unflatten(spec.shape))
+def encoder(spec: DataSpec, net: NetConfig, out_features: int | None = None, out: nn.Module | None = None) -> nn.Sequential:
+    """x (B, *shape) -> (B, out_features or code_dim); `out` bounds the code (PM uses a sigmoid)."""
+    trunk, width = body(spec, net)
+    layers = [*trunk, nn.Linear(width, out_features or spec.code_dim)]
+    return nn.Sequential(*layers, *([out] if out is not None else []))
 
 
-def discriminator(in_features: int, net: NetConfig) -> nn.Sequential:
-    """input (B, ...) -> logit a (B,); D = sigmoid(a) is applied inside the losses."""
-    return nn.Sequential(Flatten(), *mlp(in_features, 1, net), nn.Flatten(0))
+def decoder(spec: DataSpec, net: NetConfig, in_features: int | None = None) -> nn.Sequential:
+    """code (B, in_features or code_dim) -> x (B, *shape); a sigmoid keeps images in [0, 1].
+    Conv: the mirror of `body` with transposed convolutions (DCGAN generator)."""
+    width = in_features or spec.code_dim
+    end = [nn.Sigmoid()] if spec.bounded else []
+    if spec.convolutional:
+        c, h, w = spec.shape
+        ch = net.conv_channels
+        return nn.Sequential(
+            nn.Linear(width, 2 * ch * (h // 4) * (w // 4)), nn.BatchNorm1d(2 * ch * (h // 4) * (w // 4)), nn.ReLU(),
+            Unflatten((2 * ch, h // 4, w // 4)),
+            nn.ConvTranspose2d(2 * ch, ch, 4, 2, 1), nn.BatchNorm2d(ch), nn.ReLU(),
+            nn.ConvTranspose2d(ch, c, 4, 2, 1), *end)
+    return nn.Sequential(*mlp(width, spec.features, net), *end, Unflatten(spec.shape))
+
+
+def discriminator(spec: DataSpec, net: NetConfig) -> nn.Sequential:
+    """x (B, *shape) -> logit a (B,); D = sigmoid(a) is applied inside the losses."""
+    trunk, width = body(spec, net)
+    return nn.Sequential(*trunk, nn.Linear(width, 1), nn.Flatten(0))
+
+
+def code_discriminator(in_features: int, net: NetConfig) -> nn.Sequential:
+    """code (B, in_features) -> logit (B,): AAE's discriminator on codes (always an MLP)."""
+    return nn.Sequential(*mlp(in_features, 1, net), nn.Flatten(0))
 
 
 class UnitwiseMLP(nn.Module):

@@ -4,10 +4,17 @@ from __future__ import annotations
 from .aae import AAE
 from .ae import AE
 from .base import Family
+from .bigan import BiGAN
+from .ebgan import EBGAN
 from .gan import GAN
+from .infogan import InfoGAN
+from .mmd_ae import MMDAE
 from .pm import PM
+from .pm_gan import PMGAN
+from .vae import VAE
 
-FAMILIES: dict[str, type[Family]] = {cls.name: cls for cls in (AE, PM, GAN, AAE)}
+FAMILIES: dict[str, type[Family]] = {
+    cls.name: cls for cls in (AE, PM, GAN, AAE, MMDAE, PMGAN, VAE, InfoGAN, EBGAN, BiGAN)}
 
 
 def family(name: str) -> type[Family]:

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from models import losses
+
 
 def total_correlation_gaussian(codes: np.ndarray, ridge: float = 1e-6) -> float:
     """Total correlation KL(q(c) || prod_i q(c_i)) of a Gaussian fitted to the codes:
@@ -19,24 +21,9 @@ def total_correlation_gaussian(codes: np.ndarray, ridge: float = 1e-6) -> float:
     return float(0.5 * (np.log(np.diag(cov)).sum() - logdet))
 
 
-MMD_SCALES = (0.2, 0.5, 1.0, 2.0, 5.0)  # bandwidths relative to sqrt(dim): multi-scale, as in WAE
-
-
-def mmd(x: torch.Tensor, y: torch.Tensor, scales: tuple[float, ...] = MMD_SCALES) -> float:
-    """Unbiased squared MMD between samples x (n, d) and y (m, d) under a sum of RBF kernels
-    (Gretton et al. 2012, eq. 3); near 0 when both come from one distribution."""
-    x, y = x.double(), y.double()
-    d = x.shape[1]
-    xx, yy, xy = torch.cdist(x, x).pow(2), torch.cdist(y, y).pow(2), torch.cdist(x, y).pow(2)
-    n, m = len(x), len(y)
-    total = 0.0
-    for s in scales:
-        bw = 2 * (s**2) * d
-        kxx, kyy, kxy = torch.exp(-xx / bw), torch.exp(-yy / bw), torch.exp(-xy / bw)
-        total += ((kxx.sum() - kxx.diagonal().sum()) / (n * (n - 1))
-                  + (kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
-                  - 2 * kxy.mean()).item()
-    return float(total)
+def mmd(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Unbiased squared MMD between two samples (models.losses.mmd, in double precision)."""
+    return float(losses.mmd(x.double(), y.double()))
 
 
 def mode_metrics(samples: np.ndarray, centres: np.ndarray, std: float, min_count: int) -> dict[str, float]:

@@ -27,7 +27,7 @@ def test_shipped_params_parse_and_expand(raw):
     assert cfg.profile_name == "quick"
     trials = expand(cfg, "factorial")
     # models x datasets the quick profile allows x seeds
-    assert len(trials) == 3 * 3 * 3
+    assert len(trials) == len(cfg.studies["factorial"].models) * 3 * 3 == 6 * 3 * 3
     assert {t.dataset for t in trials} == {"ica", "bars", "digits"}  # mnist is not offline
     assert len({t.trial_id for t in trials}) == len(trials)
 
@@ -52,6 +52,11 @@ def test_paper_profile_expands_grid(raw):
     (lambda r: r["models"]["gan"].update(grid={"quick": {"lr": [1e-3, -1.0]}}), "models.gan.grid.quick.lr", "must be > 0"),
     (lambda r: r["models"]["gan"].update(grid={"quik": {"lr": [1e-3]}}), "models.gan.grid.quik", "unknown profile"),
     (lambda r: r["models"].update(vaee={}), "models.vaee", "unknown model family"),
+    # an option the family does not have
+    (lambda r: r["models"]["ae"]["defaults"].update(gen_cost="kl"), "models.ae.defaults.gen_cost", "unknown key"),
+    (lambda r: r["models"]["infogan"]["defaults"].update(cat_dim=0), "models.infogan.defaults.cat_dim", "must be >= 2"),
+    (lambda r: r["models"]["pm_gan"]["defaults"].update(prior="correlated"), "models.pm_gan.defaults.prior",
+     "must be one of"),
     (lambda r: r["studies"]["generation"]["models"].append("vaee"), "studies.generation.models", "unknown model 'vaee'"),
     (lambda r: r["studies"]["generation"]["datasets"].append("cifar"), "studies.generation.datasets", "unknown dataset"),
     (lambda r: r["studies"]["generation"].update(models=[]), "studies.generation.models", "must not be empty"),

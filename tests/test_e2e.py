@@ -30,6 +30,13 @@ def tiny_params() -> dict:
     return params
 
 
+def trial_count(study: str, params: dict | None = None) -> int:
+    from pipeline.config import parse
+    from pipeline.trials import expand
+
+    return len(expand(parse(params or tiny_params()), study))
+
+
 def dvc(checkout: Path, *args: str) -> str:
     done = subprocess.run(["dvc", *args], cwd=checkout, env=dvc_env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"dvc {' '.join(args)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
@@ -68,14 +75,15 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     assert metrics["generation"]["ring8/gan[lr=0.5]"]["diverged"] == 1
     assert any((checkout / "reports" / "figures" / "generation").glob("samples-ring8-gan*.png"))
     trials = json.loads((checkout / "results" / "generation" / "trials.json").read_text())["trials"]
-    assert len(trials) == 4 * 2  # gan x 2 lr, pm, aae on ring8 and digits, one seed
+    assert len(trials) == trial_count("generation")  # every model (gan twice: 2 lr) on ring8 and digits, one seed
     assert all(t["provenance"]["code_version"] not in ("", "unknown") for t in trials)
 
 
 def test_every_trial_is_an_mlflow_child_run_with_its_config_and_metrics(checkout, first_run):
     runs = mlflow_runs(checkout)
     assert set(runs) == {"pm2gan/factorial", "pm2gan/generation", "pm2gan/report"}
-    for study, n_trials in (("pm2gan/factorial", 6), ("pm2gan/generation", 8)):
+    for study, n_trials in (("pm2gan/factorial", trial_count("factorial")),
+                            ("pm2gan/generation", trial_count("generation"))):
         parents = [r for r in runs[study] if r.data.tags.get("kind") == "sweep"]
         children = [r for r in runs[study] if tracking.PARENT_TAG in r.data.tags]
         assert len(parents) == 1 and parents[0].info.status == "FINISHED"
@@ -119,7 +127,8 @@ def test_interrupted_sweep_writes_nothing_and_resumes(tmp_path):
     import signal
 
     params = tiny_params()
-    params["profiles"]["tiny"]["train"].update(steps=400, checkpoint_every=100)
+    params["profiles"]["tiny"]["train"].update(steps=1000, checkpoint_every=250)
+    params["studies"]["factorial"]["models"] = ["ae", "pm", "aae"]
     repo = make_checkout(tmp_path / "pm2gan", yaml.safe_dump(params, sort_keys=False))
     dvc(repo, "repro", "evalnet")
     proc = subprocess.Popen(["dvc", "repro", "factorial"], cwd=repo, env=dvc_env(), stdout=subprocess.PIPE,
@@ -135,10 +144,11 @@ def test_interrupted_sweep_writes_nothing_and_resumes(tmp_path):
     assert "factorial" in dvc(repo, "status")
 
     resumed = dvc(repo, "repro", "factorial")
-    done = int(re.search(r"resuming interrupted sweep .*: (\d+) of 6 trials already finished", resumed).group(1))
-    assert 2 <= done < 6
+    total = trial_count("factorial", params)
+    done = int(re.search(rf"resuming interrupted sweep .*: (\d+) of {total} trials already finished", resumed).group(1))
+    assert 2 <= done < total
     trials = json.loads((repo / "results" / "factorial" / "trials.json").read_text())["trials"]
-    assert len(trials) == 6 and all(t["outcome"] == "completed" for t in trials)
+    assert len(trials) == total and all(t["outcome"] == "completed" for t in trials)
 
     runs = mlflow_runs(repo)["pm2gan/factorial"]
     parents = [r for r in runs if r.data.tags.get("kind") == "sweep"]

@@ -1,0 +1,79 @@
+"""ALI / BiGAN (Dumoulin et al. 2017, "Adversarially Learned Inference"; Donahue et al. 2017,
+"Adversarial Feature Learning").
+
+An encoder E: x -> z and a generator G: z -> x play against one discriminator on
+joint pairs: it tells (x, E(x)) from (G(z), z) (eq. 3 of Donahue et al.). At the
+optimum the two joint distributions match and E inverts G. Reconstruction G(E(x))
+is a by-product, never trained directly. E and G use the non-saturating form with
+swapped labels (as in the ALI code): G wants its pairs called real, E its pairs fake.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from . import losses, nets
+from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, AutoencoderFamily, Hyper, one_of
+from .priors import PRIORS
+
+
+@dataclasses.dataclass(frozen=True)
+class BiGANHyper(Hyper):
+    lr: float = 2e-4
+    prior: str = "gaussian"
+
+    def check(self) -> None:
+        super().check()
+        one_of(self, "prior", PRIORS)
+
+
+class JointDiscriminator(nn.Module):
+    """(x, z) -> logit: x through the shared data trunk, then an MLP on [features, z]."""
+
+    def __init__(self, spec: nets.DataSpec, net: nets.NetConfig):
+        super().__init__()
+        self.body, width = nets.body(spec, net)
+        self.head = nets.code_discriminator(width + spec.code_dim, net)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([self.body(x), z], 1))
+
+
+class BiGAN(AutoencoderFamily):
+    name = "bigan"
+    Hyper = BiGANHyper
+    capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT, SAMPLE})
+
+    def __init__(self, spec, net, hp: BiGANHyper):
+        super().__init__(spec, net, hp)
+        self.encoder = nets.encoder(spec, net)  # E
+        self.decoder = nets.decoder(spec, net)  # G
+        self.discriminator = JointDiscriminator(spec, net)
+        self.optimizers = {
+            "discriminator": self.adam(self.discriminator),
+            "encoder_generator": self.adam(self.encoder, self.decoder),
+        }
+
+    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        z = self.prior_sample(len(x))
+        fake_x, enc_z = self.decoder(z), self.encoder(x)
+
+        # Discriminator's turn: (x, E(x)) is "real", (G(z), z) is "fake".
+        d_loss = losses.discriminator_loss(self.discriminator(x, enc_z.detach()),
+                                           self.discriminator(fake_x.detach(), z))
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["discriminator"].step()
+
+        # E and G's turn: the same loss with the labels swapped.
+        eg_loss = losses.discriminator_loss(self.discriminator(fake_x, z), self.discriminator(x, enc_z))
+        self.optimizers["encoder_generator"].zero_grad(set_to_none=True)
+        eg_loss.backward()
+        self.optimizers["encoder_generator"].step()
+        return {"loss/disc": d_loss.detach(), "loss/enc_gen": eg_loss.detach()}
+
+    @torch.no_grad()
+    def sample(self, n, gen=None, reference=None):
+        return self.decoder(self.prior_sample(n, gen))

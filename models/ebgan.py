@@ -1,0 +1,79 @@
+"""Energy-based GAN (Zhao, Mathieu & LeCun 2017, "Energy-based Generative Adversarial Network").
+
+The discriminator is an autoencoder; the energy of x is its reconstruction error
+E(x) = mean squared error of Dec(Enc(x)). D lowers the energy of data and pushes the
+energy of samples up to a margin: L_D = E(x) + [m - E(G(z))]^+ (eq. 1). The generator
+lowers the energy of its samples, plus the pull-away term on their codes in D's encoder
+that keeps a batch's samples apart: L_G = E(G(z)) + lambda_PT * PT (eq. 2, 4).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from . import losses, nets
+from .base import DECODE, SAMPLE, Family, Hyper, non_negative, one_of, positive
+from .priors import PRIORS
+
+
+@dataclasses.dataclass(frozen=True)
+class EBGANHyper(Hyper):
+    lr: float = 2e-4
+    prior: str = "gaussian"
+    margin: float = 1.0  # m: energy above which D stops pushing samples up (energies are per-feature MSEs)
+    pt_weight: float = 0.1  # lambda_PT: weight of the pull-away term (paper: 0.1)
+
+    def check(self) -> None:
+        super().check()
+        one_of(self, "prior", PRIORS)
+        positive(self, "margin")
+        non_negative(self, "pt_weight")
+
+
+class EBGAN(Family):
+    name = "ebgan"
+    Hyper = EBGANHyper
+    capabilities = frozenset({DECODE, SAMPLE})
+
+    def __init__(self, spec, net, hp: EBGANHyper):
+        super().__init__(spec, net, hp)
+        self.generator = nets.decoder(spec, net)
+        self.d_encoder = nets.encoder(spec, net)
+        self.d_decoder = nets.decoder(spec, net)
+        self.optimizers = {
+            "discriminator": self.adam(self.d_encoder, self.d_decoder),
+            "generator": self.adam(self.generator),
+        }
+
+    def energy(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-example energy (B,) and D's codes (B, code_dim)."""
+        code = self.d_encoder(x)
+        return (self.d_decoder(code) - x).pow(2).flatten(1).mean(1), code
+
+    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        fake = self.generator(self.prior_sample(len(x)))
+
+        # Discriminator's turn: low energy for data, at least the margin for samples.
+        real_energy, _ = self.energy(x)
+        fake_energy, _ = self.energy(fake.detach())
+        d_loss = real_energy.mean() + torch.relu(self.hp.margin - fake_energy).mean()
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["discriminator"].step()
+
+        # Generator's turn: low energy, and codes pulled apart within the batch.
+        energy, code = self.energy(fake)
+        pt = losses.pull_away(code)
+        g_loss = energy.mean() + self.hp.pt_weight * pt
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.optimizers["generator"].step()
+        return {"loss/disc": d_loss.detach(), "loss/gen": g_loss.detach(), "loss/pull_away": pt.detach()}
+
+    def decode(self, code):
+        return self.generator(code)
+
+    @torch.no_grad()
+    def sample(self, n, gen=None, reference=None):
+        return self.generator(self.prior_sample(n, gen))
