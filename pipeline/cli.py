@@ -4,6 +4,7 @@
     pm2gan fetch            write data/<dataset>.npz for every dataset the profile uses
     pm2gan evalnet          train the evaluation classifier of every labelled image dataset
     pm2gan study NAME       run one study as a Ray Tune sweep, logged to MLflow
+    pm2gan theory           the GAN tutorial's exercises as exact experiments (the `theory` study)
     pm2gan report           write reports/ from results/ and attach it to an MLflow run
     pm2gan ui               the MLflow UI on the project's tracking store
 """
@@ -60,6 +61,20 @@ def cmd_study(cfg: configmod.Config, args) -> None:
     run_study(cfg, args.name)
 
 
+def cmd_theory(cfg: configmod.Config, args) -> None:
+    from . import theory_stage
+
+    out = theory_stage.run(cfg)
+    import json
+
+    summary = json.loads((out / "summary.json").read_text())
+    for check in summary["checks"]:
+        print(f"theory: {'holds' if check['holds'] else 'FAILS'}: {check['identity']}: error "
+              f"{check['measured_error']:.3g} (tolerance {check['tolerance']:g})", flush=True)
+    print(f"theory: {sum(c['holds'] for c in summary['checks'])}/{len(summary['checks'])} identities hold "
+          f"({summary['seconds']:.0f} s) -> {out}")
+
+
 def cmd_report(cfg: configmod.Config, args) -> None:
     from . import report, tracking
     from .sweep import RESULTS_DIR, code_version
@@ -81,7 +96,7 @@ def cmd_report(cfg: configmod.Config, args) -> None:
 
 
 def cmd_ui(cfg: configmod.Config, args) -> None:
-    from .tracking import server_command
+    from .tracking import SERVER_ENV, server_command
 
     store = Path(cfg.tracking.store)
     if not (store / "mlflow.db").exists():
@@ -89,11 +104,11 @@ def cmd_ui(cfg: configmod.Config, args) -> None:
     store.mkdir(parents=True, exist_ok=True)
     command = server_command(store, cfg.tracking.host, args.port)
     print(f"MLflow UI: http://{cfg.tracking.host}:{args.port}  (Ctrl+C to stop)", flush=True)
-    os.execv(command[0], command)
+    os.execve(command[0], command, {**os.environ, **SERVER_ENV})
 
 
 COMMANDS = {"check": cmd_check, "fetch": cmd_fetch, "evalnet": cmd_evalnet, "study": cmd_study,
-            "report": cmd_report, "ui": cmd_ui}
+            "theory": cmd_theory, "report": cmd_report, "ui": cmd_ui}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 import types
 import typing
 from pathlib import Path
@@ -144,6 +145,51 @@ class EvalNet:
 
 
 @dataclasses.dataclass(frozen=True)
+class Theory:
+    """The `theory` study: the tutorial's exercises as exact experiments (pipeline/theory.py)."""
+
+    seed: int = 0
+    disc_steps: int = 2000  # training steps of the discriminators compared with D*
+    pairs: tuple[dict, ...] = ()  # (p_data, p_g) pairs: {data: density, g: density}
+    step_sizes: tuple[float, ...] = (0.5, 0.1, 0.01)  # eta of gradient descent on V(x, y) = xy
+    game_time: float = 6.283185307179586  # continuous time simulated (one turn of the circle = 2 pi)
+    generator: dict = dataclasses.field(default_factory=dict)  # {data: density, g_mean, g_std, samples}
+    tolerances: dict = dataclasses.field(default_factory=dict)  # identity -> largest error that still holds
+
+    TOLERANCE_KEYS = ("d_star_1d", "d_star_2d", "value", "radius_growth", "gradient")
+
+    def check(self) -> None:
+        from pipeline import theory  # the densities validate themselves
+
+        if self.disc_steps < 1:
+            raise ValueError(f"disc_steps must be >= 1, got {self.disc_steps}")
+        if not self.pairs:
+            raise ValueError("pairs must list at least one (data, g) pair of densities")
+        for i, pair in enumerate(self.pairs):
+            if set(pair) != {"data", "g"}:
+                raise ValueError(f"pairs[{i}] needs exactly the keys data and g, got {sorted(pair)}")
+            for side in ("data", "g"):
+                try:
+                    theory.density(pair[side])
+                except (TypeError, ValueError) as err:
+                    raise ValueError(f"pairs[{i}].{side}: {err}") from None
+        if not self.step_sizes or any(not eta > 0 for eta in self.step_sizes):
+            raise ValueError(f"step_sizes must be > 0, got {list(self.step_sizes)}")
+        if not self.game_time > 0:
+            raise ValueError(f"game_time must be > 0, got {self.game_time}")
+        need = {"data", "g_mean", "g_std", "samples"}
+        if set(self.generator) != need:
+            raise ValueError(f"generator needs exactly the keys {sorted(need)}, got {sorted(self.generator)}")
+        try:
+            theory.Gaussian1D(**self.generator["data"])
+            theory.Gaussian1D(self.generator["g_mean"], self.generator["g_std"])
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"generator: {err}") from None
+        if set(self.tolerances) != set(self.TOLERANCE_KEYS) or any(not v > 0 for v in self.tolerances.values()):
+            raise ValueError(f"tolerances needs a value > 0 for each of {list(self.TOLERANCE_KEYS)}")
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelSpec:
     family: str
     defaults: Hyper  # the family's Hyper with params.yaml's defaults applied
@@ -169,6 +215,7 @@ class Config:
     resources: Resources
     tracking: Tracking
     evalnet: EvalNet
+    theory: Theory | None = None
 
     def study_datasets(self, study: str) -> tuple[str, ...]:
         return tuple(d for d in self.studies[study].datasets if d in self.profile.datasets)
@@ -181,7 +228,8 @@ class Config:
 
 # --------------------------------------------------------------------------- strict building
 
-_TOP_KEYS = ("profile", "profiles", "data", "datasets", "models", "studies", "resources", "tracking", "evalnet")
+_TOP_KEYS = ("profile", "profiles", "data", "datasets", "models", "studies", "resources", "tracking", "evalnet",
+             "theory")
 
 
 def _type_ok(value: Any, expected: Any) -> tuple[bool, Any]:
@@ -255,9 +303,10 @@ def build(cls: type, raw: Any, file: str, key: str) -> Any:
 
 
 def _field_key(key: str, message: str) -> str:
-    """Point at the field a check() complained about when its message starts with its name."""
-    first = message.split(" ", 1)[0]
-    return f"{key}.{first}" if first.isidentifier() else key
+    """Point at the field a check() complained about when its message starts with its name
+    ('lr must be ...', or a path such as 'pairs[1].g: ...')."""
+    first = message.split(" ", 1)[0].rstrip(":")
+    return f"{key}.{first}" if re.fullmatch(r"[A-Za-z_][\w.\[\]]*", first) else key
 
 
 def _mapping(raw: Any, file: str, key: str) -> Mapping:
@@ -349,6 +398,7 @@ def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) 
         resources=build(Resources, raw.get("resources"), file, "resources"),
         tracking=build(Tracking, raw.get("tracking"), file, "tracking"),
         evalnet=build(EvalNet, raw.get("evalnet"), file, "evalnet"),
+        theory=build(Theory, raw["theory"], file, "theory") if "theory" in raw else None,
     )
     for name in studies:
         if not cfg.study_datasets(name):

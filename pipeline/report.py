@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,33 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
                               for k, e in aggregate(results).items()}
         index.append(f"- [{study}]({study}.md): {len(results)} trials, "
                      f"{sum(r['outcome'] == 'diverged' for r in results)} diverged")
+    theory_dir = Path(results_dir) / "theory"
+    if (theory_dir / "summary.json").exists():
+        summary = json.loads((theory_dir / "summary.json").read_text())
+        written["theory"] = theory_report(summary, theory_dir, reports_dir)
+        all_metrics["theory"] = summary["metrics"]
+        holds = sum(c["holds"] for c in summary["checks"])
+        index.append(f"- [theory](theory.md): {holds} of {len(summary['checks'])} identities hold")
     (reports_dir / "metrics.json").write_text(json.dumps(all_metrics, indent=1, sort_keys=True))
     (reports_dir / "index.md").write_text("\n".join(index) + "\n")
     written["index"] = reports_dir / "index.md"
     return written
+
+
+def theory_report(summary: dict, theory_dir: Path, reports_dir: Path) -> Path:
+    """reports/theory.md: every identity with its measured error, tolerance and verdict."""
+    fig_dir = reports_dir / "figures" / "theory"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    for png in sorted(theory_dir.glob("*.png")):
+        shutil.copy(png, fig_dir / png.name)
+    lines = ["# Study `theory`", "",
+             "The GAN tutorial's exercises and the JSD identity as exact experiments (pipeline/theory.py).", "",
+             "| identity | verdict | measured error | tolerance | detail |", "|---|---|---|---|---|"]
+    for c in summary["checks"]:
+        lines.append(f"| {c['identity']} | {'holds' if c['holds'] else '**fails**'} | {c['measured_error']:.3g} | "
+                     f"{c['tolerance']:g} | {c['detail']} |")
+    lines += ["", f"Run time: {summary['seconds']:.0f} s.", "", "## Figures", ""]
+    lines += [f"![{p.stem}](figures/theory/{p.name})" for p in sorted(fig_dir.glob("*.png"))]
+    path = reports_dir / "theory.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

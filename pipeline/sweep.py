@@ -147,6 +147,9 @@ def _trial_dirname(trial) -> str:
 def _ray_init(cfg: Config) -> None:
     import ray
 
+    # Each trial's final checkpoint forces a snapshot of the experiment state (it is what makes
+    # an interrupted sweep resumable); Tune warns about that every few seconds. Expected here.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if ray.is_initialized():
         return
     address = os.environ.get("RAY_ADDRESS")

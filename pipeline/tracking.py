@@ -63,6 +63,12 @@ def preflight() -> None:
         check_server(uri)
 
 
+# MLflow 3's server also starts a job runner and two task-queue consumers (for GenAI
+# scorers and trace roll-ups); pm2gan uses none of it, and on a 2-core machine those
+# processes compete with the trials.
+SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
 def server_command(store: Path, host: str, port: int) -> list[str]:
     store = store.resolve()
     return [sys.executable, "-m", "mlflow", "server",
@@ -85,6 +91,7 @@ def tracking_server(store: str | Path, host: str = "127.0.0.1") -> Iterator[str]
     uri = f"http://{host}:{port}"
     log = open(store / "server.log", "ab")
     proc = subprocess.Popen(server_command(store, host, port), stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, **SERVER_ENV},
                             start_new_session=True)  # its own group: stopped with its workers
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S

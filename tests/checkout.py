@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ("fetch", "evalnet", "factorial", "generation", "report")
+STAGES = ("fetch", "evalnet", "factorial", "generation", "theory", "report")
 
 
 def make_checkout(target: Path, params_text: str | None = None) -> Path:

@@ -27,6 +27,8 @@ def tiny_params() -> dict:
     params["models"]["gan"]["defaults"]["gen_cost"] = "ml"
     params["models"]["gan"]["grid"]["tiny"] = {"lr": [2.0e-4, 0.5]}
     params["evalnet"]["steps"] = 300
+    params["theory"].update(disc_steps=200, step_sizes=[0.5, 0.1])
+    params["theory"]["generator"]["samples"] = 20000
     return params
 
 
@@ -74,6 +76,9 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     assert metrics["generation"]["ring8/gan[lr=0.0002]"]["eval/modes"] is not None
     assert metrics["generation"]["ring8/gan[lr=0.5]"]["diverged"] == 1
     assert any((checkout / "reports" / "figures" / "generation").glob("samples-ring8-gan*.png"))
+    theory = (checkout / "reports" / "theory.md").read_text()
+    assert "V(D*, G) = 2 JSD - log 4, pair 0 | holds" in theory  # exact at any budget
+    assert (checkout / "reports" / "figures" / "theory" / "bilinear_game.png").exists()
     trials = json.loads((checkout / "results" / "generation" / "trials.json").read_text())["trials"]
     assert len(trials) == trial_count("generation")  # every model (gan twice: 2 lr) on ring8 and digits, one seed
     assert all(t["provenance"]["code_version"] not in ("", "unknown") for t in trials)
@@ -81,7 +86,7 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
 
 def test_every_trial_is_an_mlflow_child_run_with_its_config_and_metrics(checkout, first_run):
     runs = mlflow_runs(checkout)
-    assert set(runs) == {"pm2gan/factorial", "pm2gan/generation", "pm2gan/report"}
+    assert set(runs) == {"pm2gan/factorial", "pm2gan/generation", "pm2gan/theory", "pm2gan/report"}
     for study, n_trials in (("pm2gan/factorial", trial_count("factorial")),
                             ("pm2gan/generation", trial_count("generation"))):
         parents = [r for r in runs[study] if r.data.tags.get("kind") == "sweep"]
