@@ -65,8 +65,3 @@ class AAE(AutoencoderFamily):
         g_loss.backward()
         self.optimizers["encoder"].step()
         return {"loss/recon": recon.detach(), "loss/disc": d_loss.detach(), "loss/encoder_adv": g_loss.detach()}
-
-
-    @torch.no_grad()
-    def sample(self, n, gen=None, reference=None):
-        return self.decoder(self.prior_sample(n, gen))

@@ -140,3 +140,10 @@ class AutoencoderFamily(Family):
 
     def decode(self, code: torch.Tensor) -> torch.Tensor:
         return self.decoder(code)
+
+    @torch.no_grad()
+    def sample(self, n, gen=None, reference=None):
+        """Decode prior draws: how AAE, WAE, VAE, PM + scalar GANs and BiGAN generate."""
+        if SAMPLE not in self.capabilities:
+            return super().sample(n, gen, reference)
+        return self.decoder(self.prior_sample(n, gen))

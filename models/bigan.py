@@ -73,7 +73,3 @@ class BiGAN(AutoencoderFamily):
         eg_loss.backward()
         self.optimizers["encoder_generator"].step()
         return {"loss/disc": d_loss.detach(), "loss/enc_gen": eg_loss.detach()}
-
-    @torch.no_grad()
-    def sample(self, n, gen=None, reference=None):
-        return self.decoder(self.prior_sample(n, gen))

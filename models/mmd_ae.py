@@ -47,7 +47,3 @@ class MMDAE(AutoencoderFamily):
         loss.backward()
         self.optimizers["autoencoder"].step()
         return {"loss/recon": recon.detach(), "loss/mmd": mmd.detach()}
-
-    @torch.no_grad()
-    def sample(self, n, gen=None, reference=None):
-        return self.decoder(self.prior_sample(n, gen))

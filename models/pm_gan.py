@@ -44,6 +44,8 @@ class PMGANHyper(Hyper):
 
 
 class PMGAN(AutoencoderFamily):
+    """Samples decode N(0, I) draws: a factorial code with N(0, 1) marginals is N(0, I)."""
+
     name = "pm_gan"
     Hyper = PMGANHyper
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT, SAMPLE})
@@ -98,8 +100,3 @@ class PMGAN(AutoencoderFamily):
         self.optimizers["autoencoder"].step()
         return {"loss/recon": recon.detach(), "loss/predictors": pred_loss.detach(),
                 "loss/unit_disc": d_loss.detach(), "loss/encoder_adv": adv.detach()}
-
-    @torch.no_grad()
-    def sample(self, n, gen=None, reference=None):
-        """A factorial code with N(0, 1) marginals is N(0, I): decode prior samples."""
-        return self.decoder(self.prior_sample(n, gen))

@@ -49,7 +49,3 @@ class VAE(AutoencoderFamily):
     def encode(self, x):
         """The posterior mean: the code metrics and reconstructions use."""
         return self.encoder(x).chunk(2, dim=1)[0]
-
-    @torch.no_grad()
-    def sample(self, n, gen=None, reference=None):
-        return self.decoder(self.prior_sample(n, gen))
