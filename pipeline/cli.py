@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -65,8 +66,6 @@ def cmd_theory(cfg: configmod.Config, args) -> None:
     from . import theory_stage
 
     out = theory_stage.run(cfg)
-    import json
-
     summary = json.loads((out / "summary.json").read_text())
     for check in summary["checks"]:
         print(f"theory: {'holds' if check['holds'] else 'FAILS'}: {check['identity']}: error "

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import figures, theory, tracking
-from .config import Config
+from .config import Config, ConfigError
 from .figures import plt
 
 RESULTS_DIR = Path("results") / "theory"
@@ -33,7 +33,7 @@ def _describe(spec: dict) -> str:
 def run(cfg: Config, out: Path = RESULTS_DIR) -> Path:
     t = cfg.theory
     if t is None:
-        raise ValueError(f"{cfg.file}: theory: the section is missing")
+        raise ConfigError(cfg.file, "theory", "the section is missing; the theory stage needs it")
     tol = t.tolerances
     checks, figs, metrics = [], {}, {}
     start = time.perf_counter()
