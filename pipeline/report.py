@@ -93,6 +93,7 @@ def study_figures(study: str, results: list[dict], samples_dir: Path, out_dir: P
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     seen = set()
+    references: dict[str, np.ndarray | None] = {}  # one read of each dataset file, not one per figure
     for r in results:
         key = (r["trial"]["dataset"], r["trial"]["model"], r["variant"])
         if key in seen:
@@ -101,9 +102,11 @@ def study_figures(study: str, results: list[dict], samples_dir: Path, out_dir: P
         stem = "-".join(p for p in key if p != "default").replace("=", "").replace(",", "-")
         sample_file = samples_dir / f"{r['trial_id']}.npy"
         if sample_file.exists():
+            if key[0] not in references:
+                references[key[0]] = _reference(key[0], data_dir)
             path = out_dir / f"samples-{stem}.png"
             figures.save(figures.samples_figure(np.load(sample_file), f"{r['run_name']} ({r['outcome']})",
-                                                reference=_reference(key[0], data_dir)), path)
+                                                reference=references[key[0]]), path)
             written.append(path)
         if r["curves"]:
             path = out_dir / f"curves-{stem}.png"

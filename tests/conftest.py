@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from pipeline import data
 from pipeline.config import TrainBudget
 from pipeline.trials import TrialConfig
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.checkout import ROOT  # noqa: F401 - the tests import it from here
 
 
 def small(name: str, size: int = 2000) -> data.Dataset:
