@@ -8,24 +8,15 @@ p(z). Each step has the paper's two phases: reconstruction, then regularisation
 """
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
 from . import losses, nets
-from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, AutoencoderFamily, Hyper, non_negative, one_of
-from .priors import PRIORS
+from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, AutoencoderFamily, Hyper, NonNegative, Prior
 
 
-@dataclasses.dataclass(frozen=True)
 class AAEHyper(Hyper):
-    prior: str = "gaussian"  # the prior the codes must follow (factorial Gaussian in the paper)
-    adv_weight: float = 1.0  # weight of the encoder's adversarial loss against reconstruction
-
-    def check(self) -> None:
-        super().check()
-        one_of(self, "prior", PRIORS)
-        non_negative(self, "adv_weight")
+    prior: Prior  # the prior the codes must follow (factorial Gaussian in the paper)
+    adv_weight: NonNegative  # weight of the encoder's adversarial loss against reconstruction
 
 
 class AAE(AutoencoderFamily):
@@ -47,21 +38,15 @@ class AAE(AutoencoderFamily):
     def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         # Reconstruction phase.
         recon = losses.reconstruction(self.decoder(self.encoder(x)), x)
-        self.optimizers["autoencoder"].zero_grad(set_to_none=True)
-        recon.backward()
-        self.optimizers["autoencoder"].step()
+        self.update("autoencoder", recon)
 
         # Regularisation phase, discriminator: prior samples are real, codes (detached) fake.
         code = self.encoder(x)
         prior = self.prior_sample(x.shape[0])
         d_loss = losses.discriminator_loss(self.discriminator(prior), self.discriminator(code.detach()))
-        self.optimizers["discriminator"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.optimizers["discriminator"].step()
+        self.update("discriminator", d_loss)
 
         # Regularisation phase, encoder as generator (non-saturating cost, as in the paper's code).
         g_loss = self.hp.adv_weight * losses.generator_nonsaturating(self.discriminator(code))
-        self.optimizers["encoder"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.optimizers["encoder"].step()
+        self.update("encoder", g_loss)
         return {"loss/recon": recon.detach(), "loss/disc": d_loss.detach(), "loss/encoder_adv": g_loss.detach()}

@@ -19,7 +19,5 @@ class AE(AutoencoderFamily):
 
     def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         loss = losses.reconstruction(self.decoder(self.encoder(x)), x)
-        self.optimizers["ae"].zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizers["ae"].step()
+        self.update("ae", loss)
         return {"loss/recon": loss.detach()}

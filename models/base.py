@@ -8,11 +8,11 @@ compute and mark the rest "not applicable".
 """
 from __future__ import annotations
 
-import dataclasses
-import typing
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Iterable, Literal
 
+import annotated_types as at
 import torch
+from pydantic import BaseModel, ConfigDict, Strict
 from torch import nn
 
 from .nets import DataSpec, NetConfig, parameter_count
@@ -23,45 +23,32 @@ DECODE = "decode"  # code -> x
 SAMPLE = "sample"  # draw new x
 RECONSTRUCT = "reconstruct"  # x -> code -> x
 
-
-@dataclasses.dataclass(frozen=True)
-class Hyper:
-    """Base of every family's hyperparameters. Subclasses add fields with defaults;
-    `check()` raises ValueError naming the field when a value is out of range."""
-
-    lr: float = 1e-3  # Adam learning rate of every player
-    beta1: float = 0.5  # Adam beta1; 0.5 is the DCGAN choice that keeps games stable
-
-    def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            expected = hints[field.name]
-            if expected is float and isinstance(value, int) and not isinstance(value, bool):
-                object.__setattr__(self, field.name, float(value))
-            elif not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
-                raise ValueError(f"{field.name} must be {expected.__name__}, got {value!r}")
-        self.check()
-
-    def check(self) -> None:
-        positive(self, "lr")
-        if not 0.0 <= self.beta1 < 1.0:
-            raise ValueError(f"beta1 must be in [0, 1), got {self.beta1}")
+# Constrained scalar types for hyperparameters (and every other typed setting of the project).
+# Strict: a YAML string or boolean never passes for a number; ints pass as floats.
+Real = Annotated[float, Strict()]
+Positive = Annotated[float, Strict(), at.Gt(0)]
+NonNegative = Annotated[float, Strict(), at.Ge(0)]
+Count = Annotated[int, Strict(), at.Ge(1)]
+NonNegativeInt = Annotated[int, Strict(), at.Ge(0)]
 
 
-def positive(hp: Hyper, name: str) -> None:
-    if getattr(hp, name) <= 0:
-        raise ValueError(f"{name} must be > 0, got {getattr(hp, name)}")
+def one_of(options: Iterable[str]) -> Any:
+    """The type of a setting that names one of `options` (a registry's keys)."""
+    return Literal[tuple(sorted(options))]
 
 
-def non_negative(hp: Hyper, name: str) -> None:
-    if getattr(hp, name) < 0:
-        raise ValueError(f"{name} must be >= 0, got {getattr(hp, name)}")
+Prior = one_of(PRIORS)
 
 
-def one_of(hp: Hyper, name: str, choices: Any) -> None:
-    if getattr(hp, name) not in choices:
-        raise ValueError(f"{name} must be one of {sorted(choices)}, got {getattr(hp, name)!r}")
+class Hyper(BaseModel):
+    """Base of every family's hyperparameters: types and ranges only. The values live in
+    params.yaml (`models.<family>.defaults`, with the reason for each), and nowhere else.
+    Unknown keys, wrong types, NaN/inf and values out of range are refused on creation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    lr: Positive  # Adam learning rate of every player
+    beta1: Annotated[float, Strict(), at.Ge(0), at.Lt(1)]  # Adam beta1
 
 
 class Family(nn.Module):
@@ -109,6 +96,15 @@ class Family(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    def update(self, player: str, loss: torch.Tensor) -> None:
+        """One optimiser step of `player` on `loss`: clear its gradients, backpropagate, step.
+        Gradients that `loss` leaves on other players' parameters are cleared by their own
+        optimisers before their next step."""
+        optimizer = self.optimizers[player]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
 
     def adam(self, *modules: nn.Module) -> torch.optim.Adam:
         params = [p for m in modules for p in m.parameters()]

@@ -9,24 +9,15 @@ swapped labels (as in the ALI code): G wants its pairs called real, E its pairs 
 """
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import nn
 
 from . import losses, nets
-from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, AutoencoderFamily, Hyper, one_of
-from .priors import PRIORS
+from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, AutoencoderFamily, Hyper, Prior
 
 
-@dataclasses.dataclass(frozen=True)
 class BiGANHyper(Hyper):
-    lr: float = 2e-4
-    prior: str = "gaussian"
-
-    def check(self) -> None:
-        super().check()
-        one_of(self, "prior", PRIORS)
+    prior: Prior  # p(z)
 
 
 class JointDiscriminator(nn.Module):
@@ -63,13 +54,9 @@ class BiGAN(AutoencoderFamily):
         # Discriminator's turn: (x, E(x)) is "real", (G(z), z) is "fake".
         d_loss = losses.discriminator_loss(self.discriminator(x, enc_z.detach()),
                                            self.discriminator(fake_x.detach(), z))
-        self.optimizers["discriminator"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.optimizers["discriminator"].step()
+        self.update("discriminator", d_loss)
 
         # E and G's turn: the same loss with the labels swapped.
         eg_loss = losses.discriminator_loss(self.discriminator(fake_x, z), self.discriminator(x, enc_z))
-        self.optimizers["encoder_generator"].zero_grad(set_to_none=True)
-        eg_loss.backward()
-        self.optimizers["encoder_generator"].step()
+        self.update("encoder_generator", eg_loss)
         return {"loss/disc": d_loss.detach(), "loss/enc_gen": eg_loss.detach()}

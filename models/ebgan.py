@@ -8,27 +8,16 @@ that keeps a batch's samples apart: L_G = E(G(z)) + lambda_PT * PT (eq. 2, 4).
 """
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
 from . import losses, nets
-from .base import DECODE, SAMPLE, Family, Hyper, non_negative, one_of, positive
-from .priors import PRIORS
+from .base import DECODE, SAMPLE, Family, Hyper, NonNegative, Positive, Prior
 
 
-@dataclasses.dataclass(frozen=True)
 class EBGANHyper(Hyper):
-    lr: float = 2e-4
-    prior: str = "gaussian"
-    margin: float = 1.0  # m: energy above which D stops pushing samples up (energies are per-feature MSEs)
-    pt_weight: float = 0.1  # lambda_PT: weight of the pull-away term (paper: 0.1)
-
-    def check(self) -> None:
-        super().check()
-        one_of(self, "prior", PRIORS)
-        positive(self, "margin")
-        non_negative(self, "pt_weight")
+    prior: Prior  # p(z)
+    margin: Positive  # m: energy above which D stops pushing samples up (energies are per-feature MSEs)
+    pt_weight: NonNegative  # lambda_PT: weight of the pull-away term (paper: 0.1)
 
 
 class EBGAN(Family):
@@ -58,17 +47,13 @@ class EBGAN(Family):
         real_energy, _ = self.energy(x)
         fake_energy, _ = self.energy(fake.detach())
         d_loss = real_energy.mean() + torch.relu(self.hp.margin - fake_energy).mean()
-        self.optimizers["discriminator"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.optimizers["discriminator"].step()
+        self.update("discriminator", d_loss)
 
         # Generator's turn: low energy, and codes pulled apart within the batch.
         energy, code = self.energy(fake)
         pt = losses.pull_away(code)
         g_loss = energy.mean() + self.hp.pt_weight * pt
-        self.optimizers["generator"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.optimizers["generator"].step()
+        self.update("generator", g_loss)
         return {"loss/disc": d_loss.detach(), "loss/gen": g_loss.detach(), "loss/pull_away": pt.detach()}
 
     def decode(self, code):

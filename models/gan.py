@@ -8,28 +8,18 @@ factorial code to the data, but nothing forces the noise to be factorial.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
 from . import losses, nets
-from .base import DECODE, SAMPLE, Family, Hyper, one_of
-from .priors import PRIORS
+from .base import DECODE, SAMPLE, Count, Family, Hyper, Prior, one_of
+
+GenCost = one_of(losses.GENERATOR_COSTS)
 
 
-@dataclasses.dataclass(frozen=True)
 class GANHyper(Hyper):
-    lr: float = 2e-4
-    gen_cost: str = "nonsaturating"  # one of losses.GENERATOR_COSTS
-    prior: str = "gaussian"  # one of priors.PRIORS
-    disc_steps: int = 1  # discriminator updates per generator update
-
-    def check(self) -> None:
-        super().check()
-        one_of(self, "gen_cost", losses.GENERATOR_COSTS)
-        one_of(self, "prior", PRIORS)
-        if self.disc_steps < 1:
-            raise ValueError(f"disc_steps must be >= 1, got {self.disc_steps}")
+    gen_cost: GenCost  # the generator's cost: one of losses.GENERATOR_COSTS
+    prior: Prior  # p(z): one of priors.PRIORS
+    disc_steps: Count  # discriminator updates per generator update
 
 
 class GAN(Family):
@@ -53,16 +43,12 @@ class GAN(Family):
         for _ in range(self.hp.disc_steps):
             fake = self.generator(self.prior_sample(n)).detach()
             d_loss = losses.discriminator_loss(self.discriminator(x), self.discriminator(fake))
-            self.optimizers["discriminator"].zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.optimizers["discriminator"].step()
+            self.update("discriminator", d_loss)
 
         # Generator's turn: gradients flow through D into G; D's own gradients are
         # cleared by its optimiser before its next step.
         g_loss = self.gen_cost(self.discriminator(self.generator(self.prior_sample(n))))
-        self.optimizers["generator"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.optimizers["generator"].step()
+        self.update("generator", g_loss)
         return {"loss/disc": d_loss.detach(), "loss/gen": g_loss.detach()}
 
     def decode(self, code):

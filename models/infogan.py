@@ -11,37 +11,27 @@ of an autoencoder that reconstructs part of the generator's code.
 """
 from __future__ import annotations
 
-import dataclasses
+from typing import Annotated
 
+import annotated_types as at
 import torch
+from pydantic import Field, Strict
 from torch import nn
 from torch.nn import functional as F
 
 from . import losses, nets
-from .base import SAMPLE, Family, Hyper, non_negative, one_of
-from .priors import PRIORS
+from .base import SAMPLE, Family, Hyper, NonNegative, NonNegativeInt, Prior
+from .gan import GenCost
 
 
-@dataclasses.dataclass(frozen=True)
 class InfoGANHyper(Hyper):
-    lr: float = 2e-4
-    gen_cost: str = "nonsaturating"
-    prior: str = "gaussian"  # the prior of the unstructured noise z
-    cat_dim: int = 10  # categories of the categorical code (10 digit classes in the paper)
-    cont_dim: int = 2  # continuous uniform(-1, 1) codes
-    lambda_cat: float = 1.0  # weight of the categorical information term (paper: 1)
-    lambda_cont: float = 0.1  # weight of the continuous information term (paper: 0.1 for MNIST)
-
-    def check(self) -> None:
-        super().check()
-        one_of(self, "gen_cost", losses.GENERATOR_COSTS)
-        one_of(self, "prior", PRIORS)
-        if self.cat_dim < 2:
-            raise ValueError(f"cat_dim must be >= 2 (a categorical code needs two values), got {self.cat_dim}")
-        if self.cont_dim < 0:
-            raise ValueError(f"cont_dim must be >= 0, got {self.cont_dim}")
-        non_negative(self, "lambda_cat")
-        non_negative(self, "lambda_cont")
+    gen_cost: GenCost  # the generator's cost (losses.GENERATOR_COSTS)
+    prior: Prior  # the prior of the unstructured noise z
+    # categories of the categorical code (10 digit classes in the paper)
+    cat_dim: Annotated[int, Strict(), at.Ge(2), Field(description="a categorical code needs two values")]
+    cont_dim: NonNegativeInt  # continuous uniform(-1, 1) codes
+    lambda_cat: NonNegative  # weight of the categorical information term (paper: 1)
+    lambda_cont: NonNegative  # weight of the continuous information term (paper: 0.1 for MNIST)
 
 
 class InfoGAN(Family):
@@ -94,18 +84,14 @@ class InfoGAN(Family):
         d_loss = losses.discriminator_loss(self.d_head(self.body(x)).squeeze(1), self.d_head(fake_features).squeeze(1))
         info_cat, info_cont = self.information(fake_features, cat, cont)
         loss = d_loss + self.hp.lambda_cat * info_cat + self.hp.lambda_cont * info_cont
-        self.optimizers["discriminator"].zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizers["discriminator"].step()
+        self.update("discriminator", loss)
 
         # Generator's turn: fool D and make c recoverable from G(z, c).
         features = self.body(fake)
         g_loss = self.gen_cost(self.d_head(features).squeeze(1))
         info_cat, info_cont = self.information(features, cat, cont)
         loss = g_loss + self.hp.lambda_cat * info_cat + self.hp.lambda_cont * info_cont
-        self.optimizers["generator"].zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizers["generator"].step()
+        self.update("generator", loss)
         return {"loss/disc": d_loss.detach(), "loss/gen": g_loss.detach(),
                 "loss/info_cat": info_cat.detach(), "loss/info_cont": info_cont.detach()}
 

@@ -7,24 +7,15 @@ non-adversarial way to match a simple prior that Huszar suggests in place of AAE
 """
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
 from . import losses, nets
-from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, AutoencoderFamily, Hyper, non_negative, one_of
-from .priors import PRIORS
+from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, AutoencoderFamily, Hyper, NonNegative, Prior
 
 
-@dataclasses.dataclass(frozen=True)
 class MMDAEHyper(Hyper):
-    prior: str = "gaussian"
-    lam: float = 10.0  # weight of MMD against reconstruction (WAE's lambda; 10 in the paper's MNIST runs)
-
-    def check(self) -> None:
-        super().check()
-        one_of(self, "prior", PRIORS)
-        non_negative(self, "lam")
+    prior: Prior  # the prior the codes must follow
+    lam: NonNegative  # weight of MMD against reconstruction (WAE's lambda)
 
 
 class MMDAE(AutoencoderFamily):
@@ -43,7 +34,5 @@ class MMDAE(AutoencoderFamily):
         recon = losses.reconstruction(self.decoder(code), x)
         mmd = losses.mmd(code, self.prior_sample(len(x)))
         loss = recon + self.hp.lam * mmd
-        self.optimizers["autoencoder"].zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizers["autoencoder"].step()
+        self.update("autoencoder", loss)
         return {"loss/recon": recon.detach(), "loss/mmd": mmd.detach()}

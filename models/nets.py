@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
+import annotated_types as at
 import torch
+from pydantic import BaseModel, ConfigDict, Strict
 from torch import nn
 
 
-@dataclass(frozen=True)
-class NetConfig:
-    """Sizes of every net in a trial (the same for all families of a study)."""
+class NetConfig(BaseModel):
+    """Sizes of every net in a trial (the same for all families of a study); the values are
+    the profile's `nets` in params.yaml."""
 
-    hidden: int = 128  # units per hidden layer of the MLPs
-    depth: int = 2  # number of hidden layers of the MLPs
-    conv_channels: int = 64  # channels of the first conv layer (DCGAN-style nets for images of 16+ pixels a side)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def __post_init__(self) -> None:
-        for name in ("hidden", "depth", "conv_channels"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+    hidden: Annotated[int, Strict(), at.Ge(1)]  # units per hidden layer of the MLPs
+    depth: Annotated[int, Strict(), at.Ge(1)]  # number of hidden layers of the MLPs
+    # channels of the first conv layer (DCGAN-style nets for images of 16+ pixels a side)
+    conv_channels: Annotated[int, Strict(), at.Ge(1)]
 
 
 @dataclass(frozen=True)

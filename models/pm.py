@@ -10,26 +10,17 @@ is a regulariser on an autoencoder, not the whole objective.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import nn
 
 from . import losses, nets
-from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, AutoencoderFamily, Hyper, non_negative
+from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, AutoencoderFamily, Count, Hyper, NonNegative
 
 
-@dataclasses.dataclass(frozen=True)
 class PMHyper(Hyper):
-    lam: float = 1.0  # weight of the predictability term in the encoder's loss
-    predictor_hidden: int = 32  # hidden units of each per-unit predictor
-    predictor_steps: int = 1  # predictor updates per encoder update (the paper lets them run faster)
-
-    def check(self) -> None:
-        super().check()
-        non_negative(self, "lam")
-        if self.predictor_hidden < 1 or self.predictor_steps < 1:
-            raise ValueError("predictor_hidden and predictor_steps must be >= 1")
+    lam: NonNegative  # weight of the predictability term in the encoder's loss
+    predictor_hidden: Count  # hidden units of each per-unit predictor
+    predictor_steps: Count  # predictor updates per encoder update (the paper lets them run faster)
 
 
 class Predictors(nn.Module):
@@ -71,18 +62,14 @@ class PM(AutoencoderFamily):
         fixed = code.detach()
         for _ in range(self.hp.predictor_steps):
             pred_loss = losses.predictability(fixed, self.predictors(fixed))
-            self.optimizers["predictors"].zero_grad(set_to_none=True)
-            pred_loss.backward()
-            self.optimizers["predictors"].step()
+            self.update("predictors", pred_loss)
 
         # Encoder's turn: reconstruct, and maximise the predictors' error. Gradients
         # also land on the predictors here; their optimiser clears them before its next step.
         recon = losses.reconstruction(self.decoder(code), x)
         unpredictability = losses.predictability(code, self.predictors(code))
         loss = recon - self.hp.lam * unpredictability
-        self.optimizers["autoencoder"].zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizers["autoencoder"].step()
+        self.update("autoencoder", loss)
         return {
             "loss/recon": recon.detach(),
             "loss/predictors": pred_loss.detach(),

@@ -15,32 +15,20 @@ the old scale. Standardised, the game sees only dependence; scale is the scalar 
 """
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
 from . import losses, nets
-from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, AutoencoderFamily, Hyper, non_negative, one_of
+from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, AutoencoderFamily, Count, Hyper, NonNegative, one_of
 from .pm import Predictors
 
 
-@dataclasses.dataclass(frozen=True)
 class PMGANHyper(Hyper):
-    lam: float = 1.0  # weight of unpredictability (PM) in the encoder's loss
-    adv_weight: float = 1.0  # weight of the scalar GANs in the encoder's loss
-    predictor_hidden: int = 32  # hidden units of each per-unit predictor
-    predictor_steps: int = 5  # predictor updates per encoder update: PM's predictors must keep up (with 1, TC on ica stays ~0.9)
-    disc_hidden: int = 32  # hidden units of each per-unit (scalar) discriminator
-    prior: str = "gaussian"  # each unit's target marginal (a factorial prior: its 1-D marginal)
-
-    def check(self) -> None:
-        super().check()
-        non_negative(self, "lam")
-        non_negative(self, "adv_weight")
-        one_of(self, "prior", {"gaussian", "uniform"})  # factorial priors only: the games are per unit
-        if self.predictor_hidden < 1 or self.disc_hidden < 1 or self.predictor_steps < 1:
-            raise ValueError("predictor_hidden, predictor_steps and disc_hidden must be >= 1")
-
+    lam: NonNegative  # weight of unpredictability (PM) in the encoder's loss
+    adv_weight: NonNegative  # weight of the scalar GANs in the encoder's loss
+    predictor_hidden: Count  # hidden units of each per-unit predictor
+    predictor_steps: Count  # predictor updates per encoder update: PM's predictors must keep up
+    disc_hidden: Count  # hidden units of each per-unit (scalar) discriminator
+    prior: one_of({"gaussian", "uniform"})  # each unit's target marginal: factorial priors only, the games are per unit
 
 
 class PMGAN(AutoencoderFamily):
@@ -76,18 +64,14 @@ class PMGAN(AutoencoderFamily):
         fixed_standard = standard.detach()
         for _ in range(self.hp.predictor_steps):
             pred_loss = losses.predictability(fixed_standard, self.predictors(fixed_standard))
-            self.optimizers["predictors"].zero_grad(set_to_none=True)
-            pred_loss.backward()
-            self.optimizers["predictors"].step()
+            self.update("predictors", pred_loss)
 
         # Scalar discriminators' turn: unit i's discriminator sees only unit i; prior
         # samples are real, code values fake. The mean over units is the sum of d 1-D games.
         prior = self.prior_sample(len(x))
         d_loss = losses.discriminator_loss(self.unit_discriminators(prior.unsqueeze(2)),
                                            self.unit_discriminators(fixed.unsqueeze(2)))
-        self.optimizers["unit_discriminators"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.optimizers["unit_discriminators"].step()
+        self.update("unit_discriminators", d_loss)
 
         # Encoder's turn: reconstruct, be unpredictable, fool every scalar discriminator.
         # Gradients also reach predictors and discriminators; their optimisers clear them.
@@ -95,8 +79,6 @@ class PMGAN(AutoencoderFamily):
         unpredictability = losses.predictability(standard, self.predictors(standard))
         adv = losses.generator_nonsaturating(self.unit_discriminators(code.unsqueeze(2)))
         loss = recon - self.hp.lam * unpredictability + self.hp.adv_weight * adv
-        self.optimizers["autoencoder"].zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizers["autoencoder"].step()
+        self.update("autoencoder", loss)
         return {"loss/recon": recon.detach(), "loss/predictors": pred_loss.detach(),
                 "loss/unit_disc": d_loss.detach(), "loss/encoder_adv": adv.detach()}

@@ -6,21 +6,14 @@ reconstruction every family here uses) + beta * KL(q(z|x) || N(0, I)).
 """
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
 from . import losses, nets
-from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, AutoencoderFamily, Hyper, positive
+from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, AutoencoderFamily, Hyper, Positive
 
 
-@dataclasses.dataclass(frozen=True)
 class VAEHyper(Hyper):
-    beta: float = 1.0  # weight of the KL term (1 = the ELBO)
-
-    def check(self) -> None:
-        super().check()
-        positive(self, "beta")
+    beta: Positive  # weight of the KL term (1 = the ELBO)
 
 
 class VAE(AutoencoderFamily):
@@ -41,9 +34,7 @@ class VAE(AutoencoderFamily):
         recon = losses.reconstruction(self.decoder(z), x)
         kl = losses.gaussian_kl(mu, logvar)
         loss = recon + self.hp.beta * kl
-        self.optimizers["vae"].zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizers["vae"].step()
+        self.update("vae", loss)
         return {"loss/recon": recon.detach(), "loss/kl": kl.detach()}
 
     def encode(self, x):

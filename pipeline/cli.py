@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -65,32 +64,33 @@ def cmd_study(cfg: configmod.Config, args) -> None:
 def cmd_theory(cfg: configmod.Config, args) -> None:
     from . import theory_stage
 
+    from .results import TheoryResults
+
     out = theory_stage.run(cfg)
-    summary = json.loads((out / "summary.json").read_text())
-    for check in summary["checks"]:
-        print(f"theory: {'holds' if check['holds'] else 'FAILS'}: {check['identity']}: error "
-              f"{check['measured_error']:.3g} (tolerance {check['tolerance']:g})", flush=True)
-    print(f"theory: {sum(c['holds'] for c in summary['checks'])}/{len(summary['checks'])} identities hold "
-          f"({summary['seconds']:.0f} s) -> {out}")
+    summary = TheoryResults.model_validate_json((out / "summary.json").read_text())
+    for check in summary.checks:
+        print(f"theory: {'holds' if check.holds else 'FAILS'}: {check.identity}: error "
+              f"{check.measured_error:.3g} (tolerance {check.tolerance:g})", flush=True)
+    print(f"theory: {sum(c.holds for c in summary.checks)}/{len(summary.checks)} identities hold "
+          f"({summary.seconds:.0f} s) -> {out}")
 
 
 def cmd_report(cfg: configmod.Config, args) -> None:
     from . import report, tracking
-    from .sweep import RESULTS_DIR, code_version
+    from .provenance import code_version
+    from .results import RESULTS_DIR
 
-    written = report.build(RESULTS_DIR)
     with tracking.tracking_server(cfg.tracking.store, cfg.tracking.host) as uri:
         experiment = tracking.experiment_id(uri, f"{cfg.tracking.experiment_prefix}/report")
-        client = tracking.client(uri)
-        run = client.create_run(experiment, run_name="report", tags={"kind": "report", "profile": cfg.profile_name,
-                                                                     "code_version": code_version()})
-        files = {p.name: p for p in report.REPORTS_DIR.glob("*.md")}
-        files["metrics.json"] = report.REPORTS_DIR / "metrics.json"
-        tracking.log_files(uri, run.info.run_id, files)
-        for study_fig_dir in (report.REPORTS_DIR / "figures").glob("*"):
-            tracking.log_files(uri, run.info.run_id, {p.name: p for p in study_fig_dir.glob("*.png")},
-                               f"figures/{study_fig_dir.name}")
-        client.set_terminated(run.info.run_id, "FINISHED")
+        with tracking.run(uri, experiment, "report", {"kind": "report", "profile": cfg.profile_name,
+                                                      "code_version": code_version()}) as run_id:
+            written = report.build(RESULTS_DIR)
+            files = {p.name: p for p in report.REPORTS_DIR.glob("*.md")}
+            files["metrics.json"] = report.REPORTS_DIR / "metrics.json"
+            tracking.log_files(uri, run_id, files)
+            for study_fig_dir in (report.REPORTS_DIR / "figures").glob("*"):
+                tracking.log_files(uri, run_id, {p.name: p for p in study_fig_dir.glob("*.png")},
+                                   f"figures/{study_fig_dir.name}")
     print(f"report: {', '.join(str(p) for p in written.values())}")
 
 

@@ -15,12 +15,12 @@ import gzip
 import hashlib
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from .results import atomic_file
 
 SPLITS = ("train", "val", "test")
 DATA_DIR = Path("data")
@@ -249,23 +249,14 @@ def make(name: str, spec, data_cfg, cache: Path = Path(".cache") / "downloads") 
 
 def save(ds: Dataset, folder: Path = DATA_DIR) -> Path:
     """Write atomically: a half-written file never carries the final name."""
-    folder.mkdir(parents=True, exist_ok=True)
     arrays = {f"x_{s}": ds.x[s] for s in SPLITS}
     for prefix, parts in (("y", ds.y), ("factors", ds.factors)):
         if parts is not None:
             arrays.update({f"{prefix}_{s}": parts[s] for s in SPLITS})
     arrays["meta"] = np.array(json.dumps(ds.meta))
     target = folder / f"{ds.name}.npz"
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as f:  # a file object: np.savez would append '.npz' to a name
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_file(target) as tmp, open(tmp, "wb") as f:  # a file object: np.savez would append '.npz' to a name
+        np.savez(f, **arrays)
     return target
 
 

@@ -4,8 +4,6 @@ generated images, and its predictions the class histogram of samples."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ import torch
 from torch import nn
 
 from .data import Dataset
+from .results import atomic_file
 
 EVALNET_DIR = Path("evalnets")
 
@@ -58,13 +57,11 @@ def train_classifier(ds: Dataset, spec) -> tuple[Classifier, dict]:
 
 
 def save(net: Classifier, summary: dict, name: str, folder: Path = EVALNET_DIR) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{name}.pt"
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    os.close(fd)
-    torch.save({"state": net.state_dict(), "config": net.config, "summary": summary}, tmp)
-    os.replace(tmp, target)
-    (folder / f"{name}.json").write_text(json.dumps(summary, indent=2))
+    target = Path(folder) / f"{name}.pt"
+    with atomic_file(target) as tmp:
+        torch.save({"state": net.state_dict(), "config": net.config, "summary": summary}, tmp)
+    with atomic_file(target.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
     return target
 
 

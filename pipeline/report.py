@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import figures
+from .results import StudyResults, TheoryResults, TrialResult, read_study
 
 REPORTS_DIR = Path("reports")
 NOT_APPLICABLE = "n/a"
@@ -23,23 +24,23 @@ PREFERRED = ["eval/recon_mse", "eval/total_correlation", "eval/mmd_prior", "eval
 HIDDEN = {"diverged_at_step"}
 
 
-def _group(results: list[dict]) -> dict[tuple[str, str, str], list[dict]]:
-    groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+def _group(results: list[TrialResult]) -> dict[tuple[str, str, str], list[TrialResult]]:
+    groups: dict[tuple[str, str, str], list[TrialResult]] = defaultdict(list)
     for r in results:
-        groups[(r["trial"]["dataset"], r["trial"]["model"], r["variant"])].append(r)
+        groups[(r.trial.dataset, r.trial.model, r.variant)].append(r)
     return dict(groups)
 
 
-def aggregate(results: list[dict]) -> dict[str, dict[str, Any]]:
+def aggregate(results: list[TrialResult]) -> dict[str, dict[str, Any]]:
     """'dataset/model[variant]' -> {metric: {mean, std, n}, seeds, diverged}, over completed trials.
     A metric no trial of the group could compute is None (not applicable)."""
     out = {}
     for (dataset, model, variant), group in sorted(_group(results).items()):
-        done = [r for r in group if r["outcome"] == "completed"]
-        names = {k for r in group for k in r["metrics"]} - HIDDEN
+        done = [r for r in group if r.outcome == "completed"]
+        names = {k for r in group for k in r.metrics} - HIDDEN
         entry: dict[str, Any] = {"seeds": len(group), "diverged": len(group) - len(done)}
         for name in sorted(names):
-            values = [r["metrics"][name] for r in done if r["metrics"].get(name) is not None]
+            values = [r.metrics[name] for r in done if r.metrics.get(name) is not None]
             entry[name] = ({"mean": float(np.mean(values)), "std": float(np.std(values)), "n": len(values)}
                            if values else None)
         key = f"{dataset}/{model}" + ("" if variant == "default" else f"[{variant}]")
@@ -57,7 +58,7 @@ def _fmt(stat: dict | None) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def study_table(question: str, results: list[dict]) -> str:
+def study_table(question: str, results: list[TrialResult]) -> str:
     """Markdown: one table per dataset, rows = model (grid point), columns = metrics."""
     agg = aggregate(results)
     lines = [f"**Question.** {question}", ""] if question else []
@@ -88,29 +89,28 @@ def _reference(dataset: str, data_dir: Path) -> np.ndarray | None:
     return x[:2000] if x.ndim == 2 and x.shape[1] == 2 else None
 
 
-def study_figures(study: str, results: list[dict], samples_dir: Path, out_dir: Path, data_dir: Path) -> list[Path]:
+def study_figures(study: str, results: list[TrialResult], out_dir: Path, data_dir: Path) -> list[Path]:
     """Per dataset and model (first seed): a sample figure and training curves."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     seen = set()
     references: dict[str, np.ndarray | None] = {}  # one read of each dataset file, not one per figure
     for r in results:
-        key = (r["trial"]["dataset"], r["trial"]["model"], r["variant"])
+        key = (r.trial.dataset, r.trial.model, r.variant)
         if key in seen:
             continue
         seen.add(key)
         stem = "-".join(p for p in key if p != "default").replace("=", "").replace(",", "-")
-        sample_file = samples_dir / f"{r['trial_id']}.npy"
-        if sample_file.exists():
+        if r.samples is not None:
             if key[0] not in references:
                 references[key[0]] = _reference(key[0], data_dir)
             path = out_dir / f"samples-{stem}.png"
-            figures.save(figures.samples_figure(np.load(sample_file), f"{r['run_name']} ({r['outcome']})",
+            figures.save(figures.samples_figure(r.samples, f"{r.run_name} ({r.outcome})",
                                                 reference=references[key[0]]), path)
             written.append(path)
-        if r["curves"]:
+        if r.curves:
             path = out_dir / f"curves-{stem}.png"
-            figures.save(figures.curves_figure(r["curves"], r["run_name"]), path)
+            figures.save(figures.curves_figure(r.curves, r.run_name), path)
             written.append(path)
     return written
 
@@ -122,11 +122,11 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
     all_metrics = {}
     index = ["# pm2gan report", ""]
     for study_dir in sorted(p for p in Path(results_dir).iterdir() if (p / "trials.json").exists()):
-        summary = json.loads((study_dir / "trials.json").read_text())
-        study, results = summary["study"], summary["trials"]
-        figs = study_figures(study, results, study_dir / "samples", reports_dir / "figures" / study, data_dir)
-        md = [f"# Study `{study}`", "", f"Profile `{summary['profile']}`, code `{summary['provenance'].get('code_version')}`, "
-              f"{len(results)} trials.", "", study_table(summary.get("question", ""), results), "## Figures", ""]
+        summary: StudyResults = read_study(study_dir)
+        study, results = summary.study, summary.trials
+        figs = study_figures(study, results, reports_dir / "figures" / study, data_dir)
+        md = [f"# Study `{study}`", "", f"Profile `{summary.profile}`, code `{summary.provenance.get('code_version')}`, "
+              f"{len(results)} trials.", "", study_table(summary.question, results), "## Figures", ""]
         md += [f"![{p.stem}](figures/{study}/{p.name})" for p in figs]
         path = reports_dir / f"{study}.md"
         path.write_text("\n".join(md) + "\n")
@@ -134,21 +134,21 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
         all_metrics[study] = {k: {m: (v["mean"] if isinstance(v, dict) else v) for m, v in e.items()}
                               for k, e in aggregate(results).items()}
         index.append(f"- [{study}]({study}.md): {len(results)} trials, "
-                     f"{sum(r['outcome'] == 'diverged' for r in results)} diverged")
+                     f"{sum(r.outcome == 'diverged' for r in results)} diverged")
     theory_dir = Path(results_dir) / "theory"
     if (theory_dir / "summary.json").exists():
-        summary = json.loads((theory_dir / "summary.json").read_text())
-        written["theory"] = theory_report(summary, theory_dir, reports_dir)
-        all_metrics["theory"] = summary["metrics"]
-        holds = sum(c["holds"] for c in summary["checks"])
-        index.append(f"- [theory](theory.md): {holds} of {len(summary['checks'])} identities hold")
+        theory = TheoryResults.model_validate_json((theory_dir / "summary.json").read_text())
+        written["theory"] = theory_report(theory, theory_dir, reports_dir)
+        all_metrics["theory"] = theory.metrics
+        holds = sum(c.holds for c in theory.checks)
+        index.append(f"- [theory](theory.md): {holds} of {len(theory.checks)} identities hold")
     (reports_dir / "metrics.json").write_text(json.dumps(all_metrics, indent=1, sort_keys=True))
     (reports_dir / "index.md").write_text("\n".join(index) + "\n")
     written["index"] = reports_dir / "index.md"
     return written
 
 
-def theory_report(summary: dict, theory_dir: Path, reports_dir: Path) -> Path:
+def theory_report(summary: TheoryResults, theory_dir: Path, reports_dir: Path) -> Path:
     """reports/theory.md: every identity with its measured error, tolerance and verdict."""
     fig_dir = reports_dir / "figures" / "theory"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -157,10 +157,10 @@ def theory_report(summary: dict, theory_dir: Path, reports_dir: Path) -> Path:
     lines = ["# Study `theory`", "",
              "The GAN tutorial's exercises and the JSD identity as exact experiments (pipeline/theory.py).", "",
              "| identity | verdict | measured error | tolerance | detail |", "|---|---|---|---|---|"]
-    for c in summary["checks"]:
-        lines.append(f"| {c['identity']} | {'holds' if c['holds'] else '**fails**'} | {c['measured_error']:.3g} | "
-                     f"{c['tolerance']:g} | {c['detail']} |")
-    lines += ["", f"Run time: {summary['seconds']:.0f} s.", "", "## Figures", ""]
+    for c in summary.checks:
+        lines.append(f"| {c.identity} | {'holds' if c.holds else '**fails**'} | {c.measured_error:.3g} | "
+                     f"{c.tolerance:g} | {c.detail} |")
+    lines += ["", f"Run time: {summary.seconds:.0f} s.", "", "## Figures", ""]
     lines += [f"![{p.stem}](figures/theory/{p.name})" for p in sorted(fig_dir.glob("*.png"))]
     path = reports_dir / "theory.md"
     path.write_text("\n".join(lines) + "\n")

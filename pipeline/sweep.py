@@ -12,72 +12,94 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from . import data as datamod
-from . import evalnet, report, tracking
+from . import evalnet, figures, report, tracking
 from .config import Config
-from .train import CHECKPOINT_FILE, RESULT_FILE, SAMPLES_FILE, train
+from .provenance import code_version
+from .results import RESULTS_DIR, StudyResults, TrialResult, write_study
+from .train import CHECKPOINT_FILE, train
 from .trials import TrialConfig, expand
-
-RESULTS_DIR = Path("results")
-MAX_SAVED_IMAGES = 64  # samples kept per trial for the report's figures (all are used for metrics)
 
 
 class SweepError(RuntimeError):
     pass
 
 
-def code_version() -> str:
-    """git commit of the code, '+dirty' when the work tree differs; 'unknown' outside git
-    (e.g. a `ray job submit --working-dir` upload without .git)."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "models", "pipeline"], capture_output=True,
-                               text=True, check=True).stdout.strip()
-        return commit + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("PM2GAN_CODE_VERSION", "unknown")
+class SweepInterrupted(SweepError, tracking.Interrupted):
+    """The sweep stopped before every trial finished: its parent run ends KILLED, resumable."""
 
 
 # --------------------------------------------------------------------------- the trainable (runs on a worker)
 
 
-class _TuneHooks:
-    """train.Hooks that log to MLflow and report to Tune.
+def open_trial_run(uri: str, experiment: str, parent_run_id: str | None, cfg: TrialConfig,
+                   tags: dict[str, str]) -> tracking.TrialRun:
+    """The trial's MLflow child run: named after the trial, its resolved config as params."""
+    tags = {"model": cfg.model, "dataset": cfg.dataset, "seed": str(cfg.seed), "study": cfg.study,
+            "variant": cfg.variant_label, "trial_id": cfg.trial_id, "config": json.dumps(cfg.to_dict()), **tags}
+    return tracking.TrialRun(uri, experiment, parent_run_id, cfg.run_name, tags, cfg.flat_params())
 
-    MLflow gets every logged point (buffered). Tune only needs a heartbeat for its
-    status and scheduling, and each `tune.report` is a round trip to the trial's
-    actor, so intermediate reports are throttled to one per REPORT_EVERY_S."""
+
+class TrackingHooks:
+    """train.Hooks that record a trial in its MLflow run: every logged point, and at the end
+    the final metrics, sample and curve figures, result.json and the checkpoint."""
+
+    def __init__(self, run: tracking.TrialRun, reference=None):
+        self.run = run
+        self.reference = reference  # data points drawn under a toy's sample scatter
+
+    def log(self, step, values):
+        self.run.log(step, values)
+
+    def checkpoint(self, step, checkpoint):
+        pass  # intermediate checkpoints stay in Tune's storage; MLflow keeps the final one
+
+    def finish(self, result: TrialResult, checkpoint: Path) -> None:
+        files = {"result.json": result.model_dump_json(indent=1)}
+        if result.samples is not None:
+            files["samples.png"] = figures.samples_figure(result.samples, result.run_name, reference=self.reference)
+        if result.curves:
+            files["curves.png"] = figures.curves_figure(result.curves, result.run_name)
+        self.run.finish(result.steps, result.outcome, result.metrics, files, checkpoint)
+
+
+class _TuneHooks(TrackingHooks):
+    """TrackingHooks that also report to Tune and hand it the checkpoints.
+
+    Tune only needs a heartbeat for its status and scheduling, and each `tune.report`
+    is a round trip to the trial's actor, so intermediate reports are throttled to one
+    per REPORT_EVERY_S."""
 
     REPORT_EVERY_S = 10.0
 
-    def __init__(self, run: tracking.TrialRun):
-        self.run = run
+    def __init__(self, run: tracking.TrialRun, reference=None):
+        super().__init__(run, reference)
         self._last_report = time.monotonic()
 
     def log(self, step, values):
         from ray import tune
 
-        self.run.log(step, values)
+        super().log(step, values)
         if time.monotonic() - self._last_report > self.REPORT_EVERY_S:
             tune.report({**values, "step": step})
             self._last_report = time.monotonic()
 
-    def checkpoint(self, step, folder, result):
+    def checkpoint(self, step, checkpoint):
         from ray import tune
 
-        self.run.checkpoint(step, folder, result)
-        metrics = {"step": step}
-        if result is not None:
-            metrics.update({"outcome": result["outcome"],
-                            **{k: v for k, v in result["metrics"].items() if v is not None}})
-        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(folder)))
+        tune.report({"step": step}, checkpoint=tune.Checkpoint.from_directory(str(checkpoint.parent)))
+
+    def finish(self, result, checkpoint):
+        from ray import tune
+
+        super().finish(result, checkpoint)
+        result.save(checkpoint.parent)  # beside the final checkpoint: what the driver collects
+        metrics = {"step": result.steps, "outcome": result.outcome,
+                   **{k: v for k, v in result.metrics.items() if v is not None}}
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint.parent)))
 
 
 def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info: dict) -> None:
@@ -92,8 +114,8 @@ def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info:
     cfg = TrialConfig.from_dict(config["trial"])
     ds = datasets[cfg.dataset]
     reference = ds.x["train"][:2000] if ds.kind == "toy2d" else None
-    run = tracking.TrialRun(tracking_info["uri"], tracking_info["experiment_id"], tracking_info["parent_run_id"], cfg,
-                            tracking_info["tags"] | {"data_version": ds.meta.get("version", "")}, reference=reference)
+    run = open_trial_run(tracking_info["uri"], tracking_info["experiment_id"], tracking_info["parent_run_id"], cfg,
+                         tracking_info["tags"] | {"data_version": ds.meta.get("version", "")})
     resume = tune.get_checkpoint()
     provenance = tracking_info["provenance"] | {"data_version": ds.meta.get("version")}
     try:
@@ -101,7 +123,7 @@ def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info:
             resume_from = None
             if resume is not None:  # Tune restarted this trial: go on from its last checkpoint
                 resume_from = Path(stack.enter_context(resume.as_directory())) / CHECKPOINT_FILE
-            train(cfg, ds, classifiers.get(cfg.dataset), _TuneHooks(run), resume_from, provenance)
+            train(cfg, ds, classifiers.get(cfg.dataset), _TuneHooks(run, reference), resume_from, provenance)
     except Exception as err:  # record the failure where the user looks, then let Tune see it
         run.fail(err)
         raise
@@ -201,27 +223,26 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
 
     with tracking.tracking_server(cfg.tracking.store, cfg.tracking.host) as uri:
         sweep = _Sweep(cfg, study, trials, uri, provenance)
-        _ray_init(cfg)
-        tuner = sweep.tuner(datasets, classifiers)
-        try:
-            grid = tuner.fit()
-        except BaseException:
-            sweep.end("KILLED")
-            raise
-        results, unfinished, errors = _collect(grid)
-        if errors:
-            sweep.end("FAILED", "error")
-            raise SweepError(f"study {study}: {len(errors)} of {len(trials)} trials failed (their MLflow runs hold "
-                             f"the errors); nothing was written to {results_dir}/. First error:\n{errors[0]}")
-        if unfinished:
-            sweep.end("KILLED", "interrupted")
-            raise SweepError(f"study {study} was interrupted: {len(results)} of {len(trials)} trials finished; "
-                             f"nothing was written to {results_dir}/. `dvc repro` resumes the sweep.")
-        out = _write_results(results_dir, study, cfg, results, provenance)
-        tracking.log_files(uri, sweep.parent_id, {
-            "comparison.md": report.study_table(cfg.studies[study].question, results),
-            "results.json": (out / "trials.json").read_text()})
-        sweep.end("FINISHED", "completed")
+        with tracking.run(uri, sweep.experiment, sweep.run_name, sweep.tags, run_id=sweep.parent_id) as parent_id:
+            sweep.parent_id = parent_id
+            if not sweep.resuming:
+                tracking.log_values(uri, parent_id, params={"trials": len(trials)})
+            _ray_init(cfg)
+            results, unfinished, errors = _collect(sweep.tuner(datasets, classifiers).fit())
+            if errors:
+                tracking.log_values(uri, parent_id, tags={"outcome": "error"})
+                raise SweepError(f"study {study}: {len(errors)} of {len(trials)} trials failed (their MLflow runs hold "
+                                 f"the errors); nothing was written to {results_dir}/. First error:\n{errors[0]}")
+            if unfinished:
+                tracking.log_values(uri, parent_id, tags={"outcome": "interrupted"})
+                raise SweepInterrupted(f"study {study} was interrupted: {len(results)} of {len(trials)} trials "
+                                       f"finished; nothing was written to {results_dir}/. `dvc repro` resumes the sweep.")
+            out = write_study(StudyResults(study=study, question=cfg.studies[study].question, profile=cfg.profile_name,
+                                           provenance=provenance, trials=results), results_dir)
+            tracking.log_files(uri, parent_id, {
+                "comparison.md": report.study_table(cfg.studies[study].question, results),
+                "results.json": (out / "trials.json").read_text()})
+            tracking.log_values(uri, parent_id, tags={"outcome": "completed"})
     print(f"pm2gan: study {study} done: {out}", flush=True)
     return out
 
@@ -230,9 +251,8 @@ class _Sweep:
     """One study's sweep: its MLflow parent run and its Tune experiment, new or resumed.
 
     An interrupted sweep of the very same trials is resumed: Tune keeps the finished
-    trials and the checkpoints of the others; the MLflow parent run (found by the
-    sweep's name) is reopened, and the child runs the interruption cut off are closed.
-    """
+    trials and the checkpoints of the others, and the MLflow parent run (found by the
+    sweep's name) is reopened."""
 
     def __init__(self, cfg: Config, study: str, trials: list[TrialConfig], uri: str, provenance: dict):
         from ray import tune
@@ -241,26 +261,15 @@ class _Sweep:
         self.storage = _storage_path(cfg.resources.storage_path)
         self.name = _sweep_name(study, trials)
         self.path = f"{self.storage.rstrip('/')}/{self.name}"
-        self.mlflow = tracking.client(uri)
         self.experiment = tracking.experiment_id(uri, f"{cfg.tracking.experiment_prefix}/{study}")
-        open_runs = self.mlflow.search_runs(
-            [self.experiment], f"tags.sweep = '{self.name}' and attributes.status != 'FINISHED'", max_results=1)
-        self.resuming = bool(open_runs) and tune.Tuner.can_restore(self.path)
-        if self.resuming:
-            self.parent_id = open_runs[0].info.run_id
-            self.mlflow.update_run(self.parent_id, "RUNNING")
-            for child in self.mlflow.search_runs([self.experiment], f"tags.`{tracking.PARENT_TAG}` = '{self.parent_id}' "
-                                                 "and attributes.status = 'RUNNING'"):
-                self.mlflow.set_terminated(child.info.run_id, "KILLED")
-        else:
-            if "://" not in self.path:  # a finished or abandoned sweep of the same name
-                shutil.rmtree(self.path, ignore_errors=True)
-            parent = self.mlflow.create_run(
-                self.experiment, run_name=f"{study}-sweep-{time.strftime('%Y%m%d-%H%M%S')}",
-                tags={"study": study, "kind": "sweep", "sweep": self.name, "profile": cfg.profile_name,
-                      "code_version": provenance["code_version"], "question": cfg.studies[study].question[:5000]})
-            self.parent_id = parent.info.run_id
-            self.mlflow.log_param(self.parent_id, "trials", len(trials))
+        unfinished = tracking.unfinished_sweep(uri, self.experiment, self.name)
+        self.resuming = unfinished is not None and tune.Tuner.can_restore(self.path)
+        self.parent_id = unfinished if self.resuming else None
+        if not self.resuming and "://" not in self.path:  # a finished or abandoned sweep of the same name
+            shutil.rmtree(self.path, ignore_errors=True)
+        self.run_name = f"{study}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+        self.tags = {"study": study, "kind": "sweep", "sweep": self.name, "profile": cfg.profile_name,
+                     "code_version": provenance["code_version"], "question": cfg.studies[study].question[:5000]}
 
     def tuner(self, datasets: dict, classifiers: dict):
         from ray import tune
@@ -290,15 +299,10 @@ class _Sweep:
                 verbose=0),
         )
 
-    def end(self, status: str, outcome: str | None = None) -> None:
-        if outcome:
-            self.mlflow.set_tag(self.parent_id, "outcome", outcome)
-        self.mlflow.set_terminated(self.parent_id, status)
 
-
-def _collect(grid) -> tuple[list[dict], list[str], list[str]]:
-    """(results, unfinished, errors) from Tune's ResultGrid: each finished trial's result.json
-    and samples; the trials that never finished (interrupted); the trials that raised."""
+def _collect(grid) -> tuple[list[TrialResult], list[str], list[str]]:
+    """(results, unfinished, errors) from Tune's ResultGrid: each finished trial's result
+    (with its samples); the trials that never finished (interrupted); the trials that raised."""
     results, unfinished, errors = [], [], []
     for r in grid:
         if r.error is not None:
@@ -308,35 +312,10 @@ def _collect(grid) -> tuple[list[dict], list[str], list[str]]:
             unfinished.append(str(r.path))
             continue
         with r.checkpoint.as_directory() as folder:
-            folder = Path(folder)
-            if not (folder / RESULT_FILE).exists():  # an intermediate checkpoint: cut off mid-training
-                unfinished.append(str(r.path))
-                continue
-            result = json.loads((folder / RESULT_FILE).read_text())
-            if (folder / SAMPLES_FILE).exists():
-                result["_samples"] = np.load(folder / SAMPLES_FILE)
+            result = TrialResult.load(Path(folder))
+        if result is None:  # an intermediate checkpoint: cut off mid-training
+            unfinished.append(str(r.path))
+            continue
         results.append(result)
-    results.sort(key=lambda r: (r["trial"]["model"], r["variant"], r["trial"]["dataset"], r["trial"]["seed"]))
+    results.sort(key=lambda r: (r.trial.model, r.variant, r.trial.dataset, r.trial.seed))
     return results, unfinished, errors
-
-
-def _write_results(results_dir: Path, study: str, cfg: Config, results: list[dict], provenance: dict) -> Path:
-    """results/<study>/trials.json (+ samples/<trial_id>.npy), renamed into place when whole."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    final = results_dir / study
-    tmp = Path(tempfile.mkdtemp(dir=results_dir, prefix=f".{study}-"))
-    (tmp / "samples").mkdir()
-    rows = []
-    for r in results:
-        samples = r.pop("_samples", None)
-        if samples is not None:
-            kept = samples[:MAX_SAVED_IMAGES] if samples.ndim == 4 else samples
-            np.save(tmp / "samples" / f"{r['trial_id']}.npy", kept.astype(np.float32))
-        rows.append(r)
-    summary = {"study": study, "question": cfg.studies[study].question, "profile": cfg.profile_name,
-               "provenance": provenance, "trials": rows}
-    (tmp / "trials.json").write_text(json.dumps(summary, indent=1, default=str))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    return final

@@ -14,20 +14,28 @@ Every check has a stated tolerance; a result records the measured error next to 
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-from typing import Any
+from typing import Annotated, Any, Union
 
+import annotated_types as at
 import numpy as np
 import torch
+from pydantic import ConfigDict, Discriminator, Tag
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from models import losses, nets
+from models.base import Real
 
 
-@dataclasses.dataclass(frozen=True)
+_DENSITY = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+@pydantic_dataclass(config=_DENSITY)
 class Gaussian1D:
-    mean: float
-    std: float
+    """N(mean, std^2); in params.yaml `{mean: m, std: s}`."""
+
+    mean: Real
+    std: Real
 
     def __post_init__(self) -> None:
         if not self.std > 0:
@@ -39,33 +47,47 @@ class Gaussian1D:
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
         return self.mean + self.std * torch.randn(n, generator=gen, dtype=torch.float64)
 
+    def __str__(self) -> str:
+        return f"N({self.mean:g}, {self.std:g}²)"
 
-@dataclasses.dataclass(frozen=True)
+
+@pydantic_dataclass(config=_DENSITY)
 class Mixture1D:
-    """Equal-weight mixture of 1-D Gaussians: a density with several modes."""
+    """Equal-weight mixture of 1-D Gaussians, a density with several modes; in params.yaml
+    `{mixture: [{mean: .., std: ..}, ...]}`."""
 
-    parts: tuple[Gaussian1D, ...]
+    mixture: Annotated[tuple[Gaussian1D, ...], at.MinLen(1)]
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.logsumexp(torch.stack([p.log_prob(x) for p in self.parts]), 0) - math.log(len(self.parts))
+        return torch.logsumexp(torch.stack([p.log_prob(x) for p in self.mixture]), 0) - math.log(len(self.mixture))
 
     def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
-        which = torch.randint(0, len(self.parts), (n,), generator=gen)
-        means = torch.tensor([p.mean for p in self.parts], dtype=torch.float64)[which]
-        stds = torch.tensor([p.std for p in self.parts], dtype=torch.float64)[which]
+        which = torch.randint(0, len(self.mixture), (n,), generator=gen)
+        means = torch.tensor([p.mean for p in self.mixture], dtype=torch.float64)[which]
+        stds = torch.tensor([p.std for p in self.mixture], dtype=torch.float64)[which]
         return means + stds * torch.randn(n, generator=gen, dtype=torch.float64)
 
+    def __str__(self) -> str:
+        return "mixture(" + ", ".join(str(p) for p in self.mixture) + ")"
 
-def density(spec: dict) -> Gaussian1D | Mixture1D:
-    """{'mean': m, 'std': s} or {'mixture': [{'mean':..,'std':..}, ...]} -> a density."""
-    if "mixture" in spec:
-        return Mixture1D(tuple(Gaussian1D(**p) for p in spec["mixture"]))
-    return Gaussian1D(**spec)
+
+def _density_kind(value: Any) -> str:
+    return "Mixture1D" if isinstance(value, Mixture1D) or (isinstance(value, dict) and "mixture" in value) else "Gaussian1D"
+
+
+# A 1-D density as params.yaml writes it: a Gaussian, or a mixture of them.
+Density = Annotated[Union[Annotated[Gaussian1D, Tag("Gaussian1D")], Annotated[Mixture1D, Tag("Mixture1D")]],
+                    Discriminator(_density_kind)]
 
 
 # ----------------------------------------------------------------------------- 1. optimal D
 
 NEGLIGIBLE = 0.05  # D is compared with D* where both densities exceed this share of their peak
+
+
+def _mlp(hidden: int) -> nets.NetConfig:
+    """The discriminators here are MLPs on 1-D or 2-D points: conv_channels is never used."""
+    return nets.NetConfig(hidden=hidden, depth=2, conv_channels=1)
 
 
 def _optimiser(disc: torch.nn.Module, lr: float, steps: int):
@@ -81,7 +103,7 @@ def optimal_discriminator_1d(p_data, p_g, steps: int, seed: int, batch: int = 51
     loss; compare D(x) with D*(x) on a grid where both densities are non-negligible."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    disc = nets.code_discriminator(1, nets.NetConfig(hidden=hidden, depth=2))
+    disc = nets.code_discriminator(1, _mlp(hidden))
     opt, schedule = _optimiser(disc, lr, steps)
     for _ in range(steps):
         real = p_data.sample(batch, gen).float()[:, None]
@@ -117,7 +139,7 @@ def optimal_discriminator_2d(steps: int, seed: int, batch: int = 512, hidden: in
     def log_pg(x):
         return -(x**2).sum(1) / (2 * std_g**2) - math.log(2 * math.pi * std_g**2)
 
-    disc = nets.code_discriminator(2, nets.NetConfig(hidden=hidden, depth=2))
+    disc = nets.code_discriminator(2, _mlp(hidden))
     opt, schedule = _optimiser(disc, lr, steps)
     for _ in range(steps):
         real = centres[torch.randint(0, 8, (batch,), generator=gen)] + std_d * torch.randn(batch, 2, generator=gen, dtype=torch.float64)

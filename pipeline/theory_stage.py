@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -15,25 +12,37 @@ import numpy as np
 from . import figures, theory, tracking
 from .config import Config, ConfigError
 from .figures import plt
+from .provenance import code_version
+from .results import RESULTS_DIR, Check, TheoryResults, atomic_folder
 
-RESULTS_DIR = Path("results") / "theory"
-
-
-def _check(name: str, measured: float, tolerance: float, expected: str, detail: str = "") -> dict:
-    return {"identity": name, "measured_error": measured, "tolerance": tolerance, "expected": expected,
-            "holds": bool(measured <= tolerance), "detail": detail}
+THEORY_DIR = RESULTS_DIR / "theory"
 
 
-def _describe(spec: dict) -> str:
-    if "mixture" in spec:
-        return "mixture(" + ", ".join(_describe(p) for p in spec["mixture"]) + ")"
-    return f"N({spec['mean']:g}, {spec['std']:g}²)"
+def _check(name: str, measured: float, tolerance: float, expected: str, detail: str = "") -> Check:
+    return Check(identity=name, measured_error=measured, tolerance=tolerance, expected=expected,
+                 holds=bool(measured <= tolerance), detail=detail)
 
 
-def run(cfg: Config, out: Path = RESULTS_DIR) -> Path:
+def run(cfg: Config, out: Path = THEORY_DIR) -> Path:
+    """Every identity, judged, written to `out` and to an MLflow run that ends FAILED if any step raises."""
     t = cfg.theory
     if t is None:
         raise ConfigError(cfg.file, "theory", "the section is missing; the theory stage needs it")
+    with tracking.tracking_server(cfg.tracking.store, cfg.tracking.host) as uri:
+        experiment = tracking.experiment_id(uri, f"{cfg.tracking.experiment_prefix}/theory")
+        with tracking.run(uri, experiment, f"theory-{time.strftime('%Y%m%d-%H%M%S')}",
+                          {"study": "theory", "code_version": code_version()}) as run_id:
+            tracking.log_values(uri, run_id, params={k: json.dumps(v) for k, v in t.model_dump(mode="json").items()})
+            summary, figs = _experiments(t)
+            _write(out, summary, figs)
+            tracking.log_values(uri, run_id, summary.metrics,
+                                tags={"holds": f"{sum(c.holds for c in summary.checks)}/{len(summary.checks)}"})
+            tracking.log_files(uri, run_id, {p.name: p for p in out.iterdir()})
+    return out
+
+
+def _experiments(t) -> tuple[TheoryResults, dict]:
+    """The four experiments: their judged checks, metrics and figures."""
     tol = t.tolerances
     checks, figs, metrics = [], {}, {}
     start = time.perf_counter()
@@ -41,10 +50,9 @@ def run(cfg: Config, out: Path = RESULTS_DIR) -> Path:
     # 1. The optimal discriminator, 1-D pairs and a 2-D mixture.
     fig, axes = plt.subplots(1, len(t.pairs), figsize=(4 * len(t.pairs), 3), squeeze=False)
     for i, pair in enumerate(t.pairs):
-        p_data, p_g = theory.density(pair["data"]), theory.density(pair["g"])
-        res = theory.optimal_discriminator_1d(p_data, p_g, t.disc_steps, t.seed + i)
-        label = f"{_describe(pair['data'])} vs {_describe(pair['g'])}"
-        checks.append(_check(f"D* (1-D) pair {i}", res["max_error"], tol["d_star_1d"],
+        res = theory.optimal_discriminator_1d(pair.data, pair.g, t.disc_steps, t.seed + i)
+        label = f"{pair.data} vs {pair.g}"
+        checks.append(_check(f"D* (1-D) pair {i}", res["max_error"], tol.d_star_1d,
                              "trained D = p_data / (p_data + p_g)", label))
         metrics[f"d_star_1d/pair{i}/max_error"] = res["max_error"]
         ax = axes[0][i]
@@ -55,7 +63,7 @@ def run(cfg: Config, out: Path = RESULTS_DIR) -> Path:
         ax.legend(fontsize=6)
     figs["d_star_1d.png"] = fig
     res = theory.optimal_discriminator_2d(t.disc_steps, t.seed)
-    checks.append(_check("D* (2-D)", res["max_error"], tol["d_star_2d"], "trained D = p_data / (p_data + p_g)",
+    checks.append(_check("D* (2-D)", res["max_error"], tol.d_star_2d, "trained D = p_data / (p_data + p_g)",
                          "ring of 8 N(·, 0.3²) vs N(0, 1.5² I)"))
     metrics["d_star_2d/max_error"] = res["max_error"]
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.2))
@@ -69,8 +77,8 @@ def run(cfg: Config, out: Path = RESULTS_DIR) -> Path:
 
     # 2. The value at the optimum against 2 JSD - log 4.
     for i, pair in enumerate(t.pairs):
-        v = theory.value_at_optimum(theory.density(pair["data"]), theory.density(pair["g"]))
-        checks.append(_check(f"V(D*, G) = 2 JSD - log 4, pair {i}", abs(v["value"] - v["identity"]), tol["value"],
+        v = theory.value_at_optimum(pair.data, pair.g)
+        checks.append(_check(f"V(D*, G) = 2 JSD - log 4, pair {i}", abs(v["value"] - v["identity"]), tol.value,
                              "equal", f"V = {v['value']:.6f}, 2 JSD - log 4 = {v['identity']:.6f}, JSD = {v['jsd']:.6f}"))
         metrics.update({f"value/pair{i}/value": v["value"], f"value/pair{i}/jsd": v["jsd"]})
 
@@ -88,7 +96,7 @@ def run(cfg: Config, out: Path = RESULTS_DIR) -> Path:
         drift = float(np.abs(sim - circle).max())
         alt_max = float(np.linalg.norm(alt, axis=1).max())
         checks.append(_check(f"simultaneous GD on xy, eta={eta:g}: radius x sqrt(1+eta²) per step",
-                             abs(growth - analytic), tol["radius_growth"], f"{analytic:.6f}",
+                             abs(growth - analytic), tol.radius_growth, f"{analytic:.6f}",
                              f"measured {growth:.6f}; after time {t.game_time:.3g} the radius is "
                              f"{np.linalg.norm(sim[-1]):.4f}; max distance from the circle {drift:.4f}; "
                              f"alternating updates: max radius {alt_max:.4f}"))
@@ -116,49 +124,21 @@ def run(cfg: Config, out: Path = RESULTS_DIR) -> Path:
 
     # 4. The generator costs' gradients at the optimal discriminator.
     g = t.generator
-    grads = theory.generator_cost_gradients(theory.Gaussian1D(**g["data"]), g["g_mean"], g["g_std"], g["samples"], t.seed)
+    grads = theory.generator_cost_gradients(g.data, g.g_mean, g.g_std, g.samples, t.seed)
     for cost, target, name in (("ml", "kl_data_g", "KL(p_data || p_g)"), ("kl", "kl_g_data", "KL(p_g || p_data)")):
         measured, analytic = np.array(grads[cost]), np.array(grads[target])
         rel = float(np.abs(measured - analytic).max() / np.abs(analytic).max())
-        checks.append(_check(f"E grad of the `{cost}` cost = grad {name}", rel, tol["gradient"], "equal",
+        checks.append(_check(f"E grad of the `{cost}` cost = grad {name}", rel, tol.gradient, "equal",
                              f"d/d(mean, std): measured {np.round(measured, 4).tolist()}, "
                              f"analytic {np.round(analytic, 4).tolist()}"))
         metrics[f"gradients/{cost}/relative_error"] = rel
 
-    summary = {"study": "theory", "seconds": time.perf_counter() - start, "checks": checks, "metrics": metrics}
-    _write(out, summary, figs)
-    _log(cfg, out, summary)
-    return out
+    return TheoryResults(seconds=time.perf_counter() - start, checks=checks, metrics=metrics), figs
 
 
-def _write(out: Path, summary: dict, figs: dict) -> None:
+def _write(out: Path, summary: TheoryResults, figs: dict) -> None:
     """Atomically: the folder appears whole or not at all."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
-    for name, fig in figs.items():
-        figures.save(fig, tmp / name)
-    (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-
-
-def _log(cfg: Config, out: Path, summary: dict) -> None:
-    from mlflow.entities import Metric
-
-    from .sweep import code_version
-
-    with tracking.tracking_server(cfg.tracking.store, cfg.tracking.host) as uri:
-        client = tracking.client(uri)
-        experiment = tracking.experiment_id(uri, f"{cfg.tracking.experiment_prefix}/theory")
-        run = client.create_run(experiment, run_name=f"theory-{time.strftime('%Y%m%d-%H%M%S')}",
-                                tags={"study": "theory", "code_version": code_version(),
-                                      "holds": f"{sum(c['holds'] for c in summary['checks'])}/{len(summary['checks'])}"})
-        now = int(time.time() * 1000)
-        client.log_batch(run.info.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in summary["metrics"].items()])
-        t = cfg.theory
-        for key, value in (("seed", t.seed), ("disc_steps", t.disc_steps), ("pairs", list(t.pairs)),
-                           ("step_sizes", list(t.step_sizes)), ("generator", t.generator), ("tolerances", t.tolerances)):
-            client.log_param(run.info.run_id, key, json.dumps(value)[:6000])
-        tracking.log_files(uri, run.info.run_id, {p.name: p for p in out.iterdir()})
-        client.set_terminated(run.info.run_id, "FINISHED")
+    with atomic_folder(out) as tmp:
+        for name, fig in figs.items():
+            figures.save(fig, tmp / name)
+        (tmp / "summary.json").write_text(summary.model_dump_json(indent=1))

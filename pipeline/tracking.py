@@ -1,5 +1,9 @@
-"""MLflow: the tracking server, one experiment per study, a parent run per
-sweep and a child run per trial.
+"""MLflow, behind one door: every MLflow call of the project is in this module.
+
+The tracking server, one experiment per study, a parent run per sweep and a child
+run per trial, the report's and the theory study's runs. A run opened with `run()`
+always ends: FINISHED when its block completes, KILLED when it is interrupted
+(resumable), FAILED with the error as a tag when it raises.
 
 When MLFLOW_TRACKING_URI is not set, `tracking_server()` starts a local
 `mlflow server` for the run (SQLite store and proxied artifacts under the
@@ -23,8 +27,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import requests
-
-from .trials import TrialConfig
 
 SERVER_START_TIMEOUT_S = 90
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own tag: the UI nests a run under this parent
@@ -118,6 +120,10 @@ def tracking_server(store: str | Path, host: str = "127.0.0.1") -> Iterator[str]
         log.close()
 
 
+class Interrupted(RuntimeError):
+    """Raised inside `run()` to end the run KILLED (it can be resumed) rather than FAILED."""
+
+
 def client(uri: str):
     from mlflow import MlflowClient
 
@@ -135,6 +141,53 @@ def experiment_id(uri: str, name: str) -> str:
             c.restore_experiment(found.experiment_id)
         return found.experiment_id
     return c.create_experiment(name)
+
+
+@contextlib.contextmanager
+def run(uri: str, experiment: str, name: str | None = None, tags: dict[str, str] | None = None,
+        run_id: str | None = None) -> Iterator[str]:
+    """Open a run (or reopen `run_id`) and yield its id; it ends FINISHED when the block
+    completes, KILLED on Ctrl+C or `Interrupted`, FAILED (error in the `error` tag) otherwise."""
+    c = client(uri)
+    if run_id is None:
+        run_id = c.create_run(experiment, run_name=name, tags=tags or {}).info.run_id
+    else:
+        c.update_run(run_id, "RUNNING")
+        for key, value in (tags or {}).items():
+            c.set_tag(run_id, key, value)
+    try:
+        yield run_id
+    except (KeyboardInterrupt, Interrupted):
+        _end(c, run_id, "KILLED")
+        raise
+    except BaseException as err:
+        _end(c, run_id, "FAILED", err)
+        raise
+    c.set_terminated(run_id, "FINISHED")
+
+
+def _end(c, run_id: str, status: str, error: BaseException | None = None) -> None:
+    """End a run on a failure path: never let a second error (a server that is gone) hide the first."""
+    with contextlib.suppress(Exception):
+        if error is not None:
+            c.set_tag(run_id, "error", f"{type(error).__name__}: {error}"[:5000])
+        c.set_terminated(run_id, status)
+
+
+def log_values(uri: str, run_id: str, metrics: dict[str, float] | None = None, params: dict[str, Any] | None = None,
+               tags: dict[str, str] | None = None, step: int = 0) -> None:
+    """Metrics, params and tags in batches (MLflow takes at most 1,000 metrics and 100 params a call)."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    c, now = client(uri), int(time.time() * 1000)
+    points = [Metric(k, float(v), now, step) for k, v in (metrics or {}).items()]
+    for i in range(0, len(points), 1000):
+        c.log_batch(run_id, metrics=points[i:i + 1000])
+    values = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
+    for i in range(0, len(values), 100):
+        c.log_batch(run_id, params=values[i:i + 100])
+    if tags:
+        c.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
 
 
 def log_files(uri: str, run_id: str, files: dict[str, Any], artifact_path: str | None = None) -> None:
@@ -156,44 +209,53 @@ def log_files(uri: str, run_id: str, files: dict[str, Any], artifact_path: str |
             c.log_artifact(run_id, str(target), artifact_path)
 
 
+# --------------------------------------------------------------------------- sweeps
+
+
+def unfinished_sweep(uri: str, experiment: str, sweep: str) -> str | None:
+    """The parent run of an interrupted sweep named `sweep`, or None. Its child runs that the
+    interruption left RUNNING are marked KILLED, so that only live trials show as running."""
+    c = client(uri)
+    found = c.search_runs([experiment], f"tags.sweep = '{sweep}' and attributes.status != 'FINISHED'", max_results=1)
+    if not found:
+        return None
+    parent = found[0].info.run_id
+    for child in c.search_runs([experiment], f"tags.`{PARENT_TAG}` = '{parent}' and attributes.status = 'RUNNING'"):
+        c.set_terminated(child.info.run_id, "KILLED")
+    return parent
+
+
 class TrialRun:
-    """One trial's child run: the `train.Hooks` that write to MLflow.
+    """One trial's child run: where its config, curves, final metrics, images and checkpoint go.
 
     Metric points are buffered and sent in batches (one HTTP call per flush, not per
-    metric), so logging costs the training loop next to nothing.
+    metric), so logging costs the training loop next to nothing. A trial that a resumed
+    sweep runs again continues its own run (found by its `trial_id` tag): one run per trial.
     """
 
     FLUSH_EVERY_S = 5.0
 
-    def __init__(self, uri: str, experiment: str, parent_run_id: str | None, cfg: TrialConfig, tags: dict[str, str],
-                 reference=None):
-        from mlflow.entities import Metric, Param
+    def __init__(self, uri: str, experiment: str, parent_run_id: str | None, name: str, tags: dict[str, str],
+                 params: dict[str, str]):
+        from mlflow.entities import Metric
 
         self._Metric = Metric
-        self.uri, self.cfg = uri, cfg
-        self.reference = reference  # data points drawn under a toy's sample scatter
+        self.uri, self.name = uri, name
         self.client = client(uri)
-        run_tags = {"model": cfg.model, "dataset": cfg.dataset, "seed": str(cfg.seed), "study": cfg.study,
-                    "variant": cfg.variant_label, "trial_id": cfg.trial_id, **tags}
-        # A trial that a resumed sweep runs again continues its own run: one run per trial.
         earlier = self.client.search_runs(
-            [experiment], f"tags.trial_id = '{cfg.trial_id}' and tags.`{PARENT_TAG}` = '{parent_run_id}'",
+            [experiment], f"tags.trial_id = '{tags['trial_id']}' and tags.`{PARENT_TAG}` = '{parent_run_id}'",
             max_results=1) if parent_run_id else []
         if earlier:
             self.run_id = earlier[0].info.run_id
             self.client.update_run(self.run_id, "RUNNING")
             if "error" in earlier[0].data.tags:  # an earlier attempt's failure no longer stands
                 self.client.delete_tag(self.run_id, "error")
-            for key, value in run_tags.items():
-                self.client.set_tag(self.run_id, key, value)
+            log_values(uri, self.run_id, tags=tags)
         else:
             if parent_run_id:
-                run_tags[PARENT_TAG] = parent_run_id
-            self.run_id = self.client.create_run(experiment, run_name=cfg.run_name, tags=run_tags).info.run_id
-            params = [Param(k, v[:6000]) for k, v in cfg.flat_params().items()]
-            for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
-                self.client.log_batch(self.run_id, params=params[i:i + 100])
-            self.client.set_tag(self.run_id, "config", json.dumps(cfg.to_dict()))
+                tags = {**tags, PARENT_TAG: parent_run_id}
+            self.run_id = self.client.create_run(experiment, run_name=name, tags=tags).info.run_id
+            log_values(uri, self.run_id, params=params)
         self._pending: list = []
         self._last_flush = time.monotonic()
 
@@ -209,37 +271,20 @@ class TrialRun:
         self._pending = []
         self._last_flush = time.monotonic()
 
-    def checkpoint(self, step: int, folder: Path, result: dict | None) -> None:
-        if result is None:
-            return  # intermediate checkpoints stay in Tune's storage; MLflow keeps the final one
-        from . import figures
-        from .train import CHECKPOINT_FILE, RESULT_FILE, SAMPLES_FILE
-
+    def finish(self, step: int, outcome: str, metrics: dict[str, float | None], files: dict[str, Any],
+               checkpoint: Path) -> None:
+        """The final metrics (None: not applicable, listed in a tag), `files` as artifacts,
+        the checkpoint under checkpoint/, and the run FINISHED."""
         self.flush()
-        final = {k: v for k, v in result["metrics"].items() if v is not None}
-        self.client.log_batch(self.run_id, metrics=[self._Metric(k, float(v), int(time.time() * 1000), step)
-                                                    for k, v in final.items()])
-        self.client.log_artifact(self.run_id, str(folder / CHECKPOINT_FILE), "checkpoint")
-        self.client.log_artifact(self.run_id, str(folder / RESULT_FILE))
-        files: dict[str, Any] = {}
-        if (folder / SAMPLES_FILE).exists():
-            import numpy as np
-
-            files["samples.png"] = figures.samples_figure(np.load(folder / SAMPLES_FILE), self.cfg.run_name,
-                                                          reference=self.reference)
-        if result["curves"]:
-            files["curves.png"] = figures.curves_figure(result["curves"], self.cfg.run_name)
-        if files:
-            log_files(self.uri, self.run_id, files)
-        na = sorted(k for k, v in result["metrics"].items() if v is None)
-        self.client.set_tag(self.run_id, "outcome", result["outcome"])
-        if na:
-            self.client.set_tag(self.run_id, "not_applicable", ", ".join(na))
+        log_values(self.uri, self.run_id, {k: v for k, v in metrics.items() if v is not None}, step=step)
+        self.client.log_artifact(self.run_id, str(checkpoint), "checkpoint")
+        log_files(self.uri, self.run_id, files)
+        na = sorted(k for k, v in metrics.items() if v is None)
+        log_values(self.uri, self.run_id, tags={"outcome": outcome, **({"not_applicable": ", ".join(na)} if na else {})})
         self.client.set_terminated(self.run_id, "FINISHED")
 
     def fail(self, error: BaseException) -> None:
         with contextlib.suppress(Exception):
             self.flush()
             self.client.set_tag(self.run_id, "outcome", "error")
-            self.client.set_tag(self.run_id, "error", f"{type(error).__name__}: {error}"[:5000])
-            self.client.set_terminated(self.run_id, "FAILED")
+        _end(self.client, self.run_id, "FAILED", error)

@@ -6,7 +6,6 @@ result leave through `Hooks`, which the sweep fills with Tune and MLflow.
 """
 from __future__ import annotations
 
-import json
 import math
 import random
 import tempfile
@@ -23,27 +22,34 @@ from models import DataSpec, Family, family
 from . import evaluate as evaluation
 from .data import Dataset, as_tensor
 from .evalnet import from_state
+from .results import TrialResult
 from .trials import TrialConfig
 
 CHECKPOINT_FILE = "checkpoint.pt"
-RESULT_FILE = "result.json"
-SAMPLES_FILE = "samples.npy"
 
 
 class Hooks(Protocol):
+    """How a trial's progress leaves `train`. The checkpoint's folder is a temporary one that
+    the hook may add files to; it is removed when the hook returns."""
+
     def log(self, step: int, values: dict[str, float]) -> None:
         """Every `log_every` steps: losses and perf of the last step."""
 
-    def checkpoint(self, step: int, folder: Path, result: dict | None) -> None:
-        """A checkpoint folder is ready (CHECKPOINT_FILE; at the end also RESULT_FILE and
-        SAMPLES_FILE). `result` is the final result at the end, None before."""
+    def checkpoint(self, step: int, checkpoint: Path) -> None:
+        """An intermediate checkpoint (every `checkpoint_every` steps)."""
+
+    def finish(self, result: TrialResult, checkpoint: Path) -> None:
+        """The trial is done: its result (samples included) and final checkpoint."""
 
 
 class NoHooks:
     def log(self, step, values):
         pass
 
-    def checkpoint(self, step, folder, result):
+    def checkpoint(self, step, checkpoint):
+        pass
+
+    def finish(self, result, checkpoint):
         pass
 
 
@@ -92,12 +98,10 @@ def _finite(values: dict[str, float]) -> bool:
 
 
 def train(cfg: TrialConfig, ds: Dataset, classifier_state: dict | None = None, hooks: Hooks | None = None,
-          resume_from: Path | None = None, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train one trial, evaluate it on the test split, return its result.
-
-    The result holds the config, `outcome` ('completed' or 'diverged'), the final
-    `metrics` (None where a metric does not apply), `curves` and `provenance`.
-    """
+          resume_from: Path | None = None, provenance: dict[str, Any] | None = None) -> TrialResult:
+    """Train one trial, evaluate it on the test split, return its result: the config,
+    `outcome` ('completed' or 'diverged'), the final `metrics` (None where a metric does
+    not apply), `curves`, `provenance` and the samples drawn."""
     hooks = hooks or NoHooks()
     seed_everything(cfg.seed)
     torch.set_num_threads(max(1, int(cfg.cpus)))
@@ -136,14 +140,10 @@ def train(cfg: TrialConfig, ds: Dataset, classifier_state: dict | None = None, h
         if budget.checkpoint_every and step % budget.checkpoint_every == 0 and step < budget.steps:
             with tempfile.TemporaryDirectory() as folder:
                 save_checkpoint(Path(folder) / CHECKPOINT_FILE, model, cfg, step, gen, curves)
-                hooks.checkpoint(step, Path(folder), None)
+                hooks.checkpoint(step, Path(folder) / CHECKPOINT_FILE)
     elapsed = time.perf_counter() - start
     steps_done = step - first_step + 1
 
-    result: dict[str, Any] = {
-        "trial": cfg.to_dict(), "trial_id": cfg.trial_id, "run_name": cfg.run_name, "variant": cfg.variant_label,
-        "outcome": outcome, "steps": step, "curves": dict(curves), "provenance": provenance or {},
-    }
     samples = None
     if outcome == "completed":
         classifier = from_state(classifier_state, device) if classifier_state else None
@@ -153,13 +153,10 @@ def train(cfg: TrialConfig, ds: Dataset, classifier_state: dict | None = None, h
         metrics["diverged_at_step"] = float(step)
     metrics["perf/steps_per_s"] = steps_done / elapsed if elapsed > 0 else None
     metrics["model/parameters"] = float(model.parameter_count())
-    result["metrics"] = metrics
+    result = TrialResult(trial=cfg, outcome=outcome, steps=step, metrics=metrics, curves=dict(curves),
+                         provenance=provenance or {}, samples=samples)
 
     with tempfile.TemporaryDirectory() as folder:
-        folder = Path(folder)
-        save_checkpoint(folder / CHECKPOINT_FILE, model, cfg, step, gen, curves)
-        (folder / RESULT_FILE).write_text(json.dumps(result, indent=1, default=str))
-        if samples is not None:
-            np.save(folder / SAMPLES_FILE, samples)
-        hooks.checkpoint(step, folder, result)
+        save_checkpoint(Path(folder) / CHECKPOINT_FILE, model, cfg, step, gen, curves)
+        hooks.finish(result, Path(folder) / CHECKPOINT_FILE)
     return result

@@ -6,18 +6,20 @@ into MLflow params, into checkpoints and into results files unchanged.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict
 
 from models import NetConfig
 
 from .config import Config, TrainBudget
 
 
-@dataclasses.dataclass(frozen=True)
-class TrialConfig:
+class TrialConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     study: str
     model: str
     dataset: str
@@ -27,8 +29,8 @@ class TrialConfig:
     variant: dict[str, Any]  # the grid axes this trial sets (empty when the grid has none)
     train: TrainBudget
     nets: NetConfig
-    device: str = "auto"
-    cpus: float = 1.0  # threads the trial may use (torch.set_num_threads)
+    device: str  # resources.device: auto | cpu | cuda
+    cpus: float  # threads the trial may use (torch.set_num_threads)
 
     @property
     def variant_label(self) -> str:
@@ -46,14 +48,11 @@ class TrialConfig:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.model_dump(mode="json")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrialConfig":
-        d = dict(d)
-        d["train"] = TrainBudget(**d["train"])
-        d["nets"] = NetConfig(**d["nets"])
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any]) -> TrialConfig:
+        return cls.model_validate(d)
 
     def flat_params(self) -> dict[str, str]:
         """The resolved config as MLflow params: 'hparams.lr', 'train.steps', ..."""

@@ -1,14 +1,14 @@
 """Shared fixtures: small real datasets and trial configs built in memory."""
 from __future__ import annotations
 
-import dataclasses
+import functools
 
 import numpy as np
 import pytest
 import torch
 
 from models import NetConfig
-from pipeline import data
+from pipeline import config, data
 from pipeline.config import TrainBudget
 from pipeline.trials import TrialConfig
 
@@ -26,16 +26,26 @@ def datasets() -> dict[str, data.Dataset]:
     return {name: small(name) for name in ("ring8", "grid25", "bars", "ica", "pm92", "digits")}
 
 
+@functools.cache
+def params() -> config.Config:
+    """The shipped params.yaml: the one place the families' default hyperparameters live."""
+    return config.load(ROOT / "params.yaml")
+
+
+def hyper(model: str, **overrides) -> dict:
+    """The family's defaults from params.yaml with `overrides`, validated by its Hyper."""
+    spec = params().models[model]
+    return type(spec.defaults).model_validate({**spec.defaults.model_dump(), **overrides}).model_dump()
+
+
 def trial(model: str, dataset: data.Dataset, steps: int = 20, seed: int = 0, code_dim: int | None = None,
           log_every: int = 10, **hparams) -> TrialConfig:
-    from models import FAMILIES
-
-    hp = dataclasses.asdict(FAMILIES[model].Hyper(**hparams))
     return TrialConfig(study="test", model=model, dataset=dataset.name, seed=seed,
                        code_dim=code_dim or {"ring8": 2, "grid25": 2, "bars": 16, "ica": 4, "pm92": 2}.get(dataset.name, 8),
-                       hparams=hp, variant={}, train=TrainBudget(steps=steps, batch_size=64, log_every=log_every,
-                                                                 eval_samples=200),
-                       nets=NetConfig(hidden=32, depth=2), device="cpu", cpus=1)
+                       hparams=hyper(model, **hparams), variant={},
+                       train=TrainBudget(steps=steps, batch_size=64, log_every=log_every, checkpoint_every=0,
+                                         eval_samples=200),
+                       nets=NetConfig(hidden=32, depth=2, conv_channels=8), device="cpu", cpus=1)
 
 
 @pytest.fixture(autouse=True)

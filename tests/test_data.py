@@ -74,7 +74,7 @@ def test_mnist_from_a_local_folder_of_idx_files(tmp_path, gz):
     for stem, arr in (("train-images-idx3-ubyte", train_x), ("train-labels-idx1-ubyte", train_y),
                       ("t10k-images-idx3-ubyte", test_x), ("t10k-labels-idx1-ubyte", test_y)):
         write_idx(tmp_path / stem, arr, gz)
-    ds = data.make("mnist", DatasetSpec(code_dim=8, local_dir=str(tmp_path)), DataConfig(val_fraction=0.2))
+    ds = data.make("mnist", DatasetSpec(code_dim=8, local_dir=str(tmp_path)), DataConfig(seed=2026, val_fraction=0.2, test_fraction=0.2))
     assert ds.x["train"].shape == (40, 1, 28, 28) and len(ds.x["val"]) == 10
     assert np.allclose(ds.x["test"][:, 0] * 255, test_x) and np.array_equal(ds.y["test"], test_y)
     assert ds.x["train"].max() <= 1.0 and ds.kind == "image"
@@ -83,7 +83,7 @@ def test_mnist_from_a_local_folder_of_idx_files(tmp_path, gz):
 def test_mnist_without_folder_or_download_is_a_clear_error(tmp_path):
     spec = DatasetSpec(code_dim=8, local_dir=str(tmp_path / "nowhere"), download=False)
     with pytest.raises(FileNotFoundError, match="datasets.fashion_mnist.local_dir"):
-        data.make("fashion_mnist", spec, DataConfig())
+        data.make("fashion_mnist", spec, DataConfig(seed=2026, val_fraction=0.1, test_fraction=0.2))
 
 
 def test_corrupt_idx_file_is_refused(tmp_path):

@@ -1,8 +1,6 @@
 """The GPU path: skipped where there is no CUDA device (run on a GPU machine)."""
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 
@@ -27,8 +25,8 @@ def test_auto_device_is_cpu_without_a_gpu():
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_every_family_trains_on_the_gpu(name, datasets):
     ds = datasets["digits"]
-    cfg = dataclasses.replace(trial(name, ds, steps=30), device="cuda")
+    cfg = trial(name, ds, steps=30).model_copy(update={"device": "cuda"})
     model = build_model(cfg, ds, torch.device("cuda"))
     assert all(p.is_cuda for p in model.parameters())
     result = train(cfg, ds)
-    assert result["outcome"] == "completed" and result["metrics"]["perf/steps_per_s"] > 0
+    assert result.outcome == "completed" and result.metrics["perf/steps_per_s"] > 0

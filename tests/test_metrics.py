@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pipeline import evalnet, metrics
-from pipeline.config import EvalNet
+from tests.conftest import params
 
 
 def test_total_correlation_of_independent_noise_is_zero():
@@ -55,7 +55,7 @@ def test_mode_metrics_on_data_and_on_a_collapsed_generator(datasets):
 
 @pytest.fixture(scope="module")
 def classifier(datasets):
-    net, summary = evalnet.train_classifier(datasets["digits"], EvalNet(steps=300))
+    net, summary = evalnet.train_classifier(datasets["digits"], params().evalnet.model_copy(update={"steps": 300}))
     assert summary["test_accuracy"] > 0.85
     return net
 

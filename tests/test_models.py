@@ -10,7 +10,7 @@ import torch
 
 from models import DECODE, ENCODE, FAMILIES, RECONSTRUCT, SAMPLE, losses
 from pipeline import metrics
-from pipeline.train import CHECKPOINT_FILE, build_model, load_checkpoint, train
+from pipeline.train import build_model, load_checkpoint, train
 from tests.conftest import trial
 
 FAMILY_DATA = {"ae": "ica", "pm": "ica", "gan": "ring8", "aae": "ica"}
@@ -20,14 +20,14 @@ FAMILY_DATA = {"ae": "ica", "pm": "ica", "gan": "ring8", "aae": "ica"}
 def test_every_family_trains_through_train(name, datasets):
     ds = datasets["digits"]
     result = train(trial(name, ds, steps=20), ds)
-    assert result["outcome"] == "completed"
-    assert result["steps"] == 20
-    assert result["metrics"]["model/parameters"] > 0
-    assert result["curves"] and all(len(points) == 2 for points in result["curves"].values())
+    assert result.outcome == "completed"
+    assert result.steps == 20
+    assert result.metrics["model/parameters"] > 0
+    assert result.curves and all(len(points) == 2 for points in result.curves.values())
     # a capability the family lacks is "not applicable" (None), never a number
     caps = FAMILIES[name].capabilities
-    assert (result["metrics"]["eval/recon_mse"] is None) == (RECONSTRUCT not in caps)
-    assert (result["metrics"]["eval/total_correlation"] is None) == (ENCODE not in caps)
+    assert (result.metrics["eval/recon_mse"] is None) == (RECONSTRUCT not in caps)
+    assert (result.metrics["eval/total_correlation"] is None) == (ENCODE not in caps)
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
@@ -59,7 +59,7 @@ def test_capabilities_and_shapes(name, datasets):
 def test_autoencoders_learn_to_reconstruct(name, datasets):
     ds = datasets["ica"]
     result = train(trial(name, ds, steps=400, log_every=20), ds)
-    recon = [v for _, v in result["curves"]["loss/recon"]]
+    recon = [v for _, v in result.curves["loss/recon"]]
     assert recon[-1] < 0.5 * recon[0]
 
 
@@ -80,7 +80,7 @@ def test_pm_predictors_learn_and_encoder_defeats_them(datasets):
 
     pm = train(trial("pm", ds, steps=600, lam=1.0), ds)
     ae = train(trial("ae", ds, steps=600), ds)
-    assert pm["metrics"]["eval/total_correlation"] < ae["metrics"]["eval/total_correlation"]
+    assert pm.metrics["eval/total_correlation"] < ae.metrics["eval/total_correlation"]
 
 
 def test_gan_players_move_toward_their_goals(datasets):
@@ -113,15 +113,15 @@ def test_aae_pulls_codes_to_the_prior(datasets):
     prior = torch.randn(len(x), 4, generator=torch.Generator().manual_seed(0))
     before = metrics.mmd(untrained.encode(x).detach(), prior)
     result = train(trial("aae", ds, steps=800), ds)
-    assert result["metrics"]["eval/mmd_prior"] < 0.5 * before
+    assert result.metrics["eval/mmd_prior"] < 0.5 * before
 
 
 @pytest.mark.parametrize("cost", sorted(losses.GENERATOR_COSTS))
 def test_every_generator_cost_trains(cost, datasets):
     ds = datasets["ring8"]
     result = train(trial("gan", ds, steps=30, gen_cost=cost), ds)
-    assert result["outcome"] == "completed"
-    assert result["metrics"]["eval/high_quality"] is not None
+    assert result.outcome == "completed"
+    assert result.metrics["eval/high_quality"] is not None
 
 
 @pytest.mark.parametrize("prior", ["gaussian", "uniform", "correlated", "mixture"])
@@ -144,8 +144,8 @@ def test_seed_fixes_the_result(name, datasets):
     a = train(trial(name, ds, steps=30, seed=3), ds)
     b = train(trial(name, ds, steps=30, seed=3), ds)
     c = train(trial(name, ds, steps=30, seed=4), ds)
-    assert a["curves"] == b["curves"]
-    assert a["curves"] != c["curves"]
+    assert a.curves == b.curves
+    assert a.curves != c.curves
 
 
 class Keep:
@@ -157,10 +157,13 @@ class Keep:
     def log(self, step, values):
         pass
 
-    def checkpoint(self, step, folder, result):
+    def checkpoint(self, step, checkpoint):
         target = self.folder / f"step{step}.pt"
-        target.write_bytes((folder / CHECKPOINT_FILE).read_bytes())
+        target.write_bytes(checkpoint.read_bytes())
         self.saved.append(target)
+
+    def finish(self, result, checkpoint):
+        self.checkpoint(result.steps, checkpoint)
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
@@ -187,17 +190,17 @@ def test_checkpoint_round_trip_and_resume(name, datasets, tmp_path):
 
     # resuming from step 20 reproduces the uninterrupted run exactly
     resumed = train(cfg, ds, resume_from=hooks.saved[0])
-    assert resumed["curves"] == straight["curves"]
+    assert resumed.curves == straight.curves
 
 
 def test_nan_loss_ends_the_trial_as_diverged(datasets):
     ds = datasets["ica"]
     broken = type(ds)(ds.name, {s: np.full_like(v, np.nan) for s, v in ds.x.items()}, meta=ds.meta)
     result = train(trial("ae", ds, steps=50, log_every=10), broken)
-    assert result["outcome"] == "diverged"
-    assert result["steps"] == 10
-    assert result["metrics"]["diverged_at_step"] == 10
-    assert result["metrics"]["eval/recon_mse"] is None
+    assert result.outcome == "diverged"
+    assert result.steps == 10
+    assert result.metrics["diverged_at_step"] == 10
+    assert result.metrics["eval/recon_mse"] is None
 
 
 def test_unitwise_mlp_matches_separate_mlps():

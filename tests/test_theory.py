@@ -71,10 +71,12 @@ def test_invalid_settings_are_refused():
 
 
 @pytest.mark.parametrize("mutate, key, words", [
-    (lambda t: t.update(step_sizes=[0.1, 0.0]), "theory.step_sizes", "must be > 0"),
+    (lambda t: t.update(step_sizes=[0.1, 0.0]), "theory.step_sizes[1]", "must be > 0"),
     (lambda t: t["pairs"][1]["g"].update(std=0.0), "theory.pairs[1].g", "std > 0"),
-    (lambda t: t["pairs"][0].update(model="x"), "theory.pairs[0]", "exactly the keys"),
-    (lambda t: t["tolerances"].pop("value"), "theory.tolerances", "needs a value"),
+    (lambda t: t["pairs"][1]["data"]["mixture"][0].update(std=-1.0), "theory.pairs[1].data.mixture[0]", "std > 0"),
+    (lambda t: t["pairs"][0].update(model="x"), "theory.pairs[0].model", "unknown key (allowed: data, g)"),
+    (lambda t: t["tolerances"].pop("value"), "theory.tolerances.value", "is required"),
+    (lambda t: t["tolerances"].update(value="tight"), "theory.tolerances.value", "must be float"),
     (lambda t: t.update(disc_step=10), "theory.disc_step", "unknown key"),
 ])
 def test_bad_theory_params_name_the_key(mutate, key, words):

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from pipeline import tracking
+from pipeline.sweep import TrackingHooks, open_trial_run
 from pipeline.train import train
 from tests.conftest import trial
 
@@ -62,9 +63,8 @@ def test_trial_run_records_config_curves_images_and_checkpoint(server, datasets)
     cfg = trial("gan", ds, steps=40, log_every=10)
     experiment = tracking.experiment_id(server, "test/trial")
     parent = tracking.client(server).create_run(experiment, run_name="sweep")
-    run = tracking.TrialRun(server, experiment, parent.info.run_id, cfg, {"code_version": "abc"},
-                            reference=ds.x["train"][:500])
-    result = train(cfg, ds, hooks=run)
+    run = open_trial_run(server, experiment, parent.info.run_id, cfg, {"code_version": "abc"})
+    result = train(cfg, ds, hooks=TrackingHooks(run, reference=ds.x["train"][:500]))
 
     client = tracking.client(server)
     logged = client.get_run(run.run_id)
@@ -73,7 +73,7 @@ def test_trial_run_records_config_curves_images_and_checkpoint(server, datasets)
     assert logged.data.tags["outcome"] == "completed" and logged.data.tags["model"] == "gan"
     assert logged.data.tags["not_applicable"] == "eval/mmd_prior, eval/recon_mse, eval/total_correlation"
     assert logged.data.params["hparams.gen_cost"] == "nonsaturating" and logged.data.params["train.steps"] == "40"
-    assert logged.data.metrics["eval/modes"] == result["metrics"]["eval/modes"]
+    assert logged.data.metrics["eval/modes"] == result.metrics["eval/modes"]
     assert [m.step for m in client.get_metric_history(run.run_id, "loss/disc")] == [10, 20, 30, 40]
     artifacts = {a.path for a in client.list_artifacts(run.run_id)}
     assert {"checkpoint", "result.json", "samples.png", "curves.png"} <= artifacts
@@ -87,8 +87,8 @@ def test_diverged_trial_is_recorded_as_such(server, datasets):
     broken = type(ds)(ds.name, {s: np.full_like(v, np.nan) for s, v in ds.x.items()}, meta=ds.meta)
     cfg = trial("ae", ds, steps=30, log_every=10)
     experiment = tracking.experiment_id(server, "test/diverged")
-    run = tracking.TrialRun(server, experiment, None, cfg, {})
-    train(cfg, broken, hooks=run)
+    run = open_trial_run(server, experiment, None, cfg, {})
+    train(cfg, broken, hooks=TrackingHooks(run))
     logged = tracking.client(server).get_run(run.run_id)
     assert logged.data.tags["outcome"] == "diverged"
     assert logged.data.metrics["diverged_at_step"] == 10

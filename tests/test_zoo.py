@@ -60,7 +60,7 @@ def test_bigan_reconstruction_falls_though_never_trained(datasets):
     untrained = build_model(trial("bigan", ds), ds, torch.device("cpu"))
     before = losses.reconstruction(untrained.reconstruct(x), x).item()
     result = train(trial("bigan", ds, steps=1500, lr=5e-4), ds)
-    assert result["metrics"]["eval/recon_mse"] < 0.9 * before
+    assert result.metrics["eval/recon_mse"] < 0.9 * before
 
 
 def test_mmd_ae_and_vae_pull_codes_to_the_prior(datasets):
@@ -70,7 +70,7 @@ def test_mmd_ae_and_vae_pull_codes_to_the_prior(datasets):
     for name in ("mmd_ae", "vae"):
         untrained = build_model(trial(name, ds), ds, torch.device("cpu"))
         before = metrics.mmd(untrained.encode(x).detach(), prior)
-        after = train(trial(name, ds, steps=600), ds)["metrics"]["eval/mmd_prior"]
+        after = train(trial(name, ds, steps=600), ds).metrics["eval/mmd_prior"]
         assert after < 0.5 * before, name
 
 
@@ -134,7 +134,7 @@ def test_every_family_trains_on_28x28_images(name, mnist_shaped):
     cfg = trial(name, mnist_shaped, steps=4, log_every=2, code_dim=8)
     cfg = type(cfg).from_dict({**cfg.to_dict(), "nets": {"hidden": 32, "depth": 1, "conv_channels": 8}})
     result = train(cfg, mnist_shaped)
-    assert result["outcome"] == "completed"
+    assert result.outcome == "completed"
     model = build_model(cfg, mnist_shaped, torch.device("cpu")).eval()
     x = torch.from_numpy(mnist_shaped.x["test"][:5])
     if ENCODE in model.capabilities:

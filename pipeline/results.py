@@ -1,0 +1,165 @@
+"""What a run leaves behind, typed: a trial's result, a study's results folder, the theory
+study's checks, and the one way this project writes a file or a folder (atomically: a
+half-written result never carries its final name).
+
+    results/<study>/trials.json           StudyResults: every TrialResult, with its config and provenance
+    results/<study>/samples/<trial>.npy   the samples each trial drew (images: the first MAX_SAVED_IMAGES)
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Literal, Optional
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from .trials import TrialConfig
+
+RESULTS_DIR = Path("results")
+MAX_SAVED_IMAGES = 64  # image samples kept per trial for the report's figures (all are used for metrics)
+
+# Metrics may be NaN (a divergence with no high-quality sample, say): JSON keeps NaN as NaN,
+# never as null, because null means "not applicable" here.
+_JSON = ConfigDict(ser_json_inf_nan="constants", arbitrary_types_allowed=True)
+
+
+class TrialResult(BaseModel):
+    """One trial's outcome. `metrics` maps every metric of the trial's dataset to a number,
+    or to None where the family cannot provide what the metric needs ("not applicable")."""
+
+    model_config = _JSON
+
+    trial: TrialConfig
+    outcome: Literal["completed", "diverged"]
+    steps: int  # the last step trained
+    metrics: dict[str, Optional[float]]
+    curves: dict[str, list[tuple[int, float]]]  # 'loss/gen' -> [(step, value), ...]
+    provenance: dict[str, Any] = {}  # code_version, data_version, profile
+    samples: Optional[np.ndarray] = Field(default=None, exclude=True)  # travels beside the JSON, as .npy
+
+    # Derived from the config, written into the JSON for people and tools that read it alone.
+    @computed_field
+    @property
+    def trial_id(self) -> str:
+        return self.trial.trial_id
+
+    @computed_field
+    @property
+    def run_name(self) -> str:
+        return self.trial.run_name
+
+    @computed_field
+    @property
+    def variant(self) -> str:
+        return self.trial.variant_label
+
+    def save(self, folder: Path) -> None:
+        """result.json (+ samples.npy) in `folder`, e.g. a checkpoint folder."""
+        (folder / "result.json").write_text(self.model_dump_json(indent=1))
+        if self.samples is not None:
+            np.save(folder / "samples.npy", self.samples)
+
+    @classmethod
+    def load(cls, folder: Path) -> TrialResult | None:
+        """The result saved in `folder`, or None when there is none (an intermediate checkpoint)."""
+        if not (folder / "result.json").exists():
+            return None
+        result = cls.model_validate_json((folder / "result.json").read_text())
+        if (folder / "samples.npy").exists():
+            result.samples = np.load(folder / "samples.npy")
+        return result
+
+
+class StudyResults(BaseModel):
+    """results/<study>/: every trial of a finished sweep."""
+
+    model_config = _JSON
+
+    study: str
+    question: str
+    profile: str
+    provenance: dict[str, Any]
+    trials: list[TrialResult]
+
+
+def write_study(study: StudyResults, results_dir: Path = RESULTS_DIR) -> Path:
+    """results_dir/<study>/trials.json and samples/<trial_id>.npy, renamed into place when whole."""
+    with atomic_folder(Path(results_dir) / study.study) as tmp:
+        (tmp / "samples").mkdir()
+        for r in study.trials:
+            if r.samples is not None:
+                kept = r.samples[:MAX_SAVED_IMAGES] if r.samples.ndim == 4 else r.samples
+                np.save(tmp / "samples" / f"{r.trial_id}.npy", kept.astype(np.float32))
+        (tmp / "trials.json").write_text(study.model_dump_json(indent=1))
+    return Path(results_dir) / study.study
+
+
+def read_study(folder: Path) -> StudyResults:
+    """A study's results with each trial's saved samples attached."""
+    study = StudyResults.model_validate_json((Path(folder) / "trials.json").read_text())
+    for r in study.trials:
+        path = Path(folder) / "samples" / f"{r.trial_id}.npy"
+        if path.exists():
+            r.samples = np.load(path)
+    return study
+
+
+class Check(BaseModel):
+    """One identity of the `theory` study against its tolerance."""
+
+    identity: str
+    measured_error: float
+    tolerance: float
+    expected: str
+    holds: bool
+    detail: str = ""
+
+
+class TheoryResults(BaseModel):
+    """results/theory/summary.json."""
+
+    study: Literal["theory"] = "theory"
+    seconds: float
+    checks: list[Check]
+    metrics: dict[str, float]
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+@contextlib.contextmanager
+def atomic_file(target: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside `target`; on success it replaces `target` in one rename,
+    on failure it is removed and `target` is left as it was."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_folder(target: Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `target`; on success it replaces `target`."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+    try:
+        yield tmp
+        tmp.chmod(0o755)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
