@@ -10,7 +10,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.pm2gan-installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test test-fast ui bench clean-results
+.PHONY: setup repro test test-fast ui bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -1,49 +1,29 @@
-"""params.yaml -> typed, validated config.
-
-The schema is a set of pydantic models (unknown keys forbidden, strict numbers, no NaN or
-inf); params.yaml holds every value, the schema only types and ranges. Everything a run
-will do is checked here, before Ray starts or a byte of data is read, and every error
-names the file and the dotted key: ``params.yaml: models.gan.defaults.lrr: unknown key
-(allowed: ...)``.
-"""
+"""params.yaml -> typed, validated config: the schema (types and ranges; every value lives
+in params.yaml) and the checks across sections, all run before Ray starts or a byte of data
+is read. Errors name the file and the dotted key (pipeline/schema.py)."""
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import re
-import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
 import annotated_types as at
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import model_validator
 
 from models import FAMILIES, Hyper, NetConfig
 from models.base import Count, NonNegative, NonNegativeInt, Positive
 
-from .theory import Density, Gaussian1D
+from .schema import ConfigError, NonEmpty, Section, read_yaml, validate
+from .theory import Settings as TheorySettings
 
 PARAMS_FILE = "params.yaml"
-
-
-class ConfigError(ValueError):
-    """A bad params.yaml. The message names the file and the key."""
-
-    def __init__(self, file: str | Path, key: str, problem: str):
-        self.file, self.key, self.problem = str(file), key, problem
-        super().__init__(f"{file}: {key}: {problem}" if key else f"{file}: {problem}")
 
 
 # --------------------------------------------------------------------------- schema
 
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
 Fraction = Annotated[float, at.Gt(0), at.Lt(1)]
-NonEmpty = at.MinLen(1)
 
 
 class TrainBudget(Section):
@@ -116,38 +96,6 @@ class EvalNet(Section):
     seed: NonNegativeInt
 
 
-class DensityPair(Section):
-    data: Density
-    g: Density
-
-
-class GeneratorCheck(Section):
-    data: Gaussian1D
-    g_mean: float
-    g_std: Positive
-    samples: Count
-
-
-class Tolerances(Section):
-    d_star_1d: Positive
-    d_star_2d: Positive
-    value: Positive
-    radius_growth: Positive
-    gradient: Positive
-
-
-class Theory(Section):
-    """The `theory` study: the tutorial's exercises as exact experiments (pipeline/theory.py)."""
-
-    seed: NonNegativeInt
-    disc_steps: Count  # training steps of the discriminators compared with D*
-    pairs: Annotated[tuple[DensityPair, ...], NonEmpty]  # (p_data, p_g)
-    step_sizes: Annotated[tuple[Positive, ...], NonEmpty]  # eta of gradient descent on V(x, y) = xy
-    game_time: Positive  # continuous time simulated (one turn of the circle = 2 pi)
-    generator: GeneratorCheck
-    tolerances: Tolerances  # identity -> largest error that still holds
-
-
 class ModelEntry(Section):
     defaults: dict[str, Any]  # checked against the family's Hyper once the family is known
     grid: dict[str, dict[str, Any]] = {}  # profile -> axis -> a list of values
@@ -165,7 +113,7 @@ class Params(Section):
     resources: Resources
     tracking: Tracking
     evalnet: EvalNet
-    theory: Optional[Theory] = None
+    theory: Optional[TheorySettings] = None  # the `theory` study (pipeline/theory.py)
 
 
 # --------------------------------------------------------------------------- the resolved config
@@ -199,7 +147,7 @@ class Config:
     resources: Resources
     tracking: Tracking
     evalnet: EvalNet
-    theory: Theory | None = None
+    theory: TheorySettings | None = None
 
     def study_datasets(self, study: str) -> tuple[str, ...]:
         return tuple(d for d in self.studies[study].datasets if d in self.profile.datasets)
@@ -210,116 +158,30 @@ class Config:
         return tuple(d for d in self.datasets if d in used)
 
 
-# --------------------------------------------------------------------------- errors, in the README's words
+# --------------------------------------------------------------------------- checks across sections
 
 
-def _unwrap(tp: Any) -> Any:
-    """Annotated[X, ...] -> X; Optional[X] -> X."""
-    while True:
-        if typing.get_origin(tp) is Annotated:
-            tp = typing.get_args(tp)[0]
-        elif typing.get_origin(tp) is typing.Union and type(None) in typing.get_args(tp):
-            tp = next(a for a in typing.get_args(tp) if a is not type(None))
-        else:
-            return tp
-
-
-def _fields(tp: Any) -> dict[str, Any] | None:
-    return getattr(tp, "__pydantic_fields__", None)
-
-
-def _walk(tp: Any, loc: tuple) -> tuple[Any, Any, str]:
-    """Follow an error location through the schema: (type there, its FieldInfo, dotted key).
-    Union members chosen by a discriminator appear in pydantic's location as tags: they are
-    followed but left out of the key."""
-    info, key = None, ""
-    for part in loc:
-        tp = _unwrap(tp)
-        members = {getattr(_unwrap(m), "__name__", ""): _unwrap(m) for m in typing.get_args(tp)}
-        if typing.get_origin(tp) is typing.Union and part in members:
-            tp = members[part]
-            continue
-        if isinstance(part, int):
-            key += f"[{part}]"
-            tp = typing.get_args(tp)[0] if typing.get_args(tp) else Any
-            continue
-        key += f".{part}" if key else str(part)
-        fields = _fields(tp)
-        if fields is not None:
-            info = fields.get(part)
-            tp = info.annotation if info is not None else Any
-        elif typing.get_origin(tp) is dict:
-            info, tp = None, typing.get_args(tp)[1]
-        else:
-            info, tp = None, Any
-    return tp, info, key
-
-
-_TYPE_NAMES = {"int": "int", "float": "float", "bool": "bool", "string": "str", "dict": "a mapping",
-               "model": "a mapping", "dataclass": "a mapping", "list": "a list", "tuple": "a list"}
-_COMPARISONS = {"greater_than": (">", "gt"), "greater_than_equal": (">=", "ge"), "less_than": ("<", "lt"),
-                "less_than_equal": ("<=", "le")}
-
-
-def _problem(error: dict, field: str, info: Any, parent: Any) -> str:
-    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
-    if kind == "missing":
-        return "is required"
-    if kind == "extra_forbidden":
-        return f"unknown key (allowed: {', '.join(sorted(_fields(_unwrap(parent)) or {}))})"
-    if kind in _COMPARISONS:
-        symbol, bound = _COMPARISONS[kind]
-        why = f" ({info.description})" if info is not None and info.description else ""
-        return f"{field} must be {symbol} {ctx[bound]:g}{why}, got {value!r}"
-    if kind == "literal_error":
-        return f"{field} must be one of {ctx['expected'].replace(chr(39), '')}, got {value!r}"
-    if kind == "too_short" and ctx.get("min_length") == 1:
-        return "must not be empty"
-    if kind == "finite_number":
-        return f"{field} must be a finite number, got {value!r}"
-    if kind.endswith(("_type", "_parsing")) or kind == "int_from_float":
-        expected = _TYPE_NAMES.get(kind.split("_")[0], kind.split("_")[0])
-        return f"must be {expected}, got {value!r}"
-    return error["msg"].removeprefix("Value error, ")
-
-
-def _validate(schema: type, raw: Any, file: str, prefix: str = "") -> Any:
-    """schema.model_validate(raw), its first error raised as a ConfigError naming the file and
-    the dotted key (`prefix` + the location inside `raw`)."""
-    try:
-        return schema.model_validate(raw)
-    except ValidationError as err:
-        error = err.errors(include_url=False)[0]
-        loc = tuple(error["loc"])
-        _, info, key = _walk(schema, loc)
-        parent = _walk(schema, loc[:-1])[0]
-        field = re.sub(r"\[\d+\]$", "", key.rsplit(".", 1)[-1])
-        raise ConfigError(file, ".".join(k for k in (prefix, key) if k), _problem(error, field, info, parent)) from None
-
-
-# --------------------------------------------------------------------------- cross-section checks
+def _known(file: str, key: str, value: Any, known: Any, problem: str) -> None:
+    """Refuse a name that is not among `known`; `problem` says so, {} lists what is known."""
+    if value not in known:
+        raise ConfigError(file, key, problem.format(", ".join(known)))
 
 
 def _build_model(name: str, raw: Any, profiles: dict[str, Profile], file: str) -> ModelSpec:
     key = f"models.{name}"
-    if name not in FAMILIES:
-        raise ConfigError(file, key, f"unknown model family (known: {', '.join(sorted(FAMILIES))})")
-    entry = _validate(ModelEntry, raw, file, key)
+    _known(file, key, name, sorted(FAMILIES), "unknown model family (known: {})")
+    entry = validate(ModelEntry, raw, file, key)
     hyper = FAMILIES[name].Hyper
-    defaults = _validate(hyper, entry.defaults, file, f"{key}.defaults")
-    grid: dict[str, dict[str, tuple]] = {}
+    defaults = validate(hyper, entry.defaults, file, f"{key}.defaults")
     for profile, axes in entry.grid.items():
-        if profile not in profiles:
-            raise ConfigError(file, f"{key}.grid.{profile}", f"unknown profile (profiles: {', '.join(profiles)})")
+        _known(file, f"{key}.grid.{profile}", profile, list(profiles), "unknown profile (profiles: {})")
         for axis, values in axes.items():
             if not isinstance(values, list) or not values:
                 raise ConfigError(file, f"{key}.grid.{profile}.{axis}", f"a grid axis must be a non-empty list, got {values!r}")
-            if axis not in hyper.model_fields:
-                raise ConfigError(file, f"{key}.grid.{profile}.{axis}",
-                                  f"unknown key ({name} has: {', '.join(hyper.model_fields)})")
+            _known(file, f"{key}.grid.{profile}.{axis}", axis, list(hyper.model_fields), f"unknown key ({name} has: {{}})")
             for value in values:  # every value must make a valid Hyper on its own
-                _validate(hyper, {**entry.defaults, axis: value}, file, f"{key}.grid.{profile}")
-        grid[profile] = {axis: tuple(values) for axis, values in axes.items()}
+                validate(hyper, {**entry.defaults, axis: value}, file, f"{key}.grid.{profile}")
+    grid = {profile: {axis: tuple(values) for axis, values in axes.items()} for profile, axes in entry.grid.items()}
     return ModelSpec(name, defaults, grid)
 
 
@@ -328,28 +190,22 @@ def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) 
     from pipeline.data import DATASETS  # the catalogue of dataset makers
 
     file = str(file)
-    params: Params = _validate(Params, raw, file)
+    params: Params = validate(Params, raw, file)
     profile_name = profile or params.profile
-    if profile_name not in params.profiles:
-        raise ConfigError(file, "profile", f"unknown profile {profile_name!r} (profiles: {', '.join(params.profiles)})")
-    for name in params.datasets:
-        if name not in DATASETS:
-            raise ConfigError(file, f"datasets.{name}", f"unknown dataset (known: {', '.join(sorted(DATASETS))})")
+    _known(file, "profile", profile_name, list(params.profiles), f"unknown profile {profile_name!r} (profiles: {{}})")
+    datasets = list(params.datasets)
+    for name in datasets:
+        _known(file, f"datasets.{name}", name, sorted(DATASETS), "unknown dataset (known: {})")
     for pname, p in params.profiles.items():
         for d in p.datasets:
-            if d not in params.datasets:
-                raise ConfigError(file, f"profiles.{pname}.datasets",
-                                  f"unknown dataset {d!r} (datasets: {', '.join(params.datasets)})")
+            _known(file, f"profiles.{pname}.datasets", d, datasets, f"unknown dataset {d!r} (datasets: {{}})")
     models = {n: _build_model(n, m, params.profiles, file) for n, m in params.models.items()}
     for name, study in params.studies.items():
         for m in study.models:
-            if m not in models:
-                known = FAMILIES if m not in FAMILIES else models
-                raise ConfigError(file, f"studies.{name}.models", f"unknown model {m!r} (known: {', '.join(sorted(known))})")
+            _known(file, f"studies.{name}.models", m, sorted(models if m in FAMILIES else FAMILIES),
+                   f"unknown model {m!r} (known: {{}})")
         for d in study.datasets:
-            if d not in params.datasets:
-                raise ConfigError(file, f"studies.{name}.datasets",
-                                  f"unknown dataset {d!r} (datasets: {', '.join(params.datasets)})")
+            _known(file, f"studies.{name}.datasets", d, datasets, f"unknown dataset {d!r} (datasets: {{}})")
     cfg = Config(file=file, profile_name=profile_name, profile=params.profiles[profile_name], data=params.data,
                  datasets=params.datasets, models=models, studies=params.studies, resources=params.resources,
                  tracking=params.tracking, evalnet=params.evalnet, theory=params.theory)
@@ -360,21 +216,5 @@ def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) 
     return cfg
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads `1e-3` as a string; YAML 1.2 (and DVC, which writes `-S` values into
-    params.yaml) reads it as a float. Read it as a float here too."""
-
-
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
-                              list("-+0123456789."))
-
-
 def load(path: str | Path = PARAMS_FILE, profile: str | None = None) -> Config:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(path, "", "file not found (run from the project root, or pass --params)")
-    try:
-        raw = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as err:
-        raise ConfigError(path, "", f"not valid YAML: {err}") from None
-    return parse(raw, str(path), profile)
+    return parse(read_yaml(Path(path)), str(path), profile)

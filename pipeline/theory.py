@@ -24,7 +24,9 @@ from pydantic import ConfigDict, Discriminator, Tag
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from models import losses, nets
-from models.base import Real
+from models.base import Count, NonNegativeInt, Positive, Real
+
+from .schema import NonEmpty, Section
 
 
 _DENSITY = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -78,6 +80,41 @@ def _density_kind(value: Any) -> str:
 # A 1-D density as params.yaml writes it: a Gaussian, or a mixture of them.
 Density = Annotated[Union[Annotated[Gaussian1D, Tag("Gaussian1D")], Annotated[Mixture1D, Tag("Mixture1D")]],
                     Discriminator(_density_kind)]
+
+
+# ----------------------------------------------------------------------------- the settings (params.yaml `theory`)
+
+
+class DensityPair(Section):
+    data: Density
+    g: Density
+
+
+class GeneratorCheck(Section):
+    data: Gaussian1D
+    g_mean: float
+    g_std: Positive
+    samples: Count
+
+
+class Tolerances(Section):
+    d_star_1d: Positive
+    d_star_2d: Positive
+    value: Positive
+    radius_growth: Positive
+    gradient: Positive
+
+
+class Settings(Section):
+    """The `theory` study: the tutorial's exercises as exact experiments (pipeline/theory.py)."""
+
+    seed: NonNegativeInt
+    disc_steps: Count  # training steps of the discriminators compared with D*
+    pairs: Annotated[tuple[DensityPair, ...], NonEmpty]  # (p_data, p_g)
+    step_sizes: Annotated[tuple[Positive, ...], NonEmpty]  # eta of gradient descent on V(x, y) = xy
+    game_time: Positive  # continuous time simulated (one turn of the circle = 2 pi)
+    generator: GeneratorCheck
+    tolerances: Tolerances  # identity -> largest error that still holds
 
 
 # ----------------------------------------------------------------------------- 1. optimal D
