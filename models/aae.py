@@ -23,6 +23,8 @@ class AAE(AutoencoderFamily):
     name = "aae"
     Hyper = AAEHyper
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT, SAMPLE})
+    samplers = ("prior",)
+    code_scale = 1.0  # the prior has unit variance per unit
 
     def __init__(self, spec, net, hp: AAEHyper):
         super().__init__(spec, net, hp)

@@ -10,6 +10,8 @@ from .base import DECODE, ENCODE, RECONSTRUCT, AutoencoderFamily
 class AE(AutoencoderFamily):
     name = "ae"
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT})
+    # The control for PM's samplers: the same routes through a code that was never asked to be factorial.
+    samplers = ("shuffled_codes", "fitted_marginals")
 
     def __init__(self, spec, net, hp):
         super().__init__(spec, net, hp)

@@ -58,6 +58,12 @@ class Family(nn.Module):
     Hyper: ClassVar[type[Hyper]] = Hyper
     capabilities: ClassVar[frozenset[str]] = frozenset()
     fixed_prior: ClassVar[str | None] = None  # the prior of a family whose prior is not a hyperparameter
+    # How the family generates (pipeline/samplers.py): "prior" for families that decode prior
+    # draws; "shuffled_codes" / "fitted_marginals" for those that sample through their codes.
+    samplers: ClassVar[tuple[str, ...]] = ()
+    # The scale the code is asked to have, against which a unit counts as dead: 1 for codes
+    # matched to a unit-variance prior, None when nothing fixes it (metrics.dead_units).
+    code_scale: ClassVar[float | None] = None
 
     def __init__(self, spec: DataSpec, net: NetConfig, hp: Hyper):
         super().__init__()
@@ -77,13 +83,22 @@ class Family(nn.Module):
     def decode(self, code: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{self.name} cannot decode")
 
-    def sample(self, n: int, gen: torch.Generator | None = None, reference: torch.Tensor | None = None) -> torch.Tensor:
-        """n new examples. `reference` is a batch of data for families that sample
-        through their aggregate posterior (PM); the others ignore it."""
-        raise NotImplementedError(f"{self.name} cannot sample")
+    def sample(self, n: int, gen: torch.Generator | None = None) -> torch.Tensor:
+        """n new examples decoded from prior draws (the `prior` sampler)."""
+        raise NotImplementedError(f"{self.name} cannot sample from a prior")
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+    def code_sample(self, x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+        """Codes as draws of the aggregate posterior q(z) = E_x q(z|x): what the code metrics
+        read. The encoding itself for a deterministic encoder; a stochastic one samples."""
+        return self.encode(x)
+
+    @classmethod
+    def refuse(cls, hp: Hyper, data: DataSpec) -> tuple[str, str] | None:
+        """(field, why) when `hp` cannot work on data like `data` (checked before any compute)."""
+        return None
 
     def prior_sample(self, n: int, gen: torch.Generator | None = None) -> torch.Tensor | None:
         """Samples of the prior the codes are meant to follow, or None when there is none."""
@@ -106,9 +121,10 @@ class Family(nn.Module):
         loss.backward()
         optimizer.step()
 
-    def adam(self, *modules: nn.Module) -> torch.optim.Adam:
+    def adam(self, *modules: nn.Module, lr: float | None = None) -> torch.optim.Adam:
+        """Adam over the modules' parameters, at `lr` (the family's `lr` by default)."""
         params = [p for m in modules for p in m.parameters()]
-        return torch.optim.Adam(params, lr=self.hp.lr, betas=(self.hp.beta1, 0.999))
+        return torch.optim.Adam(params, lr=self.hp.lr if lr is None else lr, betas=(self.hp.beta1, 0.999))
 
     def parameter_count(self) -> int:
         return parameter_count(self)
@@ -138,8 +154,8 @@ class AutoencoderFamily(Family):
         return self.decoder(code)
 
     @torch.no_grad()
-    def sample(self, n, gen=None, reference=None):
+    def sample(self, n, gen=None):
         """Decode prior draws: how AAE, WAE, VAE, PM + scalar GANs and BiGAN generate."""
         if SAMPLE not in self.capabilities:
-            return super().sample(n, gen, reference)
+            return super().sample(n, gen)
         return self.decoder(self.prior_sample(n, gen))

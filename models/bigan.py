@@ -36,6 +36,8 @@ class BiGAN(AutoencoderFamily):
     name = "bigan"
     Hyper = BiGANHyper
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT, SAMPLE})
+    samplers = ("prior",)
+    code_scale = 1.0  # the prior has unit variance per unit
 
     def __init__(self, spec, net, hp: BiGANHyper):
         super().__init__(spec, net, hp)

@@ -1,10 +1,15 @@
 """Energy-based GAN (Zhao, Mathieu & LeCun 2017, "Energy-based Generative Adversarial Network").
 
-The discriminator is an autoencoder; the energy of x is its reconstruction error
-E(x) = mean squared error of Dec(Enc(x)). D lowers the energy of data and pushes the
-energy of samples up to a margin: L_D = E(x) + [m - E(G(z))]^+ (eq. 1). The generator
+The discriminator is an autoencoder; the energy of x is the norm of its reconstruction
+error, E(x) = ||Dec(Enc(x)) - x|| (eq. 13: the L2 norm over all features, not a per-pixel
+mean), so the margin lives on the energy's scale. D lowers the energy of data and pushes
+the energy of samples up to a margin: L_D = E(x) + [m - E(G(z))]^+ (eq. 1). The generator
 lowers the energy of its samples, plus the pull-away term on their codes in D's encoder
 that keeps a batch's samples apart: L_G = E(G(z)) + lambda_PT * PT (eq. 2, 4).
+
+On data bounded in [0, 1] the energy can never exceed sqrt(features): a margin at or above
+that keeps the hinge active forever (D pushes every sample, however bad, and G gets no
+signal from it), so such a margin is refused before any compute.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from .base import DECODE, SAMPLE, Family, Hyper, NonNegative, Positive, Prior
 
 class EBGANHyper(Hyper):
     prior: Prior  # p(z)
-    margin: Positive  # m: energy above which D stops pushing samples up (energies are per-feature MSEs)
+    margin: Positive  # m: energy above which D stops pushing samples up (the energy is an L2 norm)
     pt_weight: NonNegative  # lambda_PT: weight of the pull-away term (paper: 0.1)
 
 
@@ -24,6 +29,7 @@ class EBGAN(Family):
     name = "ebgan"
     Hyper = EBGANHyper
     capabilities = frozenset({DECODE, SAMPLE})
+    samplers = ("prior",)
 
     def __init__(self, spec, net, hp: EBGANHyper):
         super().__init__(spec, net, hp)
@@ -35,10 +41,17 @@ class EBGAN(Family):
             "generator": self.adam(self.generator),
         }
 
+    @classmethod
+    def refuse(cls, hp: EBGANHyper, data) -> tuple[str, str] | None:
+        if data.bounded and hp.margin >= data.features ** 0.5:
+            return "margin", (f"margin must be < {data.features ** 0.5:g}, got {hp.margin:g}: the energy, the L2 norm "
+                              f"of the reconstruction error of {data.features} values in [0, 1], never reaches it")
+        return None
+
     def energy(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-example energy (B,) and D's codes (B, code_dim)."""
+        """Per-example energy ||Dec(Enc(x)) - x|| (B,) and D's codes (B, code_dim)."""
         code = self.d_encoder(x)
-        return (self.d_decoder(code) - x).pow(2).flatten(1).mean(1), code
+        return (self.d_decoder(code) - x).flatten(1).norm(dim=1), code
 
     def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         fake = self.generator(self.prior_sample(len(x)))
@@ -60,5 +73,5 @@ class EBGAN(Family):
         return self.generator(code)
 
     @torch.no_grad()
-    def sample(self, n, gen=None, reference=None):
+    def sample(self, n, gen=None):
         return self.generator(self.prior_sample(n, gen))

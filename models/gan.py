@@ -26,6 +26,7 @@ class GAN(Family):
     name = "gan"
     Hyper = GANHyper
     capabilities = frozenset({DECODE, SAMPLE})
+    samplers = ("prior",)
 
     def __init__(self, spec, net, hp: GANHyper):
         super().__init__(spec, net, hp)
@@ -55,5 +56,5 @@ class GAN(Family):
         return self.generator(code)
 
     @torch.no_grad()
-    def sample(self, n, gen=None, reference=None):
+    def sample(self, n, gen=None):
         return self.generator(self.prior_sample(n, gen))

@@ -39,6 +39,7 @@ class InfoGAN(Family):
     Hyper = InfoGANHyper
     # G's input is structured (z, c), so plain `decode(code)` is not offered.
     capabilities = frozenset({SAMPLE})
+    samplers = ("prior",)
 
     def __init__(self, spec, net, hp: InfoGANHyper):
         super().__init__(spec, net, hp)
@@ -96,5 +97,5 @@ class InfoGAN(Family):
                 "loss/info_cat": info_cat.detach(), "loss/info_cont": info_cont.detach()}
 
     @torch.no_grad()
-    def sample(self, n, gen=None, reference=None):
+    def sample(self, n, gen=None):
         return self.generator(self.latent(n, gen)[3])

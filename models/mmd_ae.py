@@ -22,6 +22,8 @@ class MMDAE(AutoencoderFamily):
     name = "mmd_ae"
     Hyper = MMDAEHyper
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT, SAMPLE})
+    samplers = ("prior",)
+    code_scale = 1.0  # the prior has unit variance per unit
 
     def __init__(self, spec, net, hp: MMDAEHyper):
         super().__init__(spec, net, hp)

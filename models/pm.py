@@ -14,13 +14,16 @@ import torch
 from torch import nn
 
 from . import losses, nets
-from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, AutoencoderFamily, Count, Hyper, NonNegative
+from .base import DECODE, ENCODE, RECONSTRUCT, AutoencoderFamily, Count, Hyper, NonNegative, Positive
 
 
 class PMHyper(Hyper):
     lam: NonNegative  # weight of the predictability term in the encoder's loss
     predictor_hidden: Count  # hidden units of each per-unit predictor
-    predictor_steps: Count  # predictor updates per encoder update (the paper lets them run faster)
+    # The paper lets the predictors run ahead of the code: 5 predictor epochs per pass
+    # off-line, a 10x learning rate on-line (sec. 7). Both knobs are here.
+    predictor_steps: Count  # predictor updates per encoder update
+    predictor_lr_mult: Positive  # the predictors' learning rate as a multiple of `lr`
 
 
 class Predictors(nn.Module):
@@ -39,10 +42,12 @@ class Predictors(nn.Module):
 class PM(AutoencoderFamily):
     name = "pm"
     Hyper = PMHyper
-    # PM samples by decoding codes whose units are shuffled independently across a
-    # batch of encoded data, i.e. samples of prod_i q(c_i): if the code is factorial,
-    # that is the aggregate posterior itself.
-    capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT, SAMPLE})
+    capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT})
+    # PM has no prior to decode: it samples through its codes (pipeline/samplers.py), either
+    # shuffling each unit across encoded data (samples of prod_i q(c_i), the talk's route) or
+    # from per-unit densities fitted to the training codes.
+    samplers = ("shuffled_codes", "fitted_marginals")
+    code_scale = 0.5  # the largest std a unit in (0, 1) can have
 
     def __init__(self, spec, net, hp: PMHyper):
         super().__init__(spec, net, hp)
@@ -50,7 +55,7 @@ class PM(AutoencoderFamily):
         self.decoder = nets.decoder(spec, net)
         self.predictors = Predictors(spec.code_dim, hp.predictor_hidden)
         self.optimizers = {
-            "predictors": self.adam(self.predictors),
+            "predictors": self.adam(self.predictors, lr=hp.lr * hp.predictor_lr_mult),
             "autoencoder": self.adam(self.encoder, self.decoder),
         }
 
@@ -76,13 +81,3 @@ class PM(AutoencoderFamily):
             "loss/encoder": loss.detach(),
         }
 
-
-    @torch.no_grad()
-    def sample(self, n, gen=None, reference=None):
-        if reference is None:
-            raise ValueError("pm samples through its codes: pass a reference batch of data")
-        code = self.encoder(reference[:n])
-        # An independent permutation per unit breaks every dependency between units
-        # and keeps each unit's marginal: samples of prod_i q(c_i).
-        order = torch.argsort(torch.rand(code.shape, generator=gen, device=code.device), dim=0)
-        return self.decoder(torch.gather(code, 0, order))

@@ -37,6 +37,8 @@ class PMGAN(AutoencoderFamily):
     name = "pm_gan"
     Hyper = PMGANHyper
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT, SAMPLE})
+    samplers = ("prior",)
+    code_scale = 1.0  # each unit is pulled to a unit-variance marginal
 
     def __init__(self, spec, net, hp: PMGANHyper):
         super().__init__(spec, net, hp)

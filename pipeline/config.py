@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Optional
 import annotated_types as at
 from pydantic import model_validator
 
-from models import FAMILIES, Hyper, NetConfig
+from models import FAMILIES, DataSpec, Hyper, NetConfig
 from models.base import Count, NonNegative, NonNegativeInt, Positive
 
 from .schema import ConfigError, NonEmpty, Section, read_yaml, validate
@@ -31,14 +31,20 @@ class TrainBudget(Section):
     batch_size: Count
     log_every: Count  # steps between logged metric points
     checkpoint_every: NonNegativeInt  # steps between checkpoints; 0 = only at the end
-    eval_samples: Count  # samples drawn for sample-based metrics
+    eval_samples: Count  # samples drawn for sample-based metrics (per sampler)
+    eval_every: NonNegativeInt  # steps between validation evaluations of the progress metrics; 0 = only at the end
 
 
 class Profile(Section):
     seeds: Annotated[tuple[NonNegativeInt, ...], NonEmpty]  # one trial per seed for every grid point
     datasets: Annotated[tuple[str, ...], NonEmpty]  # datasets this profile may use
     train: TrainBudget
+    train_by_dataset: dict[str, dict[str, Any]] = {}  # dataset -> overrides of `train`: {ring8: {steps: 20000}}
     nets: NetConfig  # shared by every family (fair comparison)
+
+    def budget(self, dataset: str) -> TrainBudget:
+        """The training budget on `dataset`: `train` with that dataset's overrides."""
+        return TrainBudget.model_validate({**self.train.model_dump(), **self.train_by_dataset.get(dataset, {})})
 
     @model_validator(mode="after")
     def _distinct_seeds(self) -> Profile:
@@ -199,6 +205,10 @@ def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) 
     for pname, p in params.profiles.items():
         for d in p.datasets:
             _known(file, f"profiles.{pname}.datasets", d, datasets, f"unknown dataset {d!r} (datasets: {{}})")
+        for d, override in p.train_by_dataset.items():
+            key = f"profiles.{pname}.train_by_dataset.{d}"
+            _known(file, key, d, list(p.datasets), f"dataset {d!r} is not in this profile (its datasets: {{}})")
+            validate(TrainBudget, {**p.train.model_dump(), **(override or {})}, file, key)
     models = {n: _build_model(n, m, params.profiles, file) for n, m in params.models.items()}
     for name, study in params.studies.items():
         for m in study.models:
@@ -213,7 +223,28 @@ def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) 
         if not cfg.study_datasets(name):
             raise ConfigError(file, f"studies.{name}.datasets",
                               f"none of them is in profile {profile_name!r}'s datasets {list(cfg.profile.datasets)}")
+    _refuse_unworkable(cfg)
     return cfg
+
+
+def _refuse_unworkable(cfg: Config) -> None:
+    """Every setting a study will train with must be able to work on each of its datasets
+    (e.g. an EBGAN margin the energy cannot reach on data in [0, 1])."""
+    from pipeline.data import SHAPES
+
+    for study_name, study in cfg.studies.items():
+        for model in study.models:
+            spec, family = cfg.models[model], FAMILIES[model]
+            axes = spec.grid.get(cfg.profile_name, {})
+            for dataset in cfg.study_datasets(study_name):
+                shape, bounded = SHAPES[dataset]
+                data = DataSpec(shape=shape, code_dim=cfg.datasets[dataset].code_dim, bounded=bounded)
+                for point in spec.grid_points(cfg.profile_name):
+                    refused = family.refuse(family.Hyper.model_validate(point), data)
+                    if refused:
+                        field, why = refused
+                        where = f"grid.{cfg.profile_name}" if field in axes else "defaults"
+                        raise ConfigError(cfg.file, f"models.{model}.{where}.{field}", f"{why} ({dataset}, study {study_name})")
 
 
 def load(path: str | Path = PARAMS_FILE, profile: str | None = None) -> Config:

@@ -72,24 +72,26 @@ def _gaussian_mixture(centres: np.ndarray, std: float, n: int, rng: np.random.Ge
     return (centres[labels] + rng.normal(0, std, (n, 2))).astype(np.float32), labels
 
 
-# Mode layouts of the 2-D toys (VEEGAN / PacGAN): recorded in meta with the
-# protocol, so every number can be read next to how it was measured.
-RING8_RADIUS, RING8_STD = 2.0, 0.02
-GRID25_SPACING, GRID25_STD = 2.0, 0.05
+# The 2-D toys exactly as PacGAN's code draws them (fjxmlzn/PacGAN, synthetic_data_experiments,
+# `2DRing_GAN&PacGAN/config.py` and `2DGrid_GAN&PacGAN/config.py`): 8 modes at (cos 2pi k/8,
+# sin 2pi k/8) with std 0.01, and 25 modes at {-4, -2, 0, 2, 4}^2 with std 0.05, equal weights.
+# The layout travels in each file's meta, so every mode metric is computed against it.
+RING8_RADIUS, RING8_STD = 1.0, 0.01
+GRID25_AXIS, GRID25_STD = (-4.0, -2.0, 0.0, 2.0, 4.0), 0.05
+TOY_SOURCE = "PacGAN (Lin et al. 2018), fjxmlzn/PacGAN synthetic_data_experiments"
 
 
 def make_ring8(n: int, rng: np.random.Generator) -> tuple[np.ndarray, dict, dict]:
-    angles = np.arange(8) * (2 * math.pi / 8)
+    angles = np.arange(8) * (2 * math.pi / 8)  # 8 distinct angles (linspace(0, 2pi, 8) would repeat one)
     centres = RING8_RADIUS * np.stack([np.cos(angles), np.sin(angles)], 1)
     x, labels = _gaussian_mixture(centres, RING8_STD, n, rng)
-    return x, {"y": labels}, {"kind": "toy2d", "centres": centres.tolist(), "std": RING8_STD}
+    return x, {"y": labels}, {"kind": "toy2d", "centres": centres.tolist(), "std": RING8_STD, "source": TOY_SOURCE}
 
 
 def make_grid25(n: int, rng: np.random.Generator):
-    axis = (np.arange(5) - 2) * GRID25_SPACING
-    centres = np.array([(a, b) for a in axis for b in axis], dtype=np.float64)
+    centres = np.array([(a, b) for a in GRID25_AXIS for b in GRID25_AXIS], dtype=np.float64)
     x, labels = _gaussian_mixture(centres, GRID25_STD, n, rng)
-    return x, {"y": labels}, {"kind": "toy2d", "centres": centres.tolist(), "std": GRID25_STD}
+    return x, {"y": labels}, {"kind": "toy2d", "centres": centres.tolist(), "std": GRID25_STD, "source": TOY_SOURCE}
 
 
 def make_bars(n: int, rng: np.random.Generator):
@@ -231,6 +233,14 @@ def make_mnist_like(name: str, local_dir: str | None, download: bool, seed: int,
 
 
 DATASETS = {*SYNTHETIC, "digits", "mnist", "fashion_mnist"}
+
+# One example's shape and whether values lie in [0, 1], known before any file is made: the
+# config checks with it that every family's settings can work on every dataset of its studies.
+SHAPES: dict[str, tuple[tuple[int, ...], bool]] = {
+    "ring8": ((2,), False), "grid25": ((2,), False), "bars": ((1, 8, 8), True), "ica": ((ICA_SOURCES,), False),
+    "pm92": ((PM92_PATTERNS.shape[1],), True), "digits": ((1, 8, 8), True), "mnist": ((1, 28, 28), True),
+    "fashion_mnist": ((1, 28, 28), True),
+}
 
 
 def make(name: str, spec, data_cfg, cache: Path = Path(".cache") / "downloads") -> Dataset:

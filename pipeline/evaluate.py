@@ -1,59 +1,95 @@
-"""Held-out evaluation of a trained family: every metric that applies to the
-dataset, computed when the family can provide what it needs and reported as
-None ("not applicable") when it cannot, never as a zero."""
+"""Held-out evaluation of a trained family: every metric of the registry that applies to the
+dataset, computed when the family can provide what it needs and reported as None ("not
+applicable") when it cannot, never as a zero. Sample metrics are computed once per sampler
+the family declares, and keyed by it."""
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
 
-from models import ENCODE, RECONSTRUCT, SAMPLE, Family
+from models import Family
 
 from . import metrics
 from .data import Dataset, as_tensor
+from .samplers import SAMPLERS
 
-MODE_MIN_COUNT = 20  # high-quality samples a toy mode needs to count as captured (PacGAN-style)
+SPLIT_PREFIX = {"test": "eval", "val": "val"}
 
 
-def metric_names(ds: Dataset, has_classifier: bool) -> list[str]:
-    """The metrics a trial on `ds` reports (each a value or None)."""
-    names = ["eval/recon_mse", "eval/total_correlation", "eval/mmd_prior"]
-    if ds.kind == "toy2d":
-        names += ["eval/modes", "eval/high_quality", "eval/reverse_kl"]
-    if ds.kind == "image" and has_classifier:
-        names += ["eval/frechet", "eval/class_kl"]
-    return names
+class Probe:
+    """What the metrics read on one split, each piece computed at most once, on first use."""
+
+    def __init__(self, model: Family, ds: Dataset, split: str, classifier, seed: int):
+        self.model, self.ds, self.split, self.classifier = model, ds, split, classifier
+        self.gen = torch.Generator(device=model.device).manual_seed(seed)
+        self.labels = ds.y[split] if ds.y is not None else None
+
+    def can(self, capability: str) -> bool:
+        return capability in self.model.capabilities
+
+    @functools.cached_property
+    def x(self) -> torch.Tensor:
+        return as_tensor(self.ds.x[self.split], self.model.device)
+
+    @functools.cached_property
+    def codes(self) -> np.ndarray:
+        """Deterministic encodings (posterior means), for the dead-unit count."""
+        return self.model.encode(self.x).cpu().double().numpy()
+
+    @functools.cached_property
+    def code_samples(self) -> np.ndarray:
+        """Draws of the aggregate posterior (= the encodings for deterministic encoders)."""
+        return self.model.code_sample(self.x, self.gen).cpu().double().numpy()
+
+    @functools.cached_property
+    def dead(self) -> np.ndarray:
+        return metrics.dead_units(self.codes, self.model.code_scale)
+
+    @functools.cached_property
+    def prior(self) -> torch.Tensor | None:
+        draws = self.model.prior_sample(len(self.x), self.gen)
+        return None if draws is None else draws.cpu().double()
+
+    def recon_mse(self) -> float:
+        return (self.model.reconstruct(self.x) - self.x).pow(2).flatten(1).sum(1).mean().item()
+
+
+def metric_keys(model: Family, ds: Dataset, has_classifier: bool, split: str = "test") -> list[str]:
+    """Every key a trial of `model` on `ds` reports (each with a value or None)."""
+    probe = Probe(model, ds, split, object() if has_classifier else None, 0)
+    prefix = SPLIT_PREFIX[split]
+    keys = []
+    for group in metrics.METRICS:
+        if group.applies(probe):
+            for name in group.names:
+                keys += ([f"{prefix}/{s}/{name}" for s in model.samplers] if group.on_samples else [f"{prefix}/{name}"])
+    return keys
 
 
 @torch.no_grad()
-def evaluate(model: Family, ds: Dataset, n_samples: int, seed: int, classifier=None) -> tuple[dict, np.ndarray | None]:
-    """Metrics on the test split, and the samples drawn (None if the family cannot sample)."""
+def evaluate(model: Family, ds: Dataset, n_samples: int, seed: int, classifier=None, split: str = "test",
+             only: tuple[str, ...] | None = None) -> tuple[dict[str, float | None], dict[str, np.ndarray]]:
+    """The metrics on `split` and the samples each sampler drew. `only` restricts the work to
+    the metric groups holding those names (the progress metrics tracked during training)."""
+    was_training = model.training
     model.eval()
-    device = model.device
-    caps = model.capabilities
-    gen = torch.Generator(device=device).manual_seed(seed)
-    x_test = as_tensor(ds.x["test"], device)
-    out: dict[str, float | None] = dict.fromkeys(metric_names(ds, classifier is not None))
-
-    if RECONSTRUCT in caps:
-        out["eval/recon_mse"] = (model.reconstruct(x_test) - x_test).pow(2).flatten(1).sum(1).mean().item()
-    if ENCODE in caps:
-        codes = model.encode(x_test)
-        out["eval/total_correlation"] = metrics.total_correlation_gaussian(codes.cpu().numpy())
-        prior = model.prior_sample(len(codes), gen)
-        if prior is not None:
-            out["eval/mmd_prior"] = metrics.mmd(codes, prior)
-
-    samples = None
-    if SAMPLE in caps:
-        x_train = as_tensor(ds.x["train"], device)
-        reference = x_train[torch.randint(0, len(x_train), (n_samples,), generator=gen, device=device)]
-        samples_t = model.sample(n_samples, gen, reference=reference)
-        samples = samples_t.cpu().numpy()
-        if ds.kind == "toy2d":
-            out.update({f"eval/{k}": v for k, v in metrics.mode_metrics(
-                samples, np.array(ds.meta["centres"]), ds.meta["std"], MODE_MIN_COUNT).items()})
-        if ds.kind == "image" and classifier is not None:
-            out["eval/frechet"] = metrics.frechet_distance(x_test, samples_t, classifier)
-            out["eval/class_kl"] = metrics.class_histogram_kl(samples_t, classifier, ds.y["test"])
-    model.train()
+    probe = Probe(model, ds, split, classifier, seed)
+    prefix = SPLIT_PREFIX[split]
+    groups = [g for g in metrics.METRICS if g.applies(probe) and (only is None or set(g.names) & set(only))]
+    out: dict[str, float | None] = {}
+    samples: dict[str, np.ndarray] = {}
+    if any(g.on_samples for g in groups):
+        x_train = as_tensor(ds.x["train"], model.device)
+        for sampler in model.samplers:
+            samples[sampler] = SAMPLERS[sampler](model, n_samples, probe.gen, x_train).cpu().numpy()
+    for group in groups:
+        if not group.on_samples:
+            values = group.compute(probe) if group.available(probe) else dict.fromkeys(group.names)
+            out.update({f"{prefix}/{k}": v for k, v in values.items()})
+            continue
+        for sampler, drawn in samples.items():
+            out.update({f"{prefix}/{sampler}/{k}": v for k, v in group.compute(probe, drawn).items()})
+    model.train(was_training)
     return out, samples

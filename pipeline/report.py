@@ -12,16 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from . import figures
+from . import figures, metrics
 from .results import StudyResults, TheoryResults, TrialResult, read_study
 
 REPORTS_DIR = Path("reports")
 NOT_APPLICABLE = "n/a"
+NO_SAMPLER = "—"
 
-# Columns in the order a reader wants them; anything else a trial reports follows.
-PREFERRED = ["eval/recon_mse", "eval/total_correlation", "eval/mmd_prior", "eval/modes", "eval/high_quality",
-             "eval/reverse_kl", "eval/frechet", "eval/class_kl", "perf/steps_per_s", "model/parameters"]
-HIDDEN = {"diverged_at_step"}
+# Columns in the registry's order (pipeline/metrics.py), then speed and size.
+COLUMNS = [*metrics.DESCRIPTIONS, "steps_per_s", "parameters"]
+EXTRA = {"perf/steps_per_s": "steps_per_s", "model/parameters": "parameters"}
 
 
 def _group(results: list[TrialResult]) -> dict[tuple[str, str, str], list[TrialResult]]:
@@ -31,16 +31,27 @@ def _group(results: list[TrialResult]) -> dict[tuple[str, str, str], list[TrialR
     return dict(groups)
 
 
+def _table_key(key: str) -> str | None:
+    """'eval/recon_mse' -> 'recon_mse', 'eval/prior/modes' -> 'prior/modes', perf -> short; the
+    validation split and bookkeeping stay out of the tables."""
+    if key.startswith("eval/"):
+        return key[len("eval/"):]
+    return EXTRA.get(key)
+
+
 def aggregate(results: list[TrialResult]) -> dict[str, dict[str, Any]]:
-    """'dataset/model[variant]' -> {metric: {mean, std, n}, seeds, diverged}, over completed trials.
-    A metric no trial of the group could compute is None (not applicable)."""
+    """'dataset/model[variant]' -> {seeds, diverged, improving, samplers, metric: {mean, std, n}}
+    over completed trials; metrics of samples are '<sampler>/<name>'. A metric no trial of the
+    group could compute is None (not applicable)."""
     out = {}
     for (dataset, model, variant), group in sorted(_group(results).items()):
         done = [r for r in group if r.outcome == "completed"]
-        names = {k for r in group for k in r.metrics} - HIDDEN
-        entry: dict[str, Any] = {"seeds": len(group), "diverged": len(group) - len(done)}
-        for name in sorted(names):
-            values = [r.metrics[name] for r in done if r.metrics.get(name) is not None]
+        names = {_table_key(k): k for r in group for k in r.metrics if _table_key(k)}
+        entry: dict[str, Any] = {"seeds": len(group), "diverged": len(group) - len(done),
+                                 "improving": sum(bool(r.improving) for r in done),
+                                 "samplers": sorted({n.split("/")[0] for n in names if "/" in n})}
+        for name, key in sorted(names.items()):
+            values = [r.metrics[key] for r in done if r.metrics.get(key) is not None]
             entry[name] = ({"mean": float(np.mean(values)), "std": float(np.std(values)), "n": len(values)}
                            if values else None)
         key = f"{dataset}/{model}" + ("" if variant == "default" else f"[{variant}]")
@@ -59,24 +70,34 @@ def _fmt(stat: dict | None) -> str:
 
 
 def study_table(question: str, results: list[TrialResult]) -> str:
-    """Markdown: one table per dataset, rows = model (grid point), columns = metrics."""
+    """Markdown: one table per dataset, a row per model (grid point) and sampler, a column per
+    metric, then what each column measures and by which protocol."""
     agg = aggregate(results)
     lines = [f"**Question.** {question}", ""] if question else []
     by_dataset: dict[str, list[tuple[str, dict]]] = defaultdict(list)
     for key, entry in agg.items():
         dataset, rest = key.split("/", 1)
         by_dataset[dataset].append((rest, entry))
+    shown: set[str] = set()
     for dataset, rows in by_dataset.items():
-        names = {k for _, e in rows for k in e if k not in ("seeds", "diverged")}
-        columns = [c for c in PREFERRED if c in names] + sorted(names - set(PREFERRED))
-        lines += [f"### {dataset}", "", "| model | seeds | diverged | " + " | ".join(columns) + " |",
-                  "|---" * (len(columns) + 3) + "|"]
+        names = {k.split("/")[-1] for _, e in rows for k in e if isinstance(e[k], dict) or e[k] is None}
+        columns = [c for c in COLUMNS if c in names]
+        shown.update(columns)
+        lines += [f"### {dataset}", "", "| model | sampler | seeds | diverged | still improving | " + " | ".join(columns) + " |",
+                  "|---" * (len(columns) + 5) + "|"]
         for model, entry in rows:
-            cells = [_fmt(entry.get(c)) for c in columns]
-            lines.append(f"| {model} | {entry['seeds']} | {entry['diverged']} | " + " | ".join(cells) + " |")
+            for sampler in entry["samplers"] or [NO_SAMPLER]:
+                cells = [_fmt(entry.get(c, entry.get(f"{sampler}/{c}"))) for c in columns]
+                improving = f"{entry['improving']}/{entry['seeds'] - entry['diverged']}" if entry["improving"] else "0"
+                lines.append(f"| {model} | {sampler} | {entry['seeds']} | {entry['diverged']} | {improving} | "
+                             + " | ".join(cells) + " |")
         lines.append("")
-    lines.append(f"Mean ± std over completed seeds; `{NOT_APPLICABLE}`: the model cannot provide what the metric "
-                 "needs. Diverged trials (loss NaN/inf) are counted, not averaged.")
+    lines += [f"Mean ± std over completed seeds, on the test split; `{NOT_APPLICABLE}`: the model cannot provide what "
+              "the metric needs. Diverged trials (loss NaN/inf) are counted, not averaged. *still improving*: seeds "
+              "whose validation progress metrics were still improving at the last evaluation (their numbers are "
+              "lower bounds of what the model reaches, not results). *sampler*: how the samples of the sample "
+              "metrics were drawn (pipeline/samplers.py).", "", "**Columns.**", ""]
+    lines += [f"- `{c}`: {metrics.DESCRIPTIONS[c]}" for c in COLUMNS if c in shown and c in metrics.DESCRIPTIONS]
     return "\n".join(lines) + "\n"
 
 
@@ -101,11 +122,11 @@ def study_figures(study: str, results: list[TrialResult], out_dir: Path, data_di
             continue
         seen.add(key)
         stem = "-".join(p for p in key if p != "default").replace("=", "").replace(",", "-")
-        if r.samples is not None:
+        for sampler, drawn in r.samples.items():
             if key[0] not in references:
                 references[key[0]] = _reference(key[0], data_dir)
-            path = out_dir / f"samples-{stem}.png"
-            figures.save(figures.samples_figure(r.samples, f"{r.run_name} ({r.outcome})",
+            path = out_dir / f"samples-{stem}-{sampler}.png"
+            figures.save(figures.samples_figure(drawn, f"{r.run_name} ({sampler}, {r.outcome})",
                                                 reference=references[key[0]]), path)
             written.append(path)
         if r.curves:

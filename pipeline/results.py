@@ -3,7 +3,7 @@ study's checks, and the one way this project writes a file or a folder (atomical
 half-written result never carries its final name).
 
     results/<study>/trials.json           StudyResults: every TrialResult, with its config and provenance
-    results/<study>/samples/<trial>.npy   the samples each trial drew (images: the first MAX_SAVED_IMAGES)
+    results/<study>/samples/<trial>-<sampler>.npy   the samples each sampler of a trial drew (images: the first MAX_SAVED_IMAGES)
 """
 from __future__ import annotations
 
@@ -37,9 +37,11 @@ class TrialResult(BaseModel):
     outcome: Literal["completed", "diverged"]
     steps: int  # the last step trained
     metrics: dict[str, Optional[float]]
-    curves: dict[str, list[tuple[int, float]]]  # 'loss/gen' -> [(step, value), ...]
+    curves: dict[str, list[tuple[int, float]]]  # 'loss/gen', 'val/prior/modes' -> [(step, value), ...]
+    improving: list[str] = []  # validation curves still improving at the last evaluation (train.improving)
     provenance: dict[str, Any] = {}  # code_version, data_version, profile
-    samples: Optional[np.ndarray] = Field(default=None, exclude=True)  # travels beside the JSON, as .npy
+    # sampler -> the samples it drew; travels beside the JSON, one .npy per sampler
+    samples: dict[str, np.ndarray] = Field(default_factory=dict, exclude=True)
 
     # Derived from the config, written into the JSON for people and tools that read it alone.
     @computed_field
@@ -58,10 +60,10 @@ class TrialResult(BaseModel):
         return self.trial.variant_label
 
     def save(self, folder: Path) -> None:
-        """result.json (+ samples.npy) in `folder`, e.g. a checkpoint folder."""
+        """result.json and samples-<sampler>.npy in `folder`, e.g. a checkpoint folder."""
         (folder / "result.json").write_text(self.model_dump_json(indent=1))
-        if self.samples is not None:
-            np.save(folder / "samples.npy", self.samples)
+        for sampler, drawn in self.samples.items():
+            np.save(folder / f"samples-{sampler}.npy", drawn)
 
     @classmethod
     def load(cls, folder: Path) -> TrialResult | None:
@@ -69,8 +71,7 @@ class TrialResult(BaseModel):
         if not (folder / "result.json").exists():
             return None
         result = cls.model_validate_json((folder / "result.json").read_text())
-        if (folder / "samples.npy").exists():
-            result.samples = np.load(folder / "samples.npy")
+        result.samples = {p.stem.removeprefix("samples-"): np.load(p) for p in sorted(folder.glob("samples-*.npy"))}
         return result
 
 
@@ -91,9 +92,9 @@ def write_study(study: StudyResults, results_dir: Path = RESULTS_DIR) -> Path:
     with atomic_folder(Path(results_dir) / study.study) as tmp:
         (tmp / "samples").mkdir()
         for r in study.trials:
-            if r.samples is not None:
-                kept = r.samples[:MAX_SAVED_IMAGES] if r.samples.ndim == 4 else r.samples
-                np.save(tmp / "samples" / f"{r.trial_id}.npy", kept.astype(np.float32))
+            for sampler, drawn in r.samples.items():
+                kept = drawn[:MAX_SAVED_IMAGES] if drawn.ndim == 4 else drawn
+                np.save(tmp / "samples" / f"{r.trial_id}-{sampler}.npy", kept.astype(np.float32))
         (tmp / "trials.json").write_text(study.model_dump_json(indent=1))
     return Path(results_dir) / study.study
 
@@ -102,9 +103,8 @@ def read_study(folder: Path) -> StudyResults:
     """A study's results with each trial's saved samples attached."""
     study = StudyResults.model_validate_json((Path(folder) / "trials.json").read_text())
     for r in study.trials:
-        path = Path(folder) / "samples" / f"{r.trial_id}.npy"
-        if path.exists():
-            r.samples = np.load(path)
+        r.samples = {p.stem.removeprefix(f"{r.trial_id}-"): np.load(p)
+                     for p in sorted((Path(folder) / "samples").glob(f"{r.trial_id}-*.npy"))}
     return study
 
 

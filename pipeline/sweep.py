@@ -59,8 +59,9 @@ class TrackingHooks:
 
     def finish(self, result: TrialResult, checkpoint: Path) -> None:
         files = {"result.json": result.model_dump_json(indent=1)}
-        if result.samples is not None:
-            files["samples.png"] = figures.samples_figure(result.samples, result.run_name, reference=self.reference)
+        for sampler, drawn in result.samples.items():
+            files[f"samples-{sampler}.png"] = figures.samples_figure(drawn, f"{result.run_name} ({sampler})",
+                                                                     reference=self.reference)
         if result.curves:
             files["curves.png"] = figures.curves_figure(result.curves, result.run_name)
         self.run.finish(result.steps, result.outcome, result.metrics, files, checkpoint)

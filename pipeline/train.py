@@ -97,6 +97,27 @@ def _finite(values: dict[str, float]) -> bool:
     return all(math.isfinite(v) for v in values.values())
 
 
+PROGRESS = tuple(name for group in evaluation.metrics.METRICS for name in group.progress)
+
+
+def _progress(model: Family, ds: Dataset, cfg: TrialConfig, classifier) -> dict[str, float]:
+    """The progress metrics on the validation split (fixed draws: the same noise each time)."""
+    values, _ = evaluation.evaluate(model, ds, cfg.train.eval_samples, cfg.seed, classifier, split="val", only=PROGRESS)
+    return {k: v for k, v in values.items() if v is not None and k.rsplit("/", 1)[-1] in PROGRESS}
+
+
+def improving(curves: dict[str, list[tuple[int, float]]]) -> list[str]:
+    """The validation curves that were still improving at the last evaluation."""
+    groups = {name: g for g in evaluation.metrics.METRICS for name in g.progress}
+    out = []
+    for key, curve in curves.items():
+        name = key.rsplit("/", 1)[-1]
+        if key.startswith("val/") and name in groups and evaluation.metrics.still_improving(
+                curve, groups[name].better[name], groups[name].change[name]):
+            out.append(key)
+    return sorted(out)
+
+
 def train(cfg: TrialConfig, ds: Dataset, classifier_state: dict | None = None, hooks: Hooks | None = None,
           resume_from: Path | None = None, provenance: dict[str, Any] | None = None) -> TrialResult:
     """Train one trial, evaluate it on the test split, return its result: the config,
@@ -123,7 +144,8 @@ def train(cfg: TrialConfig, ds: Dataset, classifier_state: dict | None = None, h
         curves.update({k: [tuple(p) for p in v] for k, v in ckpt["curves"].items()})
         first_step = ckpt["step"] + 1
 
-    outcome, step = "completed", first_step - 1
+    classifier = from_state(classifier_state, device) if classifier_state else None
+    outcome, step, eval_seconds = "completed", first_step - 1, 0.0
     start = time.perf_counter()
     for step in range(first_step, budget.steps + 1):
         idx = torch.randint(0, len(x_train), (budget.batch_size,), generator=gen, device=device)
@@ -136,25 +158,41 @@ def train(cfg: TrialConfig, ds: Dataset, classifier_state: dict | None = None, h
                 break
             for k, v in values.items():
                 curves[k].append((step, v))
-            hooks.log(step, {**values, "perf/steps_per_s": (step - first_step + 1) / (time.perf_counter() - start)})
+            hooks.log(step, {**values, "perf/steps_per_s":
+                             (step - first_step + 1) / (time.perf_counter() - start - eval_seconds)})
+        if budget.eval_every and step % budget.eval_every == 0 and step < budget.steps:
+            tick = time.perf_counter()
+            progress = _progress(model, ds, cfg, classifier)
+            for k, v in progress.items():
+                curves[k].append((step, v))
+            hooks.log(step, progress)
+            eval_seconds += time.perf_counter() - tick
         if budget.checkpoint_every and step % budget.checkpoint_every == 0 and step < budget.steps:
             with tempfile.TemporaryDirectory() as folder:
                 save_checkpoint(Path(folder) / CHECKPOINT_FILE, model, cfg, step, gen, curves)
                 hooks.checkpoint(step, Path(folder) / CHECKPOINT_FILE)
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - start - eval_seconds
     steps_done = step - first_step + 1
 
-    samples = None
+    samples: dict = {}
     if outcome == "completed":
-        classifier = from_state(classifier_state, device) if classifier_state else None
         metrics, samples = evaluation.evaluate(model, ds, budget.eval_samples, cfg.seed, classifier)
+        val, _ = evaluation.evaluate(model, ds, budget.eval_samples, cfg.seed, classifier, split="val")
+        metrics.update(val)
+        for k, v in val.items():  # the curves end where training ended
+            if k in curves and v is not None:
+                curves[k].append((step, v))
+        still = improving(curves)
+        metrics["eval/still_improving"] = float(bool(still))
     else:
-        metrics = dict.fromkeys(evaluation.metric_names(ds, classifier_state is not None))
+        still = []
+        metrics = dict.fromkeys(evaluation.metric_keys(model, ds, classifier is not None) +
+                                evaluation.metric_keys(model, ds, classifier is not None, split="val"))
         metrics["diverged_at_step"] = float(step)
     metrics["perf/steps_per_s"] = steps_done / elapsed if elapsed > 0 else None
     metrics["model/parameters"] = float(model.parameter_count())
     result = TrialResult(trial=cfg, outcome=outcome, steps=step, metrics=metrics, curves=dict(curves),
-                         provenance=provenance or {}, samples=samples)
+                         improving=still, provenance=provenance or {}, samples=samples)
 
     with tempfile.TemporaryDirectory() as folder:
         save_checkpoint(Path(folder) / CHECKPOINT_FILE, model, cfg, step, gen, curves)

@@ -83,7 +83,7 @@ def expand(cfg: Config, study: str) -> list[TrialConfig]:
                         study=study, model=model, dataset=dataset, seed=seed,
                         code_dim=cfg.datasets[dataset].code_dim,
                         hparams=point, variant={k: point[k] for k in axes},
-                        train=cfg.profile.train, nets=cfg.profile.nets,
+                        train=cfg.profile.budget(dataset), nets=cfg.profile.nets,
                         device=cfg.resources.device, cpus=cfg.resources.cpus_per_trial,
                     ))
     return trials

@@ -39,12 +39,12 @@ def hyper(model: str, **overrides) -> dict:
 
 
 def trial(model: str, dataset: data.Dataset, steps: int = 20, seed: int = 0, code_dim: int | None = None,
-          log_every: int = 10, **hparams) -> TrialConfig:
+          log_every: int = 10, eval_every: int = 0, **hparams) -> TrialConfig:
     return TrialConfig(study="test", model=model, dataset=dataset.name, seed=seed,
                        code_dim=code_dim or {"ring8": 2, "grid25": 2, "bars": 16, "ica": 4, "pm92": 2}.get(dataset.name, 8),
                        hparams=hyper(model, **hparams), variant={},
                        train=TrainBudget(steps=steps, batch_size=64, log_every=log_every, checkpoint_every=0,
-                                         eval_samples=200),
+                                         eval_samples=200, eval_every=eval_every),
                        nets=NetConfig(hidden=32, depth=2, conv_channels=8), device="cpu", cpus=1)
 
 

@@ -20,7 +20,7 @@ def tiny_params() -> dict:
     params["profile"] = "tiny"
     params["profiles"]["tiny"] = {
         "seeds": [0], "datasets": ["ica", "ring8", "digits"],
-        "train": {"steps": 60, "batch_size": 64, "log_every": 20, "checkpoint_every": 0, "eval_samples": 400},
+        "train": {"steps": 60, "batch_size": 64, "log_every": 20, "checkpoint_every": 0, "eval_samples": 400, "eval_every": 30},
         "nets": {"hidden": 32, "depth": 1, "conv_channels": 8},
     }
     # lr 0.5 with the `ml` cost blows exp(a) up within 20 steps: one trial must end as diverged

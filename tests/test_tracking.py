@@ -60,7 +60,7 @@ def server(tmp_path_factory):
 
 def test_trial_run_records_config_curves_images_and_checkpoint(server, datasets):
     ds = datasets["ring8"]
-    cfg = trial("gan", ds, steps=40, log_every=10)
+    cfg = trial("gan", ds, steps=40, log_every=10, eval_every=20)
     experiment = tracking.experiment_id(server, "test/trial")
     parent = tracking.client(server).create_run(experiment, run_name="sweep")
     run = open_trial_run(server, experiment, parent.info.run_id, cfg, {"code_version": "abc"})
@@ -71,12 +71,15 @@ def test_trial_run_records_config_curves_images_and_checkpoint(server, datasets)
     assert logged.info.status == "FINISHED" and logged.info.run_name == cfg.run_name
     assert logged.data.tags[tracking.PARENT_TAG] == parent.info.run_id
     assert logged.data.tags["outcome"] == "completed" and logged.data.tags["model"] == "gan"
-    assert logged.data.tags["not_applicable"] == "eval/mmd_prior, eval/recon_mse, eval/total_correlation"
+    not_applicable = set(logged.data.tags["not_applicable"].split(", "))  # a GAN has no encoder
+    assert {"eval/recon_mse", "eval/total_correlation", "eval/mmd_prior", "val/dead_units"} <= not_applicable
     assert logged.data.params["hparams.gen_cost"] == "nonsaturating" and logged.data.params["train.steps"] == "40"
-    assert logged.data.metrics["eval/modes"] == result.metrics["eval/modes"]
+    assert logged.data.metrics["eval/prior/modes"] == result.metrics["eval/prior/modes"]
     assert [m.step for m in client.get_metric_history(run.run_id, "loss/disc")] == [10, 20, 30, 40]
+    # the progress metrics on validation data, every eval_every steps and at the end
+    assert [m.step for m in client.get_metric_history(run.run_id, "val/prior/modes")] == [20, 40]
     artifacts = {a.path for a in client.list_artifacts(run.run_id)}
-    assert {"checkpoint", "result.json", "samples.png", "curves.png"} <= artifacts
+    assert {"checkpoint", "result.json", "samples-prior.png", "curves.png"} <= artifacts
     assert [a.path for a in client.list_artifacts(run.run_id, "checkpoint")] == ["checkpoint/checkpoint.pt"]
 
 
