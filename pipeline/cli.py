@@ -6,6 +6,7 @@
     pm2gan study NAME       run one study as a Ray Tune sweep, logged to MLflow
     pm2gan theory           the GAN tutorial's exercises as exact experiments (the `theory` study)
     pm2gan report           write reports/ from results/ and attach it to an MLflow run
+    pm2gan explore MODEL    train one family over a few settings here and print its validation metrics
     pm2gan ui               the MLflow UI on the project's tracking store
 """
 from __future__ import annotations
@@ -94,6 +95,12 @@ def cmd_report(cfg: configmod.Config, args) -> None:
     print(f"report: {', '.join(str(p) for p in written.values())}")
 
 
+def cmd_explore(cfg: configmod.Config, args) -> None:
+    from . import explore
+
+    explore.run(cfg, args.model, args.datasets, args.set, args.seeds)
+
+
 def cmd_ui(cfg: configmod.Config, args) -> None:
     from .tracking import SERVER_ENV, server_command
 
@@ -107,7 +114,7 @@ def cmd_ui(cfg: configmod.Config, args) -> None:
 
 
 COMMANDS = {"check": cmd_check, "fetch": cmd_fetch, "evalnet": cmd_evalnet, "study": cmd_study,
-            "theory": cmd_theory, "report": cmd_report, "ui": cmd_ui}
+            "theory": cmd_theory, "report": cmd_report, "explore": cmd_explore, "ui": cmd_ui}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("name")
         if name == "ui":
             p.add_argument("--port", type=int, default=5000)
+        if name == "explore":
+            p.add_argument("model")
+            p.add_argument("--datasets", nargs="+", required=True)
+            p.add_argument("--set", action="append", default=[], metavar="KEY=V1,V2",
+                           help="a hyperparameter or budget key (steps, eval_every, ...) and its values; repeatable")
+            p.add_argument("--seeds", nargs="+", type=int, default=[0])
     args = parser.parse_args(argv)
     from .sweep import SweepError
     from .tracking import TrackingError

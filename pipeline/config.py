@@ -207,7 +207,7 @@ def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) 
             _known(file, f"profiles.{pname}.datasets", d, datasets, f"unknown dataset {d!r} (datasets: {{}})")
         for d, override in p.train_by_dataset.items():
             key = f"profiles.{pname}.train_by_dataset.{d}"
-            _known(file, key, d, list(p.datasets), f"dataset {d!r} is not in this profile (its datasets: {{}})")
+            _known(file, key, d, datasets, f"unknown dataset {d!r} (datasets: {{}})")
             validate(TrainBudget, {**p.train.model_dump(), **(override or {})}, file, key)
     models = {n: _build_model(n, m, params.profiles, file) for n, m in params.models.items()}
     for name, study in params.studies.items():

@@ -215,8 +215,9 @@ METRICS: tuple[Metric, ...] = (
            {"recon_mse": "lower"}, _always, lambda p: p.can("reconstruct"),
            lambda p: {"recon_mse": p.recon_mse()}, progress=("recon_mse",), change={"recon_mse": (0.05, True)}),
     Metric(("dead_units", "total_correlation", "total_correlation_knn"),
-           {"dead_units": "code units whose std over the test codes is below 10% of the code's scale (the prior's std; "
-                          "0.5 for sigmoid units; the largest unit's std without a scale)",
+           {"dead_units": "code units whose std over the test codes (at most 2,500 examples, as for every code "
+                          "metric) is below 10% of the code's scale (the prior's std; 0.5 for sigmoid units; the largest "
+                          "unit's std without a scale)",
             "total_correlation": "KL(q(c) || prod q(c_i)) of a Gaussian fitted to the live units of the test codes "
                                  "(nats); sees only linear correlation",
             "total_correlation_knn": "the same by the KSG k-nearest-neighbour estimator (k = 3, nats): sees "

@@ -91,3 +91,38 @@ def test_cli_refuses_bad_params_before_any_compute(tmp_path, raw, capsys):
     assert main(["--params", str(path), "study", "generation"]) == 2
     err = capsys.readouterr().err
     assert "models.gan.defaults.lrr: unknown key" in err and str(path) in err
+
+
+def test_an_ebgan_margin_the_energy_cannot_reach_is_refused_before_compute(raw):
+    """On 8x8 images in [0, 1] the energy (an L2 norm) is at most 8: a margin of 10 keeps the
+    hinge active forever. The error names the key, the bound and the dataset."""
+    raw["models"]["ebgan"]["defaults"]["margin"] = 10.0
+    err = error(raw)
+    assert err.key == "models.ebgan.defaults.margin"
+    assert "margin must be < 8, got 10" in str(err) and "digits" in str(err)
+    raw["models"]["ebgan"]["defaults"]["margin"] = 1.0
+    raw["models"]["ebgan"]["grid"] = {"quick": {"margin": [1.0, 9.0]}}
+    assert error(raw).key == "models.ebgan.grid.quick.margin"
+
+
+def test_a_per_dataset_budget_overrides_the_profile_and_is_checked(raw):
+    cfg = config.parse(raw, "params.yaml")
+    ring = [t for t in expand(cfg, "generation") if t.dataset == "ring8"]
+    assert ring[0].train.steps == raw["profiles"]["quick"]["train_by_dataset"]["ring8"]["steps"]
+    raw["profiles"]["quick"]["train_by_dataset"]["ring8"]["stepz"] = 5
+    assert error(raw).key == "profiles.quick.train_by_dataset.ring8.stepz"
+
+
+def test_explore_expands_settings_and_refuses_a_bad_one_before_training(raw):
+    from pipeline import explore
+
+    cfg = config.parse(raw, "params.yaml")
+    grid = explore.parse_sets(["lam=0.1,0.3", "steps=500"])
+    assert grid == {"lam": [0.1, 0.3], "steps": [500]}
+    planned = list(explore.trials(cfg, "pm", ["digits", "bars"], grid, [0, 1]))
+    assert len(planned) == 2 * 2 * 2 and {t.train.steps for t in planned} == {500}
+    assert {t.hparams["lam"] for t in planned} == {0.1, 0.3}
+    with pytest.raises(config.ConfigError, match="lam must be >= 0, got -1"):
+        list(explore.trials(cfg, "pm", ["digits"], explore.parse_sets(["lam=-1"]), [0]))
+    with pytest.raises(config.ConfigError, match="unknown key"):
+        list(explore.trials(cfg, "pm", ["digits"], explore.parse_sets(["lamda=1"]), [0]))

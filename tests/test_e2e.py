@@ -69,11 +69,12 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     assert stages_run(first_run) == set(STAGES)
     generation = (checkout / "reports" / "generation.md").read_text()
     assert "### ring8" in generation and "### digits" in generation
-    assert "| gan[lr=0.5] | 1 | 1 |" in generation  # the diverged trial is counted as such
+    assert "| gan[lr=0.5] | prior | 1 | 1 |" in generation  # the diverged trial is counted as such
+    assert "| pm | shuffled_codes |" in generation and "| ae | shuffled_codes |" in generation  # PM and its control
     assert "n/a" in generation  # GAN cannot reconstruct: not applicable, not zero
     metrics = json.loads((checkout / "reports" / "metrics.json").read_text())
-    assert metrics["factorial"]["ica/pm"]["eval/total_correlation"] is not None
-    assert metrics["generation"]["ring8/gan[lr=0.0002]"]["eval/modes"] is not None
+    assert metrics["factorial"]["ica/pm"]["total_correlation"] is not None
+    assert metrics["generation"]["ring8/gan[lr=0.0002]"]["prior/modes"] is not None
     assert metrics["generation"]["ring8/gan[lr=0.5]"]["diverged"] == 1
     assert any((checkout / "reports" / "figures" / "generation").glob("samples-ring8-gan*.png"))
     theory = (checkout / "reports" / "theory.md").read_text()
@@ -102,8 +103,9 @@ def test_every_trial_is_an_mlflow_child_run_with_its_config_and_metrics(checkout
     diverged = generation["gan-lr=0.5-ring8-s0"]
     assert diverged.data.tags["outcome"] == "diverged" and diverged.data.params["hparams.lr"] == "0.5"
     assert generation["gan-lr=0.0002-ring8-s0"].data.tags["outcome"] == "completed"
-    assert "eval/modes" in generation["gan-lr=0.0002-ring8-s0"].data.metrics
-    assert "eval/frechet" in generation["aae-digits-s0"].data.metrics
+    assert "eval/prior/modes" in generation["gan-lr=0.0002-ring8-s0"].data.metrics
+    assert "eval/prior/frechet" in generation["aae-digits-s0"].data.metrics
+    assert "val/shuffled_codes/frechet" in generation["pm-digits-s0"].data.metrics
     assert runs["pm2gan/report"][0].info.status == "FINISHED"
 
 

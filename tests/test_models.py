@@ -86,6 +86,31 @@ def test_pm_predictors_learn_and_encoder_defeats_them(datasets):
     assert pm.metrics["eval/total_correlation"] < ae.metrics["eval/total_correlation"]
 
 
+def quick(cfg, dataset: str):
+    """A test trial at the quick profile's nets and budget (what `make repro` trains)."""
+    from tests.conftest import params
+
+    return cfg.model_copy(update={"nets": params().profile.nets, "train": params().profile.budget(dataset)})
+
+
+def test_pm_with_its_defaults_keeps_live_units_and_reconstructs_digits_within_twice_the_ae(datasets):
+    ds = datasets["digits"]
+    pm = train(quick(trial("pm", ds), "digits"), ds)
+    ae = train(quick(trial("ae", ds), "digits"), ds)
+    assert pm.metrics["eval/dead_units"] == 0
+    assert pm.metrics["eval/recon_mse"] < 2 * ae.metrics["eval/recon_mse"]
+
+
+def test_the_dead_unit_count_catches_pms_collapse_under_the_old_settings(datasets):
+    """lambda 1 with predictors that lag (1 step, the encoder's learning rate): every unit
+    saturates to a constant and the decoder outputs the mean image (issue 7, finding 1)."""
+    ds = datasets["digits"]
+    collapsed = train(quick(trial("pm", ds, lam=1.0, predictor_steps=1, predictor_lr_mult=1.0), "digits"), ds)
+    mean_image_error = float(((ds.x["test"] - ds.x["train"].mean(0)) ** 2).reshape(len(ds.x["test"]), -1).sum(1).mean())
+    assert collapsed.metrics["eval/dead_units"] == 8
+    assert collapsed.metrics["eval/recon_mse"] == pytest.approx(mean_image_error, rel=0.05)
+
+
 def test_gan_players_move_toward_their_goals(datasets):
     """D learns to tell data from samples (its loss drops below log 4, the value at
     D = 1/2); G moves its samples onto the data's modes."""
