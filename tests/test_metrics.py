@@ -14,8 +14,8 @@ from tests.conftest import params
 def test_total_correlation_of_independent_noise_is_zero():
     rng = np.random.default_rng(0)
     for tc in (metrics.total_correlation_gaussian, metrics.total_correlation_knn):
-        assert abs(tc(rng.normal(size=(5000, 5)))) < 0.02, tc.__name__
-        assert abs(tc(rng.uniform(size=(5000, 5)))) < 0.02, tc.__name__
+        assert abs(tc(rng.normal(size=(5000, 5)))) < 0.03, tc.__name__  # k-NN: biased by a few hundredths
+        assert abs(tc(rng.uniform(size=(5000, 5)))) < 0.03, tc.__name__
 
 
 @pytest.mark.parametrize("rho", [0.5, 0.9])
@@ -31,6 +31,20 @@ def test_only_the_knn_estimate_sees_nonlinear_dependence():
     codes = np.stack([u, u**2], 1)  # uncorrelated, yet u^2 is a function of u
     assert metrics.total_correlation_gaussian(codes) < 0.01
     assert metrics.total_correlation_knn(codes) > 2.0
+
+
+def test_the_knn_estimate_handles_codes_that_repeat():
+    """A deterministic encoder on discrete data (bars) repeats codes exactly; plain KSG then
+    diverged (44 nats on bars for every such family). With the ties rule: a binary unit and its
+    copy share log 2 nats, a 4-level unit and its parity log 2, independent sparse binary
+    units about 0 (biased low by a few tenths of a nat at 16 units)."""
+    rng = np.random.default_rng(0)
+    bit = (rng.random(2500) < 0.5).astype(float)
+    level = rng.integers(0, 4, 2500).astype(float)
+    assert metrics.total_correlation_knn(np.stack([bit, bit], 1)) == pytest.approx(math.log(2), abs=0.02)
+    assert metrics.total_correlation_knn(np.stack([level, level % 2], 1)) == pytest.approx(math.log(2), abs=0.02)
+    bars_factors = (rng.random((2500, 16)) < 1 / 8).astype(float)
+    assert abs(metrics.total_correlation_knn(bars_factors)) < 0.5
 
 
 def test_a_dead_unit_is_detected_and_adds_nothing():
