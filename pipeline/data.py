@@ -98,7 +98,7 @@ def make_bars(n: int, rng: np.random.Generator):
     """Földiák's bars: 8x8 images, each of 8 horizontal and 8 vertical bars on with p = 1/8."""
     factors = (rng.random((n, 16)) < 1 / 8).astype(np.float32)  # 8 rows then 8 columns
     img = np.maximum(factors[:, :8, None].repeat(8, 2), factors[:, None, 8:].repeat(8, 1))
-    return img[:, None].astype(np.float32), {"factors": factors}, {"kind": "image", "bounded": True}
+    return img[:, None].astype(np.float32), {"factors": factors}, {"kind": "image", "bounded": True, "discrete": True}
 
 
 ICA_SOURCES = 4
@@ -126,7 +126,8 @@ PM92_PROBS = (0.25, 0.25, 0.25, 0.25)  # the uniform ensemble; the non-uniform o
 def make_pm92(n: int, rng: np.random.Generator):
     """Schmidhuber 1992's toy ensemble: 4 local patterns, drawn with PM92_PROBS."""
     labels = rng.choice(len(PM92_PATTERNS), size=n, p=PM92_PROBS)
-    return PM92_PATTERNS[labels], {"y": labels}, {"kind": "vector", "bounded": True, "probs": list(PM92_PROBS)}
+    return PM92_PATTERNS[labels], {"y": labels}, {"kind": "vector", "bounded": True, "discrete": True,
+                                                  "probs": list(PM92_PROBS)}
 
 
 SYNTHETIC: dict[str, tuple[Callable, int]] = {  # name -> (maker, default size)
