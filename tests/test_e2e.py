@@ -23,9 +23,9 @@ def tiny_params() -> dict:
         "train": {"steps": 60, "batch_size": 64, "log_every": 20, "checkpoint_every": 0, "eval_samples": 400, "eval_every": 30},
         "nets": {"hidden": 32, "depth": 1, "conv_channels": 8},
     }
-    # lr 0.5 with the `ml` cost blows exp(a) up within 20 steps: one trial must end as diverged
+    # lr 5 with the `ml` cost blows exp(a) up within 20 steps: one trial must end as diverged
     params["models"]["gan"]["defaults"]["gen_cost"] = "ml"
-    params["models"]["gan"]["grid"]["tiny"] = {"lr": [2.0e-4, 0.5]}
+    params["models"]["gan"]["grid"]["tiny"] = {"lr": [2.0e-4, 5.0]}
     params["evalnet"]["steps"] = 300
     params["theory"].update(disc_steps=200, step_sizes=[0.5, 0.1])
     params["theory"]["generator"]["samples"] = 20000
@@ -69,13 +69,13 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     assert stages_run(first_run) == set(STAGES)
     generation = (checkout / "reports" / "generation.md").read_text()
     assert "### ring8" in generation and "### digits" in generation
-    assert "| gan[lr=0.5] | prior | 1 | 1 |" in generation  # the diverged trial is counted as such
+    assert "| gan[lr=5.0] | prior | 1 | 1 |" in generation  # the diverged trial is counted as such
     assert "| pm | shuffled_codes |" in generation and "| ae | shuffled_codes |" in generation  # PM and its control
     assert "n/a" in generation  # GAN cannot reconstruct: not applicable, not zero
     metrics = json.loads((checkout / "reports" / "metrics.json").read_text())
     assert metrics["factorial"]["ica/pm"]["total_correlation"] is not None
     assert metrics["generation"]["ring8/gan[lr=0.0002]"]["prior/modes"] is not None
-    assert metrics["generation"]["ring8/gan[lr=0.5]"]["diverged"] == 1
+    assert metrics["generation"]["ring8/gan[lr=5.0]"]["diverged"] == 1
     assert any((checkout / "reports" / "figures" / "generation").glob("samples-ring8-gan*.png"))
     theory = (checkout / "reports" / "theory.md").read_text()
     assert "V(D*, G) = 2 JSD - log 4, pair 0 | holds" in theory  # exact at any budget
@@ -100,8 +100,8 @@ def test_every_trial_is_an_mlflow_child_run_with_its_config_and_metrics(checkout
             assert child.data.params["train.steps"] == "60"
             assert "perf/steps_per_s" in child.data.metrics
     generation = {r.info.run_name: r for r in runs["pm2gan/generation"]}
-    diverged = generation["gan-lr=0.5-ring8-s0"]
-    assert diverged.data.tags["outcome"] == "diverged" and diverged.data.params["hparams.lr"] == "0.5"
+    diverged = generation["gan-lr=5.0-ring8-s0"]
+    assert diverged.data.tags["outcome"] == "diverged" and diverged.data.params["hparams.lr"] == "5.0"
     assert generation["gan-lr=0.0002-ring8-s0"].data.tags["outcome"] == "completed"
     assert "eval/prior/modes" in generation["gan-lr=0.0002-ring8-s0"].data.metrics
     assert "eval/prior/frechet" in generation["aae-digits-s0"].data.metrics
