@@ -147,7 +147,7 @@ def main() -> None:
     raw["profiles"]["bench"] = {**quick, "seeds": [0], "datasets": [args.dataset],
                                 "train": {**quick["train"], "steps": args.steps, "eval_samples": 200}}
     raw["profile"] = "bench"
-    raw["studies"] = {"bench": {"question": "overhead", "models": families, "datasets": [args.dataset]}}
+    raw["studies"] = {"bench": {"models": families, "datasets": [args.dataset]}}
     raw["resources"]["max_concurrent_trials"] = 1  # one trial at a time, like the bare loop
     os.environ.pop("MLFLOW_TRACKING_URI", None)
 

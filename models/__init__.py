@@ -1,4 +1,4 @@
 """The model zoo: one module per family, one registry."""
-from .base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, Family, Hyper  # noqa: F401
+from .base import CRITIC_CODES, DECODE, ENCODE, INFER_CODE, RECONSTRUCT, SAMPLE, Family, Hyper  # noqa: F401
 from .nets import DataSpec, NetConfig  # noqa: F401
 from .registry import FAMILIES, family  # noqa: F401

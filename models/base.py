@@ -22,6 +22,8 @@ ENCODE = "encode"  # x -> code
 DECODE = "decode"  # code -> x
 SAMPLE = "sample"  # draw new x
 RECONSTRUCT = "reconstruct"  # x -> code -> x
+INFER_CODE = "infer_code"  # x -> the structured code a generator was fed (InfoGAN's Q)
+CRITIC_CODES = "critic_codes"  # samples -> their codes in the discriminator (EBGAN's encoder)
 
 # Constrained scalar types for hyperparameters (and every other typed setting of the project).
 # Strict: a YAML string or boolean never passes for a number; ints pass as floats.
@@ -112,14 +114,20 @@ class Family(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def update(self, player: str, loss: torch.Tensor) -> None:
+    def update(self, player: str, loss: torch.Tensor, grad_norm: bool = False) -> torch.Tensor | None:
         """One optimiser step of `player` on `loss`: clear its gradients, backpropagate, step.
         Gradients that `loss` leaves on other players' parameters are cleared by their own
-        optimisers before their next step."""
+        optimisers before their next step. With `grad_norm`, returns the norm of the player's
+        gradient before the step (a tensor: no host sync)."""
         optimizer = self.optimizers[player]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        norm = None
+        if grad_norm:
+            grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
         optimizer.step()
+        return norm
 
     def adam(self, *modules: nn.Module, lr: float | None = None) -> torch.optim.Adam:
         """Adam over the modules' parameters, at `lr` (the family's `lr` by default)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from . import losses, nets
-from .base import DECODE, SAMPLE, Family, Hyper, NonNegative, Positive, Prior
+from .base import CRITIC_CODES, DECODE, SAMPLE, Family, Hyper, NonNegative, Positive, Prior
 
 
 class EBGANHyper(Hyper):
@@ -28,7 +28,7 @@ class EBGANHyper(Hyper):
 class EBGAN(Family):
     name = "ebgan"
     Hyper = EBGANHyper
-    capabilities = frozenset({DECODE, SAMPLE})
+    capabilities = frozenset({DECODE, SAMPLE, CRITIC_CODES})
     samplers = ("prior",)
 
     def __init__(self, spec, net, hp: EBGANHyper):
@@ -68,6 +68,11 @@ class EBGAN(Family):
         g_loss = energy.mean() + self.hp.pt_weight * pt
         self.update("generator", g_loss)
         return {"loss/disc": d_loss.detach(), "loss/gen": g_loss.detach(), "loss/pull_away": pt.detach()}
+
+    @torch.no_grad()
+    def critic_codes(self, x: torch.Tensor):
+        """The codes of `x` in D's encoder, where the pull-away term acts: (B, code_dim) numpy."""
+        return self.d_encoder(x).cpu().double().numpy()
 
     def decode(self, code):
         return self.generator(code)

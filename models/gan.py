@@ -49,8 +49,9 @@ class GAN(Family):
         # Generator's turn: gradients flow through D into G; D's own gradients are
         # cleared by its optimiser before its next step.
         g_loss = self.gen_cost(self.discriminator(self.generator(self.prior_sample(n))))
-        self.update("generator", g_loss)
-        return {"loss/disc": d_loss.detach(), "loss/gen": g_loss.detach()}
+        # The norm of G's gradient shows a cost that saturates (the minimax cost when D is sure).
+        grad = self.update("generator", g_loss, grad_norm=True)
+        return {"loss/disc": d_loss.detach(), "loss/gen": g_loss.detach(), "grad/gen": grad}
 
     def decode(self, code):
         return self.generator(code)

@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import losses, nets
-from .base import SAMPLE, Family, Hyper, NonNegative, NonNegativeInt, Prior
+from .base import INFER_CODE, SAMPLE, Family, Hyper, NonNegative, NonNegativeInt, Prior
 from .gan import GenCost
 
 
@@ -38,7 +38,7 @@ class InfoGAN(Family):
     name = "infogan"
     Hyper = InfoGANHyper
     # G's input is structured (z, c), so plain `decode(code)` is not offered.
-    capabilities = frozenset({SAMPLE})
+    capabilities = frozenset({SAMPLE, INFER_CODE})
     samplers = ("prior",)
 
     def __init__(self, spec, net, hp: InfoGANHyper):
@@ -95,6 +95,28 @@ class InfoGAN(Family):
         self.update("generator", loss)
         return {"loss/disc": d_loss.detach(), "loss/gen": g_loss.detach(),
                 "loss/info_cat": info_cat.detach(), "loss/info_cont": info_cont.detach()}
+
+    @torch.no_grad()
+    def traversal(self, steps: int = 8, gen: torch.Generator | None = None) -> torch.Tensor:
+        """Images (cat_dim * steps, *shape): row k fixes category k, the first continuous code
+        sweeps -1..1 across the row; the noise and the other codes are one draw for all."""
+        z, _, cont, _ = self.latent(1, gen)
+        rows = []
+        for k in range(self.hp.cat_dim):
+            c = cont.repeat(steps, 1)
+            if self.hp.cont_dim:
+                c[:, 0] = torch.linspace(-1, 1, steps, device=self.device)
+            onehot = F.one_hot(torch.full((steps,), k, device=self.device), self.hp.cat_dim).float()
+            rows.append(self.generator(torch.cat([z.repeat(steps, 1), onehot, c], 1)))
+        return torch.cat(rows)
+
+    @torch.no_grad()
+    def cont_code_error(self, n: int, gen: torch.Generator | None = None) -> float:
+        """Q's squared error on the continuous codes of n fresh samples, summed over units."""
+        if not self.hp.cont_dim:
+            return 0.0
+        _, _, cont, g_input = self.latent(n, gen)
+        return (self.infer_code(self.generator(g_input))[1] - cont).pow(2).sum(1).mean().item()
 
     @torch.no_grad()
     def sample(self, n, gen=None):

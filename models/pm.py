@@ -24,6 +24,7 @@ class PMHyper(Hyper):
     # off-line, a 10x learning rate on-line (sec. 7). Both knobs are here.
     predictor_steps: Count  # predictor updates per encoder update
     predictor_lr_mult: Positive  # the predictors' learning rate as a multiple of `lr`
+    recon_weight: NonNegative  # weight of reconstruction; 0 = the 1992 paper's T = V_C alone (no decoder trained)
 
 
 class Predictors(nn.Module):
@@ -73,7 +74,7 @@ class PM(AutoencoderFamily):
         # also land on the predictors here; their optimiser clears them before its next step.
         recon = losses.reconstruction(self.decoder(code), x)
         unpredictability = losses.predictability(code, self.predictors(code))
-        loss = recon - self.hp.lam * unpredictability
+        loss = self.hp.recon_weight * recon - self.hp.lam * unpredictability
         self.update("autoencoder", loss)
         return {
             "loss/recon": recon.detach(),

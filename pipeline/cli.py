@@ -3,8 +3,9 @@
     pm2gan check            validate params.yaml and list the trials of every study
     pm2gan fetch            write data/<dataset>.npz for every dataset the profile uses
     pm2gan evalnet          train the evaluation classifier of every labelled image dataset
-    pm2gan study NAME       run one study as a Ray Tune sweep, logged to MLflow
-    pm2gan theory           the GAN tutorial's exercises as exact experiments (the `theory` study)
+    pm2gan study NAME       run one study (pipeline/studies/NAME.py): a Ray Tune sweep logged to MLflow
+    pm2gan theory           the same as `pm2gan study theory`: the GAN tutorial's exercises as exact experiments
+    pm2gan stages [--check] write dvc.yaml from the studies and params.yaml (or check that it is current)
     pm2gan report           write reports/ from results/ and attach it to an MLflow run
     pm2gan explore MODEL    train one family over a few settings here and print its validation metrics
     pm2gan ui               the MLflow UI on the project's tracking store
@@ -63,8 +64,6 @@ def cmd_study(cfg: configmod.Config, args) -> None:
 
 
 def cmd_theory(cfg: configmod.Config, args) -> None:
-    from . import theory_stage
-
     from .results import TheoryResults
 
     out = theory_stage.run(cfg)
@@ -95,6 +94,17 @@ def cmd_report(cfg: configmod.Config, args) -> None:
     print(f"report: {', '.join(str(p) for p in written.values())}")
 
 
+def cmd_stages(cfg: configmod.Config, args) -> None:
+    from . import stages
+
+    if args.check:
+        stages.check(cfg)
+        print(f"{stages.DVC_FILE}: current")
+    else:
+        stages.DVC_FILE.write_text(stages.render(cfg))
+        print(f"{stages.DVC_FILE}: written ({len(stages.stages(cfg))} stages)")
+
+
 def cmd_explore(cfg: configmod.Config, args) -> None:
     from . import explore
 
@@ -114,7 +124,7 @@ def cmd_ui(cfg: configmod.Config, args) -> None:
 
 
 COMMANDS = {"check": cmd_check, "fetch": cmd_fetch, "evalnet": cmd_evalnet, "study": cmd_study,
-            "theory": cmd_theory, "report": cmd_report, "explore": cmd_explore, "ui": cmd_ui}
+            "theory": cmd_theory, "report": cmd_report, "stages": cmd_stages, "explore": cmd_explore, "ui": cmd_ui}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("name")
         if name == "ui":
             p.add_argument("--port", type=int, default=5000)
+        if name == "stages":
+            p.add_argument("--check", action="store_true", help="only check that dvc.yaml is current")
         if name == "explore":
             p.add_argument("model")
             p.add_argument("--datasets", nargs="+", required=True)

@@ -72,10 +72,27 @@ class DataConfig(Section):
         return self
 
 
+class DatasetOverrides(Section):
+    """What a study changes on one of its datasets only (the 1992 paper's nets differ per ensemble)."""
+
+    set: dict[str, dict[str, Any]] = {}  # model -> hyperparameter -> value
+    train: dict[str, Any] = {}  # overrides of the training budget
+    nets: dict[str, Any] = {}  # overrides of the net sizes
+
+
 class StudySpec(Section):
-    question: str  # the claim under test, shown in the report
+    """Which trials a study runs; its claim and what it concludes are in its module,
+    pipeline/studies/<name>.py."""
+
     models: Annotated[tuple[str, ...], NonEmpty]
     datasets: Annotated[tuple[str, ...], NonEmpty]  # the talk's list; trials use those the profile allows
+    vary: dict[str, dict[str, Annotated[list[Any], NonEmpty]]] = {}  # model -> axis -> values: the study's factors, a row each
+    set: dict[str, dict[str, Any]] = {}  # model -> hyperparameter -> value, fixed for this study
+    only: dict[str, tuple[str, ...]] = {}  # model -> the study's datasets it trains on (default: all)
+    seeds: Optional[Annotated[tuple[NonNegativeInt, ...], NonEmpty]] = None  # instead of the profile's
+    train: dict[str, Any] = {}  # overrides of the profile's training budget
+    nets: dict[str, Any] = {}  # overrides of the profile's net sizes
+    by_dataset: dict[str, DatasetOverrides] = {}  # dataset -> overrides on that dataset only
 
 
 class Resources(Section):
@@ -155,8 +172,11 @@ class Config:
     evalnet: EvalNet
     theory: TheorySettings | None = None
 
-    def study_datasets(self, study: str) -> tuple[str, ...]:
-        return tuple(d for d in self.studies[study].datasets if d in self.profile.datasets)
+    def study_datasets(self, study: str, model: str | None = None) -> tuple[str, ...]:
+        """The study's datasets that the profile allows (and that `model` trains on, if given)."""
+        spec = self.studies[study]
+        keep = spec.only.get(model, spec.datasets) if model else spec.datasets
+        return tuple(d for d in spec.datasets if d in self.profile.datasets and d in keep)
 
     def needed_datasets(self) -> tuple[str, ...]:
         """Datasets the current profile's studies train on, in params.yaml's order."""
@@ -216,6 +236,18 @@ def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) 
                    f"unknown model {m!r} (known: {{}})")
         for d in study.datasets:
             _known(file, f"studies.{name}.datasets", d, datasets, f"unknown dataset {d!r} (datasets: {{}})")
+        for field in ("vary", "set", "only"):
+            for m in getattr(study, field):
+                _known(file, f"studies.{name}.{field}.{m}", m, list(study.models),
+                       f"model {m!r} is not in this study (its models: {{}})")
+        for m, ds in study.only.items():
+            for d in ds:
+                _known(file, f"studies.{name}.only.{m}", d, list(study.datasets), f"dataset {d!r} is not in this study ({{}})")
+        for d, over in study.by_dataset.items():
+            _known(file, f"studies.{name}.by_dataset.{d}", d, list(study.datasets), f"dataset {d!r} is not in this study ({{}})")
+            for m in over.set:
+                _known(file, f"studies.{name}.by_dataset.{d}.set.{m}", m, list(study.models),
+                       f"model {m!r} is not in this study (its models: {{}})")
     cfg = Config(file=file, profile_name=profile_name, profile=params.profiles[profile_name], data=params.data,
                  datasets=params.datasets, models=models, studies=params.studies, resources=params.resources,
                  tracking=params.tracking, evalnet=params.evalnet, theory=params.theory)
@@ -223,28 +255,11 @@ def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) 
         if not cfg.study_datasets(name):
             raise ConfigError(file, f"studies.{name}.datasets",
                               f"none of them is in profile {profile_name!r}'s datasets {list(cfg.profile.datasets)}")
-    _refuse_unworkable(cfg)
+    from .trials import expand  # every trial's settings are valid and workable, or we stop here
+
+    for name in params.studies:
+        expand(cfg, name)
     return cfg
-
-
-def _refuse_unworkable(cfg: Config) -> None:
-    """Every setting a study will train with must be able to work on each of its datasets
-    (e.g. an EBGAN margin the energy cannot reach on data in [0, 1])."""
-    from pipeline.data import SHAPES
-
-    for study_name, study in cfg.studies.items():
-        for model in study.models:
-            spec, family = cfg.models[model], FAMILIES[model]
-            axes = spec.grid.get(cfg.profile_name, {})
-            for dataset in cfg.study_datasets(study_name):
-                shape, bounded = SHAPES[dataset]
-                data = DataSpec(shape=shape, code_dim=cfg.datasets[dataset].code_dim, bounded=bounded)
-                for point in spec.grid_points(cfg.profile_name):
-                    refused = family.refuse(family.Hyper.model_validate(point), data)
-                    if refused:
-                        field, why = refused
-                        where = f"grid.{cfg.profile_name}" if field in axes else "defaults"
-                        raise ConfigError(cfg.file, f"models.{model}.{where}.{field}", f"{why} ({dataset}, study {study_name})")
 
 
 def load(path: str | Path = PARAMS_FILE, profile: str | None = None) -> Config:

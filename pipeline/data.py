@@ -119,15 +119,28 @@ def make_ica(n: int, rng: np.random.Generator):
     return x, {"factors": sources.astype(np.float32)}, {"kind": "vector", "mixing": mixing.tolist()}
 
 
-PM92_PATTERNS = np.eye(4, dtype=np.float32)  # the paper's four local (one-hot) patterns
-PM92_PROBS = (0.25, 0.25, 0.25, 0.25)  # the uniform ensemble; the non-uniform one is 1/9, 2/9, 2/9, 4/9
+# Schmidhuber 1992, sec. 7: the uniform ensemble of 4 local (one-hot) patterns (experiment 1 of
+# "uniformly distributed inputs"), and the non-uniform one of 4 distributed 2-bit patterns
+# x^a..x^d = 00, 01, 10, 11 with probabilities 1/9, 2/9, 2/9, 4/9 (experiment 1 of
+# "non-uniformly distributed inputs").
+PM92_PATTERNS = np.eye(4, dtype=np.float32)
+PM92_PROBS = (0.25, 0.25, 0.25, 0.25)
+PM92_NONUNIFORM_PATTERNS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+PM92_NONUNIFORM_PROBS = (1 / 9, 2 / 9, 2 / 9, 4 / 9)
+
+
+def _ensemble(patterns: np.ndarray, probs: tuple[float, ...], n: int, rng: np.random.Generator):
+    labels = rng.choice(len(patterns), size=n, p=probs)
+    return patterns[labels], {"y": labels}, {"kind": "vector", "bounded": True, "discrete": True,
+                                             "patterns": patterns.tolist(), "probs": list(probs)}
 
 
 def make_pm92(n: int, rng: np.random.Generator):
-    """Schmidhuber 1992's toy ensemble: 4 local patterns, drawn with PM92_PROBS."""
-    labels = rng.choice(len(PM92_PATTERNS), size=n, p=PM92_PROBS)
-    return PM92_PATTERNS[labels], {"y": labels}, {"kind": "vector", "bounded": True, "discrete": True,
-                                                  "probs": list(PM92_PROBS)}
+    return _ensemble(PM92_PATTERNS, PM92_PROBS, n, rng)
+
+
+def make_pm92_nonuniform(n: int, rng: np.random.Generator):
+    return _ensemble(PM92_NONUNIFORM_PATTERNS, PM92_NONUNIFORM_PROBS, n, rng)
 
 
 SYNTHETIC: dict[str, tuple[Callable, int]] = {  # name -> (maker, default size)
@@ -136,6 +149,7 @@ SYNTHETIC: dict[str, tuple[Callable, int]] = {  # name -> (maker, default size)
     "bars": (make_bars, 10000),
     "ica": (make_ica, 10000),
     "pm92": (make_pm92, 2000),
+    "pm92_nonuniform": (make_pm92_nonuniform, 2000),
 }
 
 
@@ -239,7 +253,7 @@ DATASETS = {*SYNTHETIC, "digits", "mnist", "fashion_mnist"}
 # config checks with it that every family's settings can work on every dataset of its studies.
 SHAPES: dict[str, tuple[tuple[int, ...], bool]] = {
     "ring8": ((2,), False), "grid25": ((2,), False), "bars": ((1, 8, 8), True), "ica": ((ICA_SOURCES,), False),
-    "pm92": ((PM92_PATTERNS.shape[1],), True), "digits": ((1, 8, 8), True), "mnist": ((1, 28, 28), True),
+    "pm92": ((PM92_PATTERNS.shape[1],), True), "pm92_nonuniform": ((PM92_NONUNIFORM_PATTERNS.shape[1],), True), "digits": ((1, 8, 8), True), "mnist": ((1, 28, 28), True),
     "fashion_mnist": ((1, 28, 28), True),
 }
 

@@ -5,6 +5,7 @@ the family declares, and keyed by it."""
 from __future__ import annotations
 
 import functools
+import zlib
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ from .data import Dataset, as_tensor
 from .samplers import SAMPLERS
 
 SPLIT_PREFIX = {"test": "eval", "val": "val"}
+TRAIN_CODES = 10_000  # training examples encoded as the probes' reference
 CODE_POINTS = 2500  # examples whose codes the code metrics read: the k-NN and energy-distance
 # estimates cost N^2 memory, and the toys' test split holds 20,000 (splits are shuffled, so
 # the first CODE_POINTS are a uniform subsample)
@@ -25,9 +27,18 @@ class Probe:
     """What the metrics read on one split, each piece computed at most once, on first use."""
 
     def __init__(self, model: Family, ds: Dataset, split: str, classifier, seed: int):
-        self.model, self.ds, self.split, self.classifier = model, ds, split, classifier
-        self.gen = torch.Generator(device=model.device).manual_seed(seed)
+        self.model, self.ds, self.split, self.classifier, self.seed = model, ds, split, classifier, seed
         self.labels = ds.y[split] if ds.y is not None else None
+
+    def rng(self, purpose: str) -> torch.Generator:
+        """A random stream of its own for each use (the prior draws, each sampler, ...): adding a
+        metric never changes the draws another one sees."""
+        return torch.Generator(device=self.model.device).manual_seed(self.seed * 1_000_003 + zlib.crc32(purpose.encode()))
+
+    @property
+    def gen(self) -> torch.Generator:
+        """A fresh stream for a metric that draws (InfoGAN's continuous-code check)."""
+        return self.rng("metric")
 
     def can(self, capability: str) -> bool:
         return capability in self.model.capabilities
@@ -44,7 +55,7 @@ class Probe:
     @functools.cached_property
     def code_samples(self) -> np.ndarray:
         """Draws of the aggregate posterior (= the encodings for deterministic encoders)."""
-        return self.model.code_sample(self.x[:CODE_POINTS], self.gen).cpu().double().numpy()
+        return self.model.code_sample(self.x[:CODE_POINTS], self.rng("code_samples")).cpu().double().numpy()
 
     @functools.cached_property
     def dead(self) -> np.ndarray:
@@ -52,8 +63,28 @@ class Probe:
 
     @functools.cached_property
     def prior(self) -> torch.Tensor | None:
-        draws = self.model.prior_sample(len(self.code_samples), self.gen)
+        draws = self.model.prior_sample(len(self.code_samples), self.rng("prior"))
         return None if draws is None else draws.cpu().double()
+
+    @functools.cached_property
+    def factors(self) -> np.ndarray:
+        """The known generating factors of the examples whose codes the metrics read."""
+        return self.ds.factors[self.split][:CODE_POINTS]
+
+    @functools.cached_property
+    def train_codes(self) -> np.ndarray:
+        """Codes of (up to TRAIN_CODES) training examples: the reference of the probes."""
+        return self.model.encode(as_tensor(self.ds.x["train"][:TRAIN_CODES], self.model.device)).cpu().double().numpy()
+
+    @property
+    def train_labels(self) -> np.ndarray:
+        return self.ds.y["train"][:TRAIN_CODES]
+
+    def pattern_criteria(self) -> dict[str, float]:
+        """The 1992 criteria on the ensemble's distinct patterns, each with its probability."""
+        patterns = torch.tensor(self.ds.meta["patterns"], dtype=torch.float32, device=self.model.device)
+        return metrics.factorial_code_criteria(self.model.encode(patterns).cpu().double().numpy(),
+                                               np.array(self.ds.meta["probs"]))
 
     def recon_mse(self) -> float:
         return (self.model.reconstruct(self.x) - self.x).pow(2).flatten(1).sum(1).mean().item()
@@ -65,7 +96,7 @@ def metric_keys(model: Family, ds: Dataset, has_classifier: bool, split: str = "
     prefix = SPLIT_PREFIX[split]
     keys = []
     for group in metrics.METRICS:
-        if group.applies(probe):
+        if group.applies(probe) and split in group.splits:
             for name in group.names:
                 keys += ([f"{prefix}/{s}/{name}" for s in model.samplers] if group.on_samples else [f"{prefix}/{name}"])
     return keys
@@ -74,25 +105,31 @@ def metric_keys(model: Family, ds: Dataset, has_classifier: bool, split: str = "
 @torch.no_grad()
 def evaluate(model: Family, ds: Dataset, n_samples: int, seed: int, classifier=None, split: str = "test",
              only: tuple[str, ...] | None = None) -> tuple[dict[str, float | None], dict[str, np.ndarray]]:
-    """The metrics on `split` and the samples each sampler drew. `only` restricts the work to
-    the metric groups holding those names (the progress metrics tracked during training)."""
+    """The metrics on `split` and the samples each sampler drew (plus InfoGAN's latent traversal
+    on the test split). `only` restricts the work to the metric groups holding those names (the
+    progress metrics tracked during training)."""
     was_training = model.training
     model.eval()
     probe = Probe(model, ds, split, classifier, seed)
     prefix = SPLIT_PREFIX[split]
-    groups = [g for g in metrics.METRICS if g.applies(probe) and (only is None or set(g.names) & set(only))]
+    groups = [g for g in metrics.METRICS
+              if g.applies(probe) and split in g.splits and (only is None or set(g.names) & set(only))]
     out: dict[str, float | None] = {}
     samples: dict[str, np.ndarray] = {}
     if any(g.on_samples for g in groups):
         x_train = as_tensor(ds.x["train"], model.device)
         for sampler in model.samplers:
-            samples[sampler] = SAMPLERS[sampler](model, n_samples, probe.gen, x_train).cpu().numpy()
+            samples[sampler] = SAMPLERS[sampler](model, n_samples, probe.rng(f"sampler/{sampler}"), x_train).cpu().numpy()
+    extras = {}
+    if split == "test" and only is None and probe.can("infer_code") and ds.kind == "image":
+        extras["traversal"] = model.traversal(gen=probe.rng("traversal")).cpu().numpy()  # a figure, not a sampler
     for group in groups:
         if not group.on_samples:
             values = group.compute(probe) if group.available(probe) else dict.fromkeys(group.names)
             out.update({f"{prefix}/{k}": v for k, v in values.items()})
             continue
         for sampler, drawn in samples.items():
-            out.update({f"{prefix}/{sampler}/{k}": v for k, v in group.compute(probe, drawn).items()})
+            values = group.compute(probe, drawn) if group.available(probe) else dict.fromkeys(group.names)
+            out.update({f"{prefix}/{sampler}/{k}": v for k, v in values.items()})
     model.train(was_training)
-    return out, samples
+    return out, {**samples, **extras}

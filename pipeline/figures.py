@@ -10,11 +10,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def samples_figure(samples: np.ndarray, title: str, reference: np.ndarray | None = None, max_images: int = 64):
-    """A grid of images (N, 1, H, W), or a scatter of 2-D points over the data (`reference`)."""
+def samples_figure(samples: np.ndarray, title: str, reference: np.ndarray | None = None, max_images: int = 100,
+                   columns: int | None = None):
+    """A grid of images (N, 1, H, W) (`columns` per row, else a square), or a scatter of 2-D
+    points over the data (`reference`)."""
     if samples.ndim == 4:
         n = min(len(samples), max_images)
-        cols = int(math.ceil(math.sqrt(n)))
+        cols = columns or int(math.ceil(math.sqrt(n)))
         rows = int(math.ceil(n / cols))
         h, w = samples.shape[2:]
         canvas = np.ones((rows * (h + 1) + 1, cols * (w + 1) + 1))

@@ -10,6 +10,7 @@ split `eval` is the test split, `val` the validation split.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from typing import Any, Callable
 
@@ -86,6 +87,203 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:
     n, m = len(x), len(y)
     xx, yy, xy = torch.cdist(x, x), torch.cdist(y, y), torch.cdist(x, y)
     return float(2 * xy.mean() - xx.sum() / (n * (n - 1)) - yy.sum() / (m * (m - 1)))
+
+
+# --------------------------------------------------------------------------- codes against known factors
+
+
+def _discretize(values: np.ndarray, bins: int = 20) -> np.ndarray:
+    """Each column to `bins` equal-width bins (columns with few distinct values keep them)."""
+    out = np.empty(values.shape, dtype=np.int64)
+    for j in range(values.shape[1]):
+        column = values[:, j]
+        distinct = np.unique(column)
+        if len(distinct) <= bins:
+            out[:, j] = np.searchsorted(distinct, column)
+        else:
+            edges = np.linspace(column.min(), column.max(), bins + 1)[1:-1]
+            out[:, j] = np.digitize(column, edges)
+    return out
+
+
+def mutual_information_matrix(codes: np.ndarray, factors: np.ndarray, bins: int = 20) -> np.ndarray:
+    """MI(c_j; v_k) in nats between discretised code units and factors: (units, factors)."""
+    from sklearn.metrics import mutual_info_score
+
+    c, v = _discretize(np.asarray(codes, float), bins), _discretize(np.asarray(factors, float), bins)
+    return np.array([[mutual_info_score(c[:, j], v[:, k]) for k in range(v.shape[1])] for j in range(c.shape[1])])
+
+
+def mig(codes: np.ndarray, factors: np.ndarray, bins: int = 20) -> float:
+    """Mutual information gap (Chen et al. 2018, "Isolating sources of disentanglement"): per
+    factor, (largest - second largest MI with a code unit) / the factor's entropy, averaged.
+    1: each factor lives in one unit alone; 0: in none, or spread over several."""
+    mi = mutual_information_matrix(codes, factors, bins)
+    v = _discretize(np.asarray(factors, float), bins)
+    gaps = []
+    for k in range(v.shape[1]):
+        p = np.bincount(v[:, k]) / len(v)
+        entropy = -(p[p > 0] * np.log(p[p > 0])).sum()
+        if entropy > 0 and mi.shape[0] > 1:
+            top = np.sort(mi[:, k])[::-1]
+            gaps.append((top[0] - top[1]) / entropy)
+    return float(np.mean(gaps)) if gaps else float("nan")
+
+
+def dci(codes: np.ndarray, factors: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """Disentanglement, completeness and informativeness (Eastwood & Williams 2018): a random
+    forest per factor predicts it from the code (fit on the first half, R^2 on the second);
+    its feature importances form R (units x factors). Disentanglement: 1 - entropy (base K) of
+    each unit's importance over factors, weighted by the unit's share; completeness: 1 -
+    entropy (base d) of each factor's importance over units; informativeness: mean R^2."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    c, v = np.asarray(codes, float), np.asarray(factors, float)
+    half = len(c) // 2
+    d, k = c.shape[1], v.shape[1]
+    importance, r2 = np.zeros((d, k)), []
+    for j in range(k):
+        forest = RandomForestRegressor(n_estimators=30, max_depth=8, random_state=seed).fit(c[:half], v[:half, j])
+        importance[:, j] = forest.feature_importances_
+        r2.append(forest.score(c[half:], v[half:, j]) if v[half:, j].std() > 0 else float("nan"))
+
+    def one_minus_entropy(p: np.ndarray, base: int) -> np.ndarray:
+        p = p / np.clip(p.sum(axis=-1, keepdims=True), 1e-12, None)
+        h = -(np.where(p > 0, p * np.log(np.clip(p, 1e-12, None)), 0)).sum(-1) / math.log(base)
+        return 1 - h
+
+    weights = importance.sum(1) / max(importance.sum(), 1e-12)
+    disentanglement = float((weights * one_minus_entropy(importance, max(k, 2))).sum())
+    completeness = float(one_minus_entropy(importance.T, max(d, 2)).mean())
+    return {"dci_disentanglement": disentanglement, "dci_completeness": completeness,
+            "dci_informativeness": float(np.nanmean(r2))}
+
+
+def amari_distance(unmixing: np.ndarray, mixing: np.ndarray) -> float:
+    """Amari et al. (1996)'s distance between an estimated unmixing W and the true mixing A:
+    with P = W A, the mean excess of each row and column over its largest entry, in [0, 1];
+    0 when W inverts A up to a permutation and scaling of the sources."""
+    p = np.abs(np.asarray(unmixing, float) @ np.asarray(mixing, float))
+    n = p.shape[0]
+    rows = (p.sum(1) / p.max(1) - 1).sum()
+    cols = (p.sum(0) / p.max(0) - 1).sum()
+    return float((rows + cols) / (2 * n * (n - 1)))
+
+
+def linear_unmixing(x: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The linear map W (units x features) that best predicts the codes from the data, by least
+    squares on centred values: what an encoder has learned, as an unmixing matrix."""
+    x, c = np.asarray(x, float), np.asarray(codes, float)
+    solution, *_ = np.linalg.lstsq(x - x.mean(0), c - c.mean(0), rcond=None)
+    return solution.T
+
+
+def predictability_r2(codes: np.ndarray, seed: int = 0) -> float:
+    """PM's own criterion after training: how well a fresh predictor guesses each unit from the
+    others (10-nearest-neighbour regression on standardised units, fit on the first half of the
+    codes, R^2 on the second half), averaged over units. 0: unpredictable (factorial); 1: a
+    function of the others."""
+    from sklearn.neighbors import KNeighborsRegressor
+
+    c = np.asarray(codes, float)
+    if c.shape[1] < 2:
+        return 0.0
+    c = (c - c.mean(0)) / np.where(c.std(0) > 0, c.std(0), 1.0)
+    half, scores = len(c) // 2, []
+    for j in range(c.shape[1]):
+        others = np.delete(c, j, axis=1)
+        model = KNeighborsRegressor(n_neighbors=10).fit(others[:half], c[:half, j])
+        scores.append(model.score(others[half:], c[half:, j]) if c[half:, j].std() > 0 else 0.0)
+    return float(np.mean(scores))
+
+
+def ks_to_prior(codes: np.ndarray, prior: np.ndarray) -> float:
+    """Mean over units of the two-sample Kolmogorov-Smirnov statistic between a unit's codes
+    and the same unit of prior draws: 0 when every marginal matches the prior's."""
+    from scipy.stats import ks_2samp
+
+    c, p = np.asarray(codes, float), np.asarray(prior, float)
+    return float(np.mean([ks_2samp(c[:, j], p[:, j]).statistic for j in range(c.shape[1])]))
+
+
+def linear_probe_accuracy(train_codes, train_labels, test_codes, test_labels) -> float:
+    """Test accuracy of a logistic regression fit on the training codes (standardised)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    return float(model.fit(train_codes, train_labels).score(test_codes, test_labels))
+
+
+def nearest_neighbour_accuracy(train_codes, train_labels, test_codes, test_labels) -> float:
+    """1-NN accuracy, Euclidean distance, the training codes as the reference (BiGAN's protocol)."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    return float(KNeighborsClassifier(n_neighbors=1).fit(train_codes, train_labels).score(test_codes, test_labels))
+
+
+def clustering_accuracy(clusters: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy of cluster ids against labels under the best one-to-one matching of clusters to
+    labels (Hungarian algorithm): 1 for a perfect clustering whatever its numbering."""
+    from scipy.optimize import linear_sum_assignment
+
+    clusters, labels = np.asarray(clusters), np.asarray(labels)
+    size = int(max(clusters.max(), labels.max())) + 1
+    counts = np.zeros((size, size))
+    np.add.at(counts, (clusters, labels), 1)
+    rows, cols = linear_sum_assignment(-counts)
+    return float(counts[rows, cols].sum() / len(labels))
+
+
+def mean_pairwise_cosine(codes: np.ndarray) -> float:
+    """Mean cosine similarity between the codes of different samples: 1 when every sample gets
+    the same code direction (what EBGAN's pull-away term pushes down)."""
+    c = np.asarray(codes, float)
+    unit = c / np.clip(np.linalg.norm(c, axis=1, keepdims=True), 1e-12, None)
+    n = len(unit)
+    similarity = unit @ unit.T
+    return float((similarity.sum() - np.trace(similarity)) / (n * (n - 1)))
+
+
+BINARY_TOLERANCE = 0.05  # Schmidhuber 1992: a unit is binary within 0.05 of its bounds on every pattern
+
+
+def factorial_code_criteria(codes: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+    """The 1992 paper's criterion on its pattern ensembles: `codes` (patterns, units) of each
+    distinct input pattern, `probs` their probabilities. A run succeeds when every unit is
+    binary (within 0.05 of 0 or 1 on every pattern), the binary codes are distinct (the code
+    is invertible) and they are factorial (the code distribution is the product of its
+    marginals). V_C (of the rounded code, with the optimal predictors: conditional means)
+    = 1/2 sum_p n_p sum_i (E[y_i | y_-i] - y_i)^2 over one epoch of
+    n_p = probability x epoch presentations (4 for the uniform ensemble, 9 for 1/9..4/9):
+    2 for a factorial binary code on either ensemble, 19/10 for the paper's code B."""
+    y, probs = np.asarray(codes, float), np.asarray(probs, float)
+    bits = np.round(y)
+    binary = bool(np.all(np.abs(y - bits) <= BINARY_TOLERANCE))
+    distinct = len({tuple(b) for b in bits})
+    joint: dict[tuple, float] = {}
+    for b, p in zip(bits, probs):
+        joint[tuple(b)] = joint.get(tuple(b), 0.0) + p
+    marginal = [{v: sum(p for b, p in joint.items() if b[i] == v) for v in (0.0, 1.0)} for i in range(y.shape[1])]
+    gap = max(abs(p - math.prod(marginal[i][b[i]] for i in range(len(b))))
+              for b, p in _all_binary(y.shape[1], joint))
+    epoch = round(1 / probs.min())
+    v_c = 0.0
+    for i in range(bits.shape[1]):  # the optimal predictor of unit i: its conditional mean given the others
+        others = np.delete(bits, i, axis=1)
+        for r in range(len(bits)):
+            same = np.all(others == others[r], axis=1)
+            mean = (probs[same] * bits[same, i]).sum() / probs[same].sum()
+            v_c += 0.5 * epoch * probs[r] * (mean - bits[r, i]) ** 2
+    factorial = gap < 1e-6
+    return {"binary": float(binary), "distinct_codes": float(distinct), "factorial": float(factorial),
+            "success": float(binary and factorial and distinct == len(y)), "v_c": float(v_c)}
+
+
+def _all_binary(units: int, joint: dict[tuple, float]):
+    for combo in itertools.product((0.0, 1.0), repeat=units):
+        yield combo, joint.get(combo, 0.0)
 
 
 # --------------------------------------------------------------------------- 2-D mode metrics
@@ -193,6 +391,7 @@ class Metric:
     on_samples: bool = False
     progress: tuple[str, ...] = ()  # names tracked on validation data during training
     change: dict[str, tuple[float, bool]] = dataclasses.field(default_factory=dict)  # name -> (least change that counts, relative?)
+    splits: tuple[str, ...] = ("test", "val")  # the costly ones are computed on the test split only
 
 
 def _always(probe) -> bool:
@@ -216,6 +415,10 @@ def _toy(probe) -> bool:
 
 def _labelled_images(probe) -> bool:
     return probe.ds.kind == "image" and probe.classifier is not None
+
+
+def _labelled_image_data(probe) -> bool:
+    return probe.ds.kind == "image" and probe.labels is not None
 
 
 METRICS: tuple[Metric, ...] = (
@@ -259,11 +462,87 @@ METRICS: tuple[Metric, ...] = (
            lambda p, s: {"frechet": frechet_distance(p.x, torch.from_numpy(s).to(p.x.device), p.classifier),
                          "class_kl": class_histogram_kl(torch.from_numpy(s).to(p.x.device), p.classifier, p.labels)},
            on_samples=True, progress=("frechet",), change={"frechet": (0.05, True)}),
+    Metric(("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness"),
+           {"mig": "mutual information gap of the test codes (posterior means) against the known factors, 20 bins "
+                   "(Chen et al. 2018); 1: each factor in one unit alone",
+            "dci_disentanglement": "DCI disentanglement (Eastwood & Williams 2018), importances of a random forest per "
+                                   "factor; 1: each unit informs one factor",
+            "dci_completeness": "DCI completeness: 1 when each factor is captured by one unit",
+            "dci_informativeness": "DCI informativeness: mean held-out R^2 of the factors from the code"},
+           {"mig": "higher", "dci_disentanglement": "higher", "dci_completeness": "higher", "dci_informativeness": "higher"},
+           lambda p: p.ds.factors is not None, lambda p: p.can("encode"),
+           lambda p: {"mig": mig(p.codes, p.factors), **dci(p.codes, p.factors)}, splits=("test",)),
+    Metric(("amari",),
+           {"amari": "Amari distance between the linear unmixing that best maps the data to the test codes (least "
+                     "squares) and the true mixing; 0 = the sources recovered up to order and scale"},
+           {"amari": "lower"}, lambda p: "mixing" in p.ds.meta, lambda p: p.can("encode"),
+           lambda p: {"amari": amari_distance(linear_unmixing(p.x[:len(p.codes)].cpu().numpy(), p.codes),
+                                              np.array(p.ds.meta["mixing"]))}, splits=("test",)),
+    Metric(("predictability_r2",),
+           {"predictability_r2": "PM's criterion after training: mean R^2 of a fresh predictor (10-NN regression, fit "
+                                 "on half the test codes, scored on the other half) of each live unit from the others"},
+           {"predictability_r2": "lower"}, _always, lambda p: p.can("encode"),
+           lambda p: {"predictability_r2": predictability_r2(p.code_samples[:, ~p.dead])}, splits=("test",)),
+    Metric(("ks_prior",),
+           {"ks_prior": "mean over units of the two-sample Kolmogorov-Smirnov statistic between the unit's test codes "
+                        "and the prior's draws for that unit"},
+           {"ks_prior": "lower"}, _always, lambda p: p.can("encode") and p.prior is not None,
+           lambda p: {"ks_prior": ks_to_prior(p.code_samples, p.prior.numpy())}),
+    Metric(("linear_probe", "knn_accuracy"),
+           {"linear_probe": "test accuracy of a logistic regression on the codes of the training split (posterior means)",
+            "knn_accuracy": "test accuracy of 1-nearest-neighbour classification of the codes, Euclidean, the training "
+                            "split's codes as the reference (BiGAN's protocol)"},
+           {"linear_probe": "higher", "knn_accuracy": "higher"}, _labelled_image_data, lambda p: p.can("encode"),
+           lambda p: {"linear_probe": linear_probe_accuracy(p.train_codes, p.train_labels, p.codes, p.labels[:len(p.codes)]),
+                      "knn_accuracy": nearest_neighbour_accuracy(p.train_codes, p.train_labels, p.codes,
+                                                                 p.labels[:len(p.codes)])}, splits=("test",)),
+    Metric(("cluster_accuracy", "cont_recon"),
+           {"cluster_accuracy": "accuracy of Q's categorical code on real test images against the labels, under the "
+                                "best one-to-one matching of categories to classes (Hungarian)",
+            "cont_recon": "squared error of Q's reconstruction of the continuous codes of fresh samples, summed over "
+                          "units (a U(-1, 1) unit guessed by 0 scores 1/3)"},
+           {"cluster_accuracy": "higher", "cont_recon": "lower"},
+           lambda p: _labelled_image_data(p) and p.can("infer_code"), _always,
+           lambda p: {"cluster_accuracy": clustering_accuracy(p.model.infer_code(p.x)[0].argmax(1).cpu().numpy(), p.labels),
+                      "cont_recon": p.model.cont_code_error(len(p.x), p.gen)}, splits=("test",)),
+    Metric(("code_cosine",),
+           {"code_cosine": "mean cosine similarity between the critic's codes of different samples (EBGAN's "
+                           "discriminator encoder): what the pull-away term pushes down"},
+           {"code_cosine": "lower"}, lambda p: p.can("critic_codes"), _always,
+           lambda p, s: {"code_cosine": mean_pairwise_cosine(p.model.critic_codes(torch.from_numpy(s).to(p.x.device)))},
+           on_samples=True),
+    Metric(("success", "binary", "factorial", "distinct_codes", "v_c"),
+           {"success": "the 1992 paper's criterion: every unit binary (within 0.05 of 0 or 1 on every pattern), the codes "
+                       "distinct and factorial",
+            "binary": "1 when every unit is within 0.05 of 0 or 1 on every pattern",
+            "factorial": "1 when the rounded code's distribution is the product of its marginals",
+            "distinct_codes": "distinct rounded codes over the ensemble's patterns",
+            "v_c": "the paper's objective V_C of the rounded code with optimal predictors, per epoch (2 for a factorial "
+                   "code; 19/10 for the paper's code B)"},
+           {"success": "higher", "binary": "higher", "factorial": "higher", "distinct_codes": "higher", "v_c": "higher"},
+           lambda p: "patterns" in p.ds.meta, lambda p: p.can("encode"), lambda p: p.pattern_criteria(), splits=("test",)),
 )
 
 # Everything a results table may show, in the order a reader wants it.
 DESCRIPTIONS: dict[str, str] = {name: m.what[name] for m in METRICS for name in m.names}
 BETTER: dict[str, str] = {name: m.better[name] for m in METRICS for name in m.names}
+
+
+EARLY = 0.1  # "the first steps": this share of the training budget
+
+
+def early_mean(curve: list[tuple[int, float]], steps: int) -> float | None:
+    """Mean of a curve's points within the first EARLY share of `steps` (None if it has none)."""
+    points = [v for s, v in curve if s <= EARLY * steps]
+    return float(np.mean(points)) if points else None
+
+
+# Metrics read from a trial's training curves after training (not from the model): name ->
+# (curve, what it measures, which direction is better).
+CURVE_METRICS: dict[str, tuple[str, str, str]] = {
+    "gen_grad_early": ("grad/gen", "mean norm of the generator's gradient over the first 10% of training (logged every "
+                       "log_every steps): near 0 when its cost saturates", "none"),
+}
 
 
 def still_improving(curve: list[tuple[int, float]], better: str, change: tuple[float, bool]) -> bool:
@@ -281,3 +560,7 @@ def still_improving(curve: list[tuple[int, float]], better: str, change: tuple[f
     least, relative = change
     margin = least * abs(best) if relative else least
     return final < best - margin if better == "lower" else final > best + margin
+
+
+DESCRIPTIONS.update({name: what for name, (_, what, _) in CURVE_METRICS.items()})
+BETTER.update({name: better for name, (_, _, better) in CURVE_METRICS.items()})

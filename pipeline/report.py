@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import figures, metrics
+from .samplers import SAMPLERS
 from .results import StudyResults, TheoryResults, TrialResult, read_study
 
 REPORTS_DIR = Path("reports")
@@ -21,6 +22,7 @@ NO_SAMPLER = "—"
 
 # Columns in the registry's order (pipeline/metrics.py), then speed and size.
 COLUMNS = [*metrics.DESCRIPTIONS, "steps_per_s", "parameters"]
+metrics.DESCRIPTIONS.setdefault("steps_per_s", "training steps per second over the loop, validation evaluations excluded")
 EXTRA = {"perf/steps_per_s": "steps_per_s", "model/parameters": "parameters"}
 
 
@@ -69,11 +71,14 @@ def _fmt(stat: dict | None) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def study_table(question: str, results: list[TrialResult]) -> str:
-    """Markdown: one table per dataset, a row per model (grid point) and sampler, a column per
-    metric, then what each column measures and by which protocol."""
+def study_table(claim: str, results: list[TrialResult], references: dict | None = None,
+                columns: tuple[str, ...] | None = None) -> str:
+    """Markdown: one table per dataset, a row per model (factor values) and sampler, a column per
+    metric (`columns`, else every one the trials report), rows computed without training
+    (`references`: FastICA, raw pixels) below them; then what each column measures."""
     agg = aggregate(results)
-    lines = [f"**Question.** {question}", ""] if question else []
+    references = references or {}
+    lines = [f"**Claim.** {claim}", ""] if claim else []
     by_dataset: dict[str, list[tuple[str, dict]]] = defaultdict(list)
     for key, entry in agg.items():
         dataset, rest = key.split("/", 1)
@@ -81,22 +86,29 @@ def study_table(question: str, results: list[TrialResult]) -> str:
     shown: set[str] = set()
     for dataset, rows in by_dataset.items():
         names = {k.split("/")[-1] for _, e in rows for k in e if isinstance(e[k], dict) or e[k] is None}
-        columns = [c for c in COLUMNS if c in names]
-        shown.update(columns)
-        lines += [f"### {dataset}", "", "| model | sampler | seeds | diverged | still improving | " + " | ".join(columns) + " |",
-                  "|---" * (len(columns) + 5) + "|"]
+        names |= {m for row in references.get(dataset, {}).values() for m in row}
+        wanted = columns if columns else [c for c in COLUMNS if c not in ("steps_per_s", "parameters")]
+        cols = [c for c in wanted if c in names]
+        shown.update(cols)
+        lines += [f"### {dataset}", "", "| model | sampler | seeds | diverged | still improving | " + " | ".join(cols) + " |",
+                  "|---" * (len(cols) + 5) + "|"]
         for model, entry in rows:
-            for sampler in entry["samplers"] or [NO_SAMPLER]:
-                cells = [_fmt(entry.get(c, entry.get(f"{sampler}/{c}"))) for c in columns]
+            samplers = [s for s in entry["samplers"] if any(f"{s}/{c}" in entry for c in cols)] or [NO_SAMPLER]
+            for sampler in samplers:
+                cells = [_fmt(entry.get(c, entry.get(f"{sampler}/{c}"))) for c in cols]
                 improving = f"{entry['improving']}/{entry['seeds'] - entry['diverged']}" if entry["improving"] else "0"
                 lines.append(f"| {model} | {sampler} | {entry['seeds']} | {entry['diverged']} | {improving} | "
                              + " | ".join(cells) + " |")
+        for name, values in references.get(dataset, {}).items():
+            cells = [f"{values[c]:.3f}" if c in values else "" for c in cols]
+            lines.append(f"| *{name} (reference)* | {NO_SAMPLER} | | | | " + " | ".join(cells) + " |")
         lines.append("")
     lines += [f"Mean ± std over completed seeds, on the test split; `{NOT_APPLICABLE}`: the model cannot provide what "
               "the metric needs. Diverged trials (loss NaN/inf) are counted, not averaged. *still improving*: seeds "
               "whose validation progress metrics were still improving at the last evaluation (their numbers are "
               "lower bounds of what the model reaches, not results). *sampler*: how the samples of the sample "
-              "metrics were drawn (pipeline/samplers.py).", "", "**Columns.**", ""]
+              "metrics were drawn (pipeline/samplers.py). *reference* rows are computed without training.", "",
+              "**Columns.**", ""]
     lines += [f"- `{c}`: {metrics.DESCRIPTIONS[c]}" for c in COLUMNS if c in shown and c in metrics.DESCRIPTIONS]
     return "\n".join(lines) + "\n"
 
@@ -123,6 +135,8 @@ def study_figures(study: str, results: list[TrialResult], out_dir: Path, data_di
         seen.add(key)
         stem = "-".join(p for p in key if p != "default").replace("=", "").replace(",", "-")
         for sampler, drawn in r.samples.items():
+            if sampler not in SAMPLERS:  # e.g. InfoGAN's traversal: its study draws it
+                continue
             if key[0] not in references:
                 references[key[0]] = _reference(key[0], data_dir)
             path = out_dir / f"samples-{stem}-{sampler}.png"
@@ -137,46 +151,59 @@ def study_figures(study: str, results: list[TrialResult], out_dir: Path, data_di
 
 
 def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = Path("data")) -> dict[str, Path]:
-    """Write reports/<study>.md, reports/figures/<study>/*.png, reports/metrics.json and reports/index.md."""
+    """reports/<study>.md (claim, verdict, table, figures) for every study with results,
+    reports/figures/<study>/*.png, reports/metrics.json and reports/index.md (the talk's
+    comparison as measured, then every study's verdict)."""
+    from .studies import STUDIES, Table
+    from .studies.base import select_on_validation
+
     reports_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    all_metrics = {}
-    index = ["# pm2gan report", ""]
-    for study_dir in sorted(p for p in Path(results_dir).iterdir() if (p / "trials.json").exists()):
-        summary: StudyResults = read_study(study_dir)
-        study, results = summary.study, summary.trials
-        figs = study_figures(study, results, reports_dir / "figures" / study, data_dir)
-        md = [f"# Study `{study}`", "", f"Profile `{summary.profile}`, code `{summary.provenance.get('code_version')}`, "
-              f"{len(results)} trials.", "", study_table(summary.question, results), "## Figures", ""]
-        md += [f"![{p.stem}](figures/{study}/{p.name})" for p in figs]
-        path = reports_dir / f"{study}.md"
-        path.write_text("\n".join(md) + "\n")
-        written[study] = path
-        all_metrics[study] = {k: {m: (v["mean"] if isinstance(v, dict) else v) for m, v in e.items()}
-                              for k, e in aggregate(results).items()}
-        index.append(f"- [{study}]({study}.md): {len(results)} trials, "
-                     f"{sum(r.outcome == 'diverged' for r in results)} diverged")
-    theory_dir = Path(results_dir) / "theory"
-    if (theory_dir / "summary.json").exists():
-        theory = TheoryResults.model_validate_json((theory_dir / "summary.json").read_text())
-        written["theory"] = theory_report(theory, theory_dir, reports_dir)
-        all_metrics["theory"] = theory.metrics
-        holds = sum(c.holds for c in theory.checks)
-        index.append(f"- [theory](theory.md): {holds} of {len(theory.checks)} identities hold")
+    all_metrics, verdicts = {}, {}
+    for name, study in STUDIES.items():
+        folder = Path(results_dir) / name
+        if study.kind == "analytic":
+            if not (folder / "summary.json").exists():
+                continue
+            summary = TheoryResults.model_validate_json((folder / "summary.json").read_text())
+            verdicts[name] = study.verdict(summary)
+            written[name] = theory_report(study, summary, verdicts[name], folder, reports_dir)
+            all_metrics[name] = {**summary.metrics, "verdict": verdicts[name].outcome}
+            continue
+        if not (folder / "trials.json").exists():
+            continue
+        summary: StudyResults = read_study(folder)
+        results = select_on_validation(summary.trials)
+        table = Table(results, summary.references)
+        verdicts[name] = study.verdict(table)
+        fig_dir = reports_dir / "figures" / name
+        figs = study_figures(name, results, fig_dir, data_dir) + study.figures(table, results, fig_dir, data_dir)
+        md = [f"# Study `{name}`", "", f"**Claim.** {study.claim}", "", f"**Verdict.** {verdicts[name].line()}", "",
+              f"*The rule that decides it is in `pipeline/studies/{name}.py`.* Profile `{summary.profile}`, code "
+              f"`{summary.provenance.get('code_version')}`, {len(results)} trials.", "",
+              study_table("", results, summary.references, study.columns), "## Figures", ""]
+        md += [f"![{p.stem}](figures/{name}/{p.name})" for p in figs]
+        written[name] = reports_dir / f"{name}.md"
+        written[name].write_text("\n".join(md) + "\n")
+        all_metrics[name] = {k: {m: (v["mean"] if isinstance(v, dict) else v) for m, v in e.items()}
+                             for k, e in aggregate(results).items()}
+        all_metrics[name]["verdict"] = verdicts[name].outcome
     (reports_dir / "metrics.json").write_text(json.dumps(all_metrics, indent=1, sort_keys=True))
-    (reports_dir / "index.md").write_text("\n".join(index) + "\n")
+    from .studies.summary import index_page
+
+    (reports_dir / "index.md").write_text(index_page(verdicts))
     written["index"] = reports_dir / "index.md"
     return written
 
 
-def theory_report(summary: TheoryResults, theory_dir: Path, reports_dir: Path) -> Path:
-    """reports/theory.md: every identity with its measured error, tolerance and verdict."""
+def theory_report(study, summary: TheoryResults, verdict, theory_dir: Path, reports_dir: Path) -> Path:
+    """reports/theory.md: the claim, the verdict, every identity with its measured error and tolerance."""
     fig_dir = reports_dir / "figures" / "theory"
     fig_dir.mkdir(parents=True, exist_ok=True)
     for png in sorted(theory_dir.glob("*.png")):
         shutil.copy(png, fig_dir / png.name)
-    lines = ["# Study `theory`", "",
-             "The GAN tutorial's exercises and the JSD identity as exact experiments (pipeline/theory.py).", "",
+    lines = ["# Study `theory`", "", f"**Claim.** {study.claim}", "", f"**Verdict.** {verdict.line()}", "",
+             "The identities as exact experiments (pipeline/theory.py), each against its tolerance in params.yaml.", "",
              "| identity | verdict | measured error | tolerance | detail |", "|---|---|---|---|---|"]
     for c in summary.checks:
         lines.append(f"| {c.identity} | {'holds' if c.holds else '**fails**'} | {c.measured_error:.3g} | "

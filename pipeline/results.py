@@ -81,10 +81,11 @@ class StudyResults(BaseModel):
     model_config = _JSON
 
     study: str
-    question: str
+    claim: str
     profile: str
     provenance: dict[str, Any]
     trials: list[TrialResult]
+    references: dict[str, dict[str, dict[str, float]]] = {}  # dataset -> row -> metric: rows without training
 
 
 def write_study(study: StudyResults, results_dir: Path = RESULTS_DIR) -> Path:

@@ -20,6 +20,7 @@ from . import evalnet, figures, report, tracking
 from .config import Config
 from .provenance import code_version
 from .results import RESULTS_DIR, StudyResults, TrialResult, write_study
+from .studies.base import select_on_validation
 from .train import CHECKPOINT_FILE, train
 from .trials import TrialConfig, expand
 
@@ -215,15 +216,20 @@ def _load_inputs(cfg: Config, study: str) -> tuple[dict, dict]:
 
 def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
     """Run every trial of `study`; write results_dir/<study>/ only when the sweep is complete."""
+    from .studies import STUDIES
+
+    known = STUDIES.get(study)  # None for an ad-hoc sweep (benchmarks/pipeline_overhead.py)
+    claim = known.claim if known else f"(an ad-hoc sweep: {study})"
     trials = expand(cfg, study)
     tracking.preflight()  # a tracking server that does not answer stops us before any work
     datasets, classifiers = _load_inputs(cfg, study)
     provenance = {"code_version": code_version(), "profile": cfg.profile_name}
     print(f"pm2gan: study {study}: {len(trials)} trials ({len(cfg.studies[study].models)} models, "
-          f"{len(cfg.study_datasets(study))} datasets, {len(cfg.profile.seeds)} seeds)", flush=True)
+          f"{len(cfg.study_datasets(study))} datasets, {len(cfg.studies[study].seeds or cfg.profile.seeds)} seeds)",
+          flush=True)
 
     with tracking.tracking_server(cfg.tracking.store, cfg.tracking.host) as uri:
-        sweep = _Sweep(cfg, study, trials, uri, provenance)
+        sweep = _Sweep(cfg, study, claim, trials, uri, provenance)
         with tracking.run(uri, sweep.experiment, sweep.run_name, sweep.tags, run_id=sweep.parent_id) as parent_id:
             sweep.parent_id = parent_id
             if not sweep.resuming:
@@ -238,10 +244,12 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
                 tracking.log_values(uri, parent_id, tags={"outcome": "interrupted"})
                 raise SweepInterrupted(f"study {study} was interrupted: {len(results)} of {len(trials)} trials "
                                        f"finished; nothing was written to {results_dir}/. `dvc repro` resumes the sweep.")
-            out = write_study(StudyResults(study=study, question=cfg.studies[study].question, profile=cfg.profile_name,
-                                           provenance=provenance, trials=results), results_dir)
+            references = known.references(cfg, datasets) if known else {}
+            out = write_study(StudyResults(study=study, claim=claim, profile=cfg.profile_name, provenance=provenance,
+                                           trials=results, references=references), results_dir)
             tracking.log_files(uri, parent_id, {
-                "comparison.md": report.study_table(cfg.studies[study].question, results),
+                "comparison.md": report.study_table(claim, select_on_validation(results), references,
+                                                    known.columns if known else None),
                 "results.json": (out / "trials.json").read_text()})
             tracking.log_values(uri, parent_id, tags={"outcome": "completed"})
     print(f"pm2gan: study {study} done: {out}", flush=True)
@@ -255,7 +263,7 @@ class _Sweep:
     trials and the checkpoints of the others, and the MLflow parent run (found by the
     sweep's name) is reopened."""
 
-    def __init__(self, cfg: Config, study: str, trials: list[TrialConfig], uri: str, provenance: dict):
+    def __init__(self, cfg: Config, study: str, claim: str, trials: list[TrialConfig], uri: str, provenance: dict):
         from ray import tune
 
         self.cfg, self.study, self.trials, self.uri, self.provenance = cfg, study, trials, uri, provenance
@@ -270,7 +278,7 @@ class _Sweep:
             shutil.rmtree(self.path, ignore_errors=True)
         self.run_name = f"{study}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"
         self.tags = {"study": study, "kind": "sweep", "sweep": self.name, "profile": cfg.profile_name,
-                     "code_version": provenance["code_version"], "question": cfg.studies[study].question[:5000]}
+                     "code_version": provenance["code_version"], "claim": claim[:5000]}
 
     def tuner(self, datasets: dict, classifiers: dict):
         from ray import tune

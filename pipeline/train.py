@@ -184,6 +184,9 @@ def train(cfg: TrialConfig, ds: Dataset, classifier_state: dict | None = None, h
                 curves[k].append((step, v))
         still = improving(curves)
         metrics["eval/still_improving"] = float(bool(still))
+        for name, (curve, _, _) in evaluation.metrics.CURVE_METRICS.items():
+            if curve in curves:
+                metrics[f"eval/{name}"] = evaluation.metrics.early_mean(curves[curve], budget.steps)
     else:
         still = []
         metrics = dict.fromkeys(evaluation.metric_keys(model, ds, classifier is not None) +

@@ -8,8 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ("fetch", "evalnet", "factorial", "generation", "theory", "report")
+
+
+def _stages() -> tuple[str, ...]:
+    from pipeline.studies import STUDIES
+
+    return ("fetch", "evalnet", *STUDIES, "report")
+
+
+STAGES = _stages()
 
 
 def make_checkout(target: Path, params_text: str | None = None) -> Path:
@@ -20,8 +30,11 @@ def make_checkout(target: Path, params_text: str | None = None) -> Path:
         if (ROOT / name).is_file() and not name.startswith(("reports/", "dvc.lock")):
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, target / name)
-    if params_text is not None:
+    if params_text is not None:  # other params: the stages they generate (what `pm2gan stages` writes)
+        from pipeline import config, stages
+
         (target / "params.yaml").write_text(params_text)
+        (target / "dvc.yaml").write_text(stages.render(config.parse(yaml.safe_load(params_text), "params.yaml")))
     subprocess.run(["git", "init", "-q"], cwd=target, check=True)
     subprocess.run(["git", "add", "-A"], cwd=target, check=True)
     subprocess.run(["git", "-c", "user.email=dev@pm2gan", "-c", "user.name=pm2gan", "commit", "-qm", "checkout"],

@@ -37,7 +37,8 @@ def test_paper_profile_expands_grid(raw):
     trials = expand(cfg, "generation")
     gan = [t for t in trials if t.model == "gan"]
     assert {t.hparams["lr"] for t in gan} == {1e-4, 2e-4}
-    assert {t.variant_label for t in gan} == {"lr=0.0001", "lr=0.0002"}
+    # a profile's grid tunes (chosen on validation data); it is not one of the study's factors
+    assert {t.tuned_label for t in gan} == {"lr=0.0001", "lr=0.0002"} and {t.variant_label for t in gan} == {"default"}
     assert "mnist" in {t.dataset for t in trials}
 
 
@@ -63,7 +64,7 @@ def test_paper_profile_expands_grid(raw):
     (lambda r: r.update(profile="huge"), "profile", "unknown profile"),
     (lambda r: r["profiles"]["quick"].update(seeds=[]), "profiles.quick.seeds", "must not be empty"),
     (lambda r: r["profiles"]["quick"]["train"].update(steps=0), "profiles.quick.train.steps", ">= 1"),
-    (lambda r: r["profiles"]["quick"].update(datasets=["ring8"]), "studies.factorial.datasets", "none of them"),
+    (lambda r: r["profiles"]["quick"].update(datasets=["pm92", "ring8"]), "studies.factorial.datasets", "none of them"),
     (lambda r: r["datasets"].update(cifar={"code_dim": 8}), "datasets.cifar", "unknown dataset"),
     (lambda r: r["resources"].update(cpus_per_trial=0), "resources.cpus_per_trial", "must be > 0"),
     (lambda r: r["resources"].update(device="tpu"), "resources.device", "auto, cpu or cuda"),

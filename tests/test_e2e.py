@@ -19,13 +19,15 @@ def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["profile"] = "tiny"
     params["profiles"]["tiny"] = {
-        "seeds": [0], "datasets": ["ica", "ring8", "digits"],
+        "seeds": [0], "datasets": ["pm92", "pm92_nonuniform", "ica", "ring8", "digits"],
         "train": {"steps": 60, "batch_size": 64, "log_every": 20, "checkpoint_every": 0, "eval_samples": 400, "eval_every": 30},
         "nets": {"hidden": 32, "depth": 1, "conv_channels": 8},
     }
     # lr 5 with the `ml` cost blows exp(a) up within 20 steps: one trial must end as diverged
     params["models"]["gan"]["defaults"]["gen_cost"] = "ml"
     params["models"]["gan"]["grid"]["tiny"] = {"lr": [2.0e-4, 5.0]}
+    params["studies"]["pm1992"].update(seeds=[0, 1], train={"steps": 200, "batch_size": 32, "eval_every": 0})
+    params["studies"]["pm1992"]["by_dataset"]["pm92_nonuniform"]["train"] = {"steps": 100}
     params["evalnet"]["steps"] = 300
     params["theory"].update(disc_steps=200, step_sizes=[0.5, 0.1])
     params["theory"]["generator"]["samples"] = 20000
@@ -79,6 +81,12 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     assert any((checkout / "reports" / "figures" / "generation").glob("samples-ring8-gan*.png"))
     theory = (checkout / "reports" / "theory.md").read_text()
     assert "V(D*, G) = 2 JSD - log 4, pair 0 | holds" in theory  # exact at any budget
+    index = (checkout / "reports" / "index.md").read_text()
+    for study in STAGES[2:-1]:  # every study's page opens with its claim and a verdict, and the index links it
+        page = (checkout / "reports" / f"{study}.md").read_text()
+        assert "**Claim.**" in page and "**Verdict.** **" in page, study
+        assert f"[{study}]({study}.md)" in index
+    assert "| **PM** |" in index and "| **InfoGAN** |" in index  # the talk's comparison, as measured
     assert (checkout / "reports" / "figures" / "theory" / "bilinear_game.png").exists()
     trials = json.loads((checkout / "results" / "generation" / "trials.json").read_text())["trials"]
     assert len(trials) == trial_count("generation")  # every model (gan twice: 2 lr) on ring8 and digits, one seed
@@ -87,7 +95,7 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
 
 def test_every_trial_is_an_mlflow_child_run_with_its_config_and_metrics(checkout, first_run):
     runs = mlflow_runs(checkout)
-    assert set(runs) == {"pm2gan/factorial", "pm2gan/generation", "pm2gan/theory", "pm2gan/report"}
+    assert set(runs) == {f"pm2gan/{s}" for s in STAGES if s not in ("fetch", "evalnet")}
     for study, n_trials in (("pm2gan/factorial", trial_count("factorial")),
                             ("pm2gan/generation", trial_count("generation"))):
         parents = [r for r in runs[study] if r.data.tags.get("kind") == "sweep"]
@@ -119,10 +127,10 @@ def test_second_repro_trains_nothing(checkout, first_run):
 
 def test_changing_one_family_reruns_only_its_studies(checkout, first_run):
     params = yaml.safe_load((checkout / "params.yaml").read_text())
-    params["models"]["gan"]["defaults"]["disc_steps"] = 2  # only `generation` trains a GAN
+    params["models"]["gan"]["defaults"]["disc_steps"] = 2  # the studies that train a GAN, and only those
     (checkout / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     output = dvc(checkout, "repro")
-    assert stages_run(output) == {"generation", "report"}
+    assert stages_run(output) == {"generation", "roles", "gen_costs", "report"}
     assert "Data and pipelines are up to date" in dvc(checkout, "status")
 
 

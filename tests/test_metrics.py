@@ -178,3 +178,69 @@ def test_evalnet_save_load_round_trip(datasets, classifier, tmp_path):
     again = evalnet.from_state(evalnet.load_state("digits", tmp_path))
     x = torch.from_numpy(datasets["digits"].x["test"][:10])
     assert torch.equal(again(x), classifier(x))
+
+
+def test_mig_and_dci_of_an_identity_code_are_one_and_of_noise_near_zero():
+    rng = np.random.default_rng(0)
+    factors = (rng.random((2000, 6)) < 0.3).astype(float)
+    assert metrics.mig(factors, factors) == pytest.approx(1.0, abs=0.01)
+    assert metrics.mig(rng.normal(size=(2000, 6)), factors) < 0.02
+    perfect = metrics.dci(factors[:, ::-1], factors)  # a permutation is still perfectly disentangled
+    assert perfect["dci_disentanglement"] > 0.95 and perfect["dci_completeness"] > 0.95
+    assert perfect["dci_informativeness"] > 0.95
+    noise = metrics.dci(rng.normal(size=(2000, 6)), factors)
+    assert noise["dci_disentanglement"] < 0.2 and noise["dci_informativeness"] < 0.05
+
+
+def test_amari_distance_is_zero_for_the_true_unmixing_up_to_order_and_scale():
+    rng = np.random.default_rng(0)
+    mixing = rng.normal(size=(4, 4))
+    assert metrics.amari_distance(np.linalg.inv(mixing), mixing) < 1e-12
+    permuted = 3.0 * np.linalg.inv(mixing)[[2, 0, 3, 1]]
+    assert metrics.amari_distance(permuted, mixing) < 1e-12
+    assert metrics.amari_distance(rng.normal(size=(4, 4)), mixing) > 0.2
+    sources = rng.laplace(size=(3000, 4))
+    assert metrics.amari_distance(metrics.linear_unmixing(sources @ mixing.T, sources), mixing) < 1e-9
+
+
+def test_predictability_of_independent_units_is_zero_and_of_a_copy_is_one():
+    rng = np.random.default_rng(0)
+    assert abs(metrics.predictability_r2(rng.normal(size=(2000, 4)))) < 0.15
+    u = rng.normal(size=2000)
+    assert metrics.predictability_r2(np.stack([u, u, u], 1)) > 0.99
+
+
+def test_ks_to_the_prior():
+    rng = np.random.default_rng(0)
+    assert metrics.ks_to_prior(rng.normal(size=(2500, 3)), rng.normal(size=(2500, 3))) < 0.05
+    assert metrics.ks_to_prior(rng.normal(size=(2500, 3)) + 1, rng.normal(size=(2500, 3))) > 0.3
+
+
+def test_probes_clustering_and_nearest_neighbours_with_known_answers():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 1000)
+    onehot = np.eye(10)[labels]
+    assert metrics.clustering_accuracy((labels + 3) % 10, labels) == 1.0  # perfect, whatever the numbering
+    assert metrics.clustering_accuracy(rng.integers(0, 10, 1000), labels) < 0.2
+    assert metrics.linear_probe_accuracy(onehot, labels, onehot, labels) == 1.0
+    assert metrics.nearest_neighbour_accuracy(onehot, labels, onehot, labels) == 1.0  # the training set on itself
+    noise = rng.normal(size=(1000, 8))
+    assert metrics.nearest_neighbour_accuracy(noise[:500], labels[:500], noise[500:], labels[500:]) < 0.2
+
+
+def test_pairwise_cosine():
+    assert metrics.mean_pairwise_cosine(np.ones((10, 3))) == pytest.approx(1.0)
+    assert metrics.mean_pairwise_cosine(np.eye(5)) == pytest.approx(0.0)
+
+
+def test_the_1992_criterion_and_v_c_on_the_papers_codes():
+    """The paper's non-uniform ensemble: code F is factorial (V_C = 2), code B invertible but
+    not factorial (V_C = 19/10); a near-binary code passes within 0.05, a fuzzy one does not."""
+    probs = np.array([1, 2, 2, 4]) / 9
+    code_f = np.array([[1, 1], [0, 1], [1, 0], [0, 0]], float)
+    code_b = np.array([[0, 1], [0, 0], [1, 0], [1, 1]], float)
+    f, b = metrics.factorial_code_criteria(code_f, probs), metrics.factorial_code_criteria(code_b, probs)
+    assert f["success"] == 1 and f["v_c"] == pytest.approx(2.0)
+    assert b["success"] == 0 and b["factorial"] == 0 and b["distinct_codes"] == 4 and b["v_c"] == pytest.approx(1.9)
+    assert metrics.factorial_code_criteria(np.abs(code_f - 0.04), probs)["binary"] == 1
+    assert metrics.factorial_code_criteria(np.abs(code_f - 0.2), probs)["success"] == 0

@@ -67,7 +67,7 @@ def test_a_trial_that_raises_fails_its_run_and_the_sweep(project, server):
 
 
 def test_theory_that_cannot_write_its_results_fails_its_run(project, server):
-    from pipeline import theory_stage
+    from pipeline.studies import theory as theory_stage
 
     folder, raw = project
     raw = copy.deepcopy(raw)

@@ -1,5 +1,12 @@
-"""The `theory` stage: run pipeline/theory.py's experiments, judge each identity against its
-tolerance, write results/theory/ (summary.json and figures) and an MLflow experiment."""
+"""`theory`: the GAN tutorial's exercises (Goodfellow 2016, sec. 7-8) and the JSD identity as
+exact experiments (pipeline/theory.py): D* = p_data / (p_data + p_g); at D* the value is
+-log 4 + 2 JSD; simultaneous gradient descent on V(x, y) = xy spirals out by sqrt(1 + eta^2)
+per step; the `ml` and `kl` costs' expected gradients are those of KL(p_data||p_g) and
+KL(p_g||p_data). The study runs them, judges each identity against its tolerance in
+params.yaml (`theory.tolerances`), writes results/theory/ and an MLflow run.
+
+Rule: holds when every identity holds; mixed when some do; does not hold when none does.
+"""
 from __future__ import annotations
 
 import json
@@ -9,13 +16,38 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figures, theory, tracking
-from .config import Config, ConfigError
-from .figures import plt
-from .provenance import code_version
-from .results import RESULTS_DIR, Check, TheoryResults, atomic_folder
+from .. import figures, theory, tracking
+from ..config import Config, ConfigError
+from ..figures import plt
+from ..provenance import code_version
+from ..results import RESULTS_DIR, Check, TheoryResults, atomic_folder
+from .base import Study, Verdict
 
 THEORY_DIR = RESULTS_DIR / "theory"
+
+
+class Theory(Study):
+    name = "theory"
+    claim = ("The tutorial's exercises: D* = p_data/(p_data + p_g); at D*, the value is -log 4 + 2 JSD; simultaneous "
+             "gradient descent on V(x, y) = xy orbits instead of converging (and spirals out at finite step size); the "
+             "`ml` cost's gradient equals the KL gradient.")
+    columns = ()
+    kind = "analytic"
+
+    def run(self, cfg: Config) -> Path:
+        return run(cfg)
+
+    def verdict(self, summary: TheoryResults) -> Verdict:
+        held = sum(c.holds for c in summary.checks)
+        outcome = "holds" if held == len(summary.checks) else "mixed" if held else "does not hold"
+        return Verdict(outcome, [f"{held} of {len(summary.checks)} identities hold within their tolerances"] +
+                       [f"{c.identity}: error {c.measured_error:.3g} (tolerance {c.tolerance:g})"
+                        for c in summary.checks if not c.holds])
+
+    def stage(self, spec=None) -> dict:
+        return {"cmd": "pm2gan study theory", "deps": ["pipeline/theory.py", "pipeline/studies/theory.py",
+                                                       "models/losses.py", "models/nets.py"],
+                "params": ["theory"], "outs": ["results/theory"]}
 
 
 def _check(name: str, measured: float, tolerance: float, expected: str, detail: str = "") -> Check:

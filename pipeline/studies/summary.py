@@ -1,0 +1,59 @@
+"""reports/index.md: the talk's comparison slide (PM, GAN, AAE, InfoGAN: the direction of the
+mapping, the role of the game, what the code must be), each cell the talk's statement with
+the measured evidence of the study that tests it; then every study's verdict."""
+from __future__ import annotations
+
+from .base import Verdict
+
+# (model, aspect) -> (the talk's statement, the studies whose verdicts are its evidence)
+SLIDE: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
+    "PM": {
+        "direction of the mapping": ("encoder: complex distribution -> factorial code; decoder: factorial -> complex",
+                                     ("factorial", "generation")),
+        "role of the game": ("a regulariser on an autoencoder, whose main body is reconstruction", ("roles",)),
+        "what the code must be": ("factorial (units unpredictable from one another), any marginals",
+                                  ("factorial", "pm1992")),
+    },
+    "GAN": {
+        "direction of the mapping": ("generator: factorial Gaussian -> complex distribution (\"inverse PM\")",
+                                     ("generation",)),
+        "role of the game": ("the whole objective: nothing else is trained", ("roles", "gen_costs")),
+        "what the code must be": ("any distribution: the prior is a free choice", ("roles",)),
+    },
+    "AAE": {
+        "direction of the mapping": ("encoder: complex distribution -> factorial Gaussian code", ("prior", "factorial")),
+        "role of the game": ("a regulariser beside reconstruction, matching q(z) to the prior", ("prior",)),
+        "what the code must be": ("the chosen prior (a factorial Gaussian by default), matched adversarially",
+                                  ("prior",)),
+    },
+    "InfoGAN": {
+        "direction of the mapping": ("(noise, code) -> complex distribution; Q reads the code back", ("infogan",)),
+        "role of the game": ("the whole objective, plus an autoencoder of (part of) the code", ("infogan",)),
+        "what the code must be": ("a categorical code that becomes the class", ("infogan",)),
+    },
+}
+ASPECTS = ("direction of the mapping", "role of the game", "what the code must be")
+
+
+def _evidence(studies: tuple[str, ...], verdicts: dict[str, Verdict]) -> str:
+    found = [f"[{s}]({s}.md): **{verdicts[s].outcome}**" for s in studies if s in verdicts]
+    return "; ".join(found) if found else "not run"
+
+
+def index_page(verdicts: dict[str, Verdict]) -> str:
+    from . import STUDIES
+
+    lines = ["# pm2gan report", "",
+             "The talk \"From PM to GAN\" sets PM beside GAN, the Adversarial Autoencoder and InfoGAN. Each cell below is "
+             "the talk's statement and the verdict of the study that measures it; the study's page has the rule, the "
+             "numbers that decide it, the table and the figures.", "",
+             "| | " + " | ".join(ASPECTS) + " |", "|---" * (len(ASPECTS) + 1) + "|"]
+    for model, cells in SLIDE.items():
+        row = [f"{cells[a][0]}<br>→ {_evidence(cells[a][1], verdicts)}" for a in ASPECTS]
+        lines.append(f"| **{model}** | " + " | ".join(row) + " |")
+    lines += ["", "## Studies", "", "| study | claim | verdict |", "|---|---|---|"]
+    for name, study in STUDIES.items():
+        verdict = verdicts.get(name)
+        lines.append(f"| [{name}]({name}.md) | {study.claim} | "
+                     + (f"**{verdict.outcome}** — {verdict.because[0]}" if verdict else "not run") + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,106 @@
+"""Studies: dvc.yaml is generated from them and params.yaml and cannot drift; each study's
+verdict rule decides on tables with a known answer."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import yaml
+
+from pipeline import config, stages
+from pipeline.results import TrialResult
+from pipeline.studies import STUDIES, Table
+from pipeline.studies.base import clearly, select_on_validation
+from tests.conftest import ROOT, trial, small
+
+
+@pytest.fixture()
+def raw():
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_the_committed_dvc_yaml_is_what_the_studies_and_params_generate(raw):
+    cfg = config.parse(raw, "params.yaml")
+    stages.check(cfg, ROOT / "dvc.yaml")  # raises when they differ
+    generated = yaml.safe_load(stages.render(cfg))["stages"]
+    assert set(STUDIES) <= set(generated)
+    assert "models.gan" in generated["gen_costs"]["params"] and "models.pm" not in generated["gen_costs"]["params"]
+
+
+def test_a_model_added_to_a_study_in_params_makes_dvc_yaml_stale(raw, tmp_path):
+    """The drift the issue found: a family added to a study in params.yaml but not to its stage's
+    params would silently leave stale results. Now the study refuses to run until regenerated."""
+    raw = copy.deepcopy(raw)
+    raw["studies"]["ebgan"]["models"].append("gan")
+    with pytest.raises(config.ConfigError, match="out of date with params.yaml.*pm2gan stages"):
+        stages.check(config.parse(raw, "params.yaml"), ROOT / "dvc.yaml")
+    (tmp_path / "dvc.yaml").write_text(stages.render(config.parse(raw, "params.yaml")))
+    stages.check(config.parse(raw, "params.yaml"), tmp_path / "dvc.yaml")
+
+
+def test_a_study_without_a_module_is_refused(raw):
+    raw["studies"]["mystery"] = {"models": ["ae"], "datasets": ["digits"]}
+    with pytest.raises(config.ConfigError, match="studies.mystery: no such study"):
+        stages.stages(config.parse(raw, "params.yaml"))
+
+
+def result(model: str, dataset: str, seed: int, variant: dict | None = None, tuned: dict | None = None, **metrics):
+    """A TrialResult with the given test ('eval/...') and validation ('val/...') metrics."""
+    ds = small(dataset) if dataset in ("digits", "ica", "ring8") else small("ica")
+    cfg = trial(model, ds, seed=seed).model_copy(update={"dataset": dataset, "variant": variant or {},
+                                                         "tuned": tuned or {}})
+    return TrialResult(trial=cfg, outcome="completed", steps=1, curves={},
+                       metrics={k.replace("__", "/"): v for k, v in metrics.items()})
+
+
+def rows(model, dataset, values: dict[str, list[float]], variant=None):
+    n = len(next(iter(values.values())))
+    return [result(model, dataset, s, variant, **{f"eval__{k.replace('/', '__')}": v[s] for k, v in values.items()})
+            for s in range(n)]
+
+
+def test_clearly_needs_a_difference_beyond_the_spread():
+    t = Table(rows("pm", "ica", {"total_correlation_knn": [0.10, 0.12, 0.11]}) +
+              rows("ae", "ica", {"total_correlation_knn": [1.1, 1.2, 1.0]}) +
+              rows("aae", "ica", {"total_correlation_knn": [0.9, 1.5, 0.3]}))
+    assert clearly(t.row("ica", "pm"), t.row("ica", "ae"), "total_correlation_knn", "lower")
+    assert not clearly(t.row("ica", "aae"), t.row("ica", "ae"), "total_correlation_knn", "lower")  # too spread
+
+
+def test_factorial_verdict_holds_when_both_codes_beat_the_control_and_is_mixed_otherwise():
+    study = STUDIES["factorial"]
+    control = rows("ae", "ica", {"total_correlation_knn": [1.1, 1.2, 1.0]})
+    good = rows("pm", "ica", {"total_correlation_knn": [0.1, 0.12, 0.11]})
+    aae_good = rows("aae", "ica", {"total_correlation_knn": [0.2, 0.21, 0.19]})
+    aae_bad = rows("aae", "ica", {"total_correlation_knn": [1.1, 1.3, 1.2]})
+    assert study.verdict(Table(control + good + aae_good)).outcome == "holds"
+    assert study.verdict(Table(control + good + aae_bad)).outcome == "mixed"
+    assert study.verdict(Table(control + aae_bad + rows("pm", "ica", {"total_correlation_knn": [2.0, 2.1, 2.2]}))
+                         ).outcome == "does not hold"
+
+
+def test_pm1992_verdict_counts_successes_against_the_paper():
+    study = STUDIES["pm1992"]
+    many = rows("pm", "pm92", {"success": [1, 1, 1, 1, 1, 1, 1, 0, 0, 1]})
+    few = rows("pm", "pm92_nonuniform", {"success": [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]})
+    verdict = study.verdict(Table(many + few))
+    assert verdict.outcome == "mixed" and "8 of 10 seeds" in verdict.because[0]
+
+
+def test_infogan_verdict_against_its_control():
+    study = STUDIES["infogan"]
+    control = rows("infogan", "digits", {"cluster_accuracy": [0.2, 0.22, 0.21]}, {"lambda_cat": 0.0})
+    strong = rows("infogan", "digits", {"cluster_accuracy": [0.93, 0.95, 0.94]}, {"lambda_cat": 1.0})
+    weak = rows("infogan", "digits", {"cluster_accuracy": [0.6, 0.62, 0.65]}, {"lambda_cat": 1.0})
+    assert study.verdict(Table(control + strong)).outcome == "holds"
+    assert study.verdict(Table(control + weak)).outcome == "mixed"
+
+
+def test_a_tuning_grid_point_is_chosen_on_validation_data_never_on_test():
+    """Two tuning points: the one with the better validation score is kept even though its
+    test score is worse."""
+    good_val = [result("ae", "ica", s, tuned={"lr": 0.001}, eval__recon_mse=0.9, val__recon_mse=0.1) for s in range(2)]
+    good_test = [result("ae", "ica", s, tuned={"lr": 0.01}, eval__recon_mse=0.1, val__recon_mse=0.9) for s in range(2)]
+    kept = select_on_validation(good_val + good_test)
+    assert {r.trial.tuned_label for r in kept} == {"lr=0.001"}
