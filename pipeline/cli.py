@@ -56,17 +56,26 @@ def cmd_evalnet(cfg: configmod.Config, args) -> None:
 
 
 def cmd_study(cfg: configmod.Config, args) -> None:
+    from .studies import STUDIES
+
+    study = STUDIES.get(args.name)
+    if study is None:
+        raise configmod.ConfigError(cfg.file, f"studies.{args.name}", f"no such study (studies: {', '.join(STUDIES)})")
+    if study.kind == "analytic":
+        return cmd_theory(cfg, args)
+    if args.name not in cfg.studies:
+        raise configmod.ConfigError(cfg.file, f"studies.{args.name}",
+                                    f"not configured (studies in params.yaml: {', '.join(cfg.studies)})")
     from .sweep import run_study
 
-    if args.name not in cfg.studies:
-        raise configmod.ConfigError(cfg.file, f"studies.{args.name}", f"no such study (studies: {', '.join(cfg.studies)})")
     run_study(cfg, args.name)
 
 
 def cmd_theory(cfg: configmod.Config, args) -> None:
     from .results import TheoryResults
+    from .studies import theory
 
-    out = theory_stage.run(cfg)
+    out = theory.run(cfg)
     summary = TheoryResults.model_validate_json((out / "summary.json").read_text())
     for check in summary.checks:
         print(f"theory: {'holds' if check.holds else 'FAILS'}: {check.identity}: error "

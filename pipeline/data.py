@@ -129,18 +129,22 @@ PM92_NONUNIFORM_PATTERNS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.f
 PM92_NONUNIFORM_PROBS = (1 / 9, 2 / 9, 2 / 9, 4 / 9)
 
 
-def _ensemble(patterns: np.ndarray, probs: tuple[float, ...], n: int, rng: np.random.Generator):
+def _ensemble(patterns: np.ndarray, probs: tuple[float, ...], n: int, rng: np.random.Generator, factorial: bool):
+    """`factorial`: the patterns' bits are themselves independent, hence the known factors (the
+    non-uniform ensemble: P(bit = 1) = 2/3 each). The uniform ensemble's 4 local patterns have no
+    such factors: each of the 3 ways to pair them into two bits is an equally factorial code."""
     labels = rng.choice(len(patterns), size=n, p=probs)
-    return patterns[labels], {"y": labels}, {"kind": "vector", "bounded": True, "discrete": True,
+    extra = {"y": labels, **({"factors": patterns[labels]} if factorial else {})}
+    return patterns[labels], extra, {"kind": "vector", "bounded": True, "discrete": True,
                                              "patterns": patterns.tolist(), "probs": list(probs)}
 
 
 def make_pm92(n: int, rng: np.random.Generator):
-    return _ensemble(PM92_PATTERNS, PM92_PROBS, n, rng)
+    return _ensemble(PM92_PATTERNS, PM92_PROBS, n, rng, factorial=False)
 
 
 def make_pm92_nonuniform(n: int, rng: np.random.Generator):
-    return _ensemble(PM92_NONUNIFORM_PATTERNS, PM92_NONUNIFORM_PROBS, n, rng)
+    return _ensemble(PM92_NONUNIFORM_PATTERNS, PM92_NONUNIFORM_PROBS, n, rng, factorial=True)
 
 
 SYNTHETIC: dict[str, tuple[Callable, int]] = {  # name -> (maker, default size)

@@ -36,6 +36,15 @@ def test_bars_images_are_the_union_of_their_factors():
     assert 0.08 < f.mean() < 0.17  # each bar on with p = 1/8
 
 
+def test_the_nonuniform_1992_ensemble_has_its_two_independent_bits_as_factors():
+    ds = data.make_synthetic("pm92_nonuniform", 9000, seed=0, val=0.1, test=0.2)
+    f = ds.factors["train"]
+    assert np.array_equal(f, ds.x["train"])  # the patterns are the bits
+    assert np.allclose(f.mean(0), 2 / 3, atol=0.02)
+    assert abs(np.mean(f[:, 0] * f[:, 1]) - (2 / 3) ** 2) < 0.02  # P(11) = 4/9 = P(1) P(1): independent
+    assert data.make_synthetic("pm92", 1000, seed=0, val=0.1, test=0.2).factors is None  # no unique pairing
+
+
 def test_ica_keeps_the_true_mixing():
     ds = data.make_synthetic("ica", 2000, seed=0, val=0.1, test=0.2)
     mixing = np.array(ds.meta["mixing"])

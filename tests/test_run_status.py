@@ -80,6 +80,23 @@ def test_theory_that_cannot_write_its_results_fails_its_run(project, server):
     assert run.info.status == "FAILED" and "Error" in run.data.tags["error"]
 
 
+def test_pm2gan_study_theory_runs_the_analytic_study_and_names_unknown_ones(project, server, capsys):
+    """`dvc.yaml` runs `pm2gan study theory`: the CLI dispatches an analytic study by its kind,
+    although params.yaml configures it under `theory`, not `studies`."""
+    from pipeline.cli import main
+
+    folder, raw = project
+    raw = copy.deepcopy(raw)
+    raw["theory"].update(disc_steps=20, step_sizes=[0.5])
+    raw["theory"]["generator"]["samples"] = 1000
+    (folder / "params.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["study", "theory"]) == 0
+    assert "identities hold" in capsys.readouterr().out
+    assert (folder / "results" / "theory" / "summary.json").exists()
+    assert main(["study", "theroy"]) == 2
+    assert "studies.theroy: no such study" in capsys.readouterr().err
+
+
 def test_report_on_a_corrupt_results_file_fails_its_run(project, server):
     from pipeline.cli import main
 
