@@ -92,13 +92,16 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:
 # --------------------------------------------------------------------------- codes against known factors
 
 
-def _discretize(values: np.ndarray, bins: int = 20) -> np.ndarray:
-    """Each column to `bins` equal-width bins (columns with few distinct values keep them)."""
+def _discretize(values: np.ndarray, bins: int = 20, keep_distinct: bool = False) -> np.ndarray:
+    """Each column to `bins` equal-width bins. `keep_distinct`: a column with at most `bins`
+    distinct values keeps them (the known factors). Codes are always binned: on discrete data a
+    deterministic encoder gives each input one exact value, and keeping those values would tell
+    every unit all the inputs apart (MIG 0 for a perfectly factorial code)."""
     out = np.empty(values.shape, dtype=np.int64)
     for j in range(values.shape[1]):
         column = values[:, j]
         distinct = np.unique(column)
-        if len(distinct) <= bins:
+        if keep_distinct and len(distinct) <= bins:
             out[:, j] = np.searchsorted(distinct, column)
         else:
             edges = np.linspace(column.min(), column.max(), bins + 1)[1:-1]
@@ -106,11 +109,19 @@ def _discretize(values: np.ndarray, bins: int = 20) -> np.ndarray:
     return out
 
 
+def dead_as_constant(codes: np.ndarray, dead: np.ndarray) -> np.ndarray:
+    """The codes with the dead units held constant: binning is scale-free, so a dead unit's
+    tiny variation (1e-3 of the code's scale) would otherwise count as a whole factor."""
+    out = np.array(codes, float, copy=True)
+    out[:, dead] = 0.0
+    return out
+
+
 def mutual_information_matrix(codes: np.ndarray, factors: np.ndarray, bins: int = 20) -> np.ndarray:
     """MI(c_j; v_k) in nats between discretised code units and factors: (units, factors)."""
     from sklearn.metrics import mutual_info_score
 
-    c, v = _discretize(np.asarray(codes, float), bins), _discretize(np.asarray(factors, float), bins)
+    c, v = _discretize(np.asarray(codes, float), bins), _discretize(np.asarray(factors, float), bins, keep_distinct=True)
     return np.array([[mutual_info_score(c[:, j], v[:, k]) for k in range(v.shape[1])] for j in range(c.shape[1])])
 
 
@@ -119,7 +130,7 @@ def mig(codes: np.ndarray, factors: np.ndarray, bins: int = 20) -> float:
     factor, (largest - second largest MI with a code unit) / the factor's entropy, averaged.
     1: each factor lives in one unit alone; 0: in none, or spread over several."""
     mi = mutual_information_matrix(codes, factors, bins)
-    v = _discretize(np.asarray(factors, float), bins)
+    v = _discretize(np.asarray(factors, float), bins, keep_distinct=True)
     gaps = []
     for k in range(v.shape[1]):
         p = np.bincount(v[:, k]) / len(v)
@@ -462,16 +473,21 @@ METRICS: tuple[Metric, ...] = (
            lambda p, s: {"frechet": frechet_distance(p.x, torch.from_numpy(s).to(p.x.device), p.classifier),
                          "class_kl": class_histogram_kl(torch.from_numpy(s).to(p.x.device), p.classifier, p.labels)},
            on_samples=True, progress=("frechet",), change={"frechet": (0.05, True)}),
-    Metric(("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness"),
-           {"mig": "mutual information gap of the test codes (posterior means) against the known factors, 20 bins "
-                   "(Chen et al. 2018); 1: each factor in one unit alone",
-            "dci_disentanglement": "DCI disentanglement (Eastwood & Williams 2018), importances of a random forest per "
-                                   "factor; 1: each unit informs one factor",
+    Metric(("mig",),
+           {"mig": "mutual information gap of the test codes (posterior means, 20 equal-width bins per unit) against "
+                   "the known factors (Chen et al. 2018), dead units held constant; 1: each factor in one unit alone"},
+           {"mig": "higher"}, lambda p: p.ds.factors is not None, lambda p: p.can("encode"),
+           lambda p: {"mig": mig(dead_as_constant(p.codes, p.dead), p.factors)}, splits=("test",)),
+    Metric(("dci_disentanglement", "dci_completeness", "dci_informativeness"),
+           {"dci_disentanglement": "DCI disentanglement (Eastwood & Williams 2018), importances of a random forest per "
+                                   "factor; 1: each unit informs one factor; n/a on discrete data, where the forest "
+                                   "reads the inputs off the exact code values",
             "dci_completeness": "DCI completeness: 1 when each factor is captured by one unit",
             "dci_informativeness": "DCI informativeness: mean held-out R^2 of the factors from the code"},
-           {"mig": "higher", "dci_disentanglement": "higher", "dci_completeness": "higher", "dci_informativeness": "higher"},
+           {"dci_disentanglement": "higher", "dci_completeness": "higher", "dci_informativeness": "higher"},
            lambda p: p.ds.factors is not None, lambda p: p.can("encode"),
-           lambda p: {"mig": mig(p.codes, p.factors), **dci(p.codes, p.factors)}, splits=("test",)),
+           lambda p: dict.fromkeys(("dci_disentanglement", "dci_completeness", "dci_informativeness"))
+           if p.ds.meta.get("discrete") else dci(p.codes, p.factors), splits=("test",)),
     Metric(("amari",),
            {"amari": "Amari distance between the linear unmixing that best maps the data to the test codes (least "
                      "squares) and the true mixing; 0 = the sources recovered up to order and scale"},
@@ -480,9 +496,11 @@ METRICS: tuple[Metric, ...] = (
                                               np.array(p.ds.meta["mixing"]))}, splits=("test",)),
     Metric(("predictability_r2",),
            {"predictability_r2": "PM's criterion after training: mean R^2 of a fresh predictor (10-NN regression, fit "
-                                 "on half the test codes, scored on the other half) of each live unit from the others"},
+                                 "on half the test codes, scored on the other half) of each live unit from the others; n/a on "
+                                 "discrete data, where the exact code values give the inputs away"},
            {"predictability_r2": "lower"}, _always, lambda p: p.can("encode"),
-           lambda p: {"predictability_r2": predictability_r2(p.code_samples[:, ~p.dead])}, splits=("test",)),
+           lambda p: {"predictability_r2": None if p.ds.meta.get("discrete")
+                      else predictability_r2(p.code_samples[:, ~p.dead])}, splits=("test",)),
     Metric(("ks_prior",),
            {"ks_prior": "mean over units of the two-sample Kolmogorov-Smirnov statistic between the unit's test codes "
                         "and the prior's draws for that unit"},

@@ -179,6 +179,7 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
         fig_dir = reports_dir / "figures" / name
         figs = study_figures(name, results, fig_dir, data_dir) + study.figures(table, results, fig_dir, data_dir)
         md = [f"# Study `{name}`", "", f"**Claim.** {study.claim}", "", f"**Verdict.** {verdicts[name].line()}", "",
+              *budget_caveat(table),
               f"*The rule that decides it is in `pipeline/studies/{name}.py`.* Profile `{summary.profile}`, code "
               f"`{summary.provenance.get('code_version')}`, {len(results)} trials.", "",
               study_table("", results, summary.references, study.columns), "## Figures", ""]
@@ -194,6 +195,17 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
     (reports_dir / "index.md").write_text(index_page(verdicts))
     written["index"] = reports_dir / "index.md"
     return written
+
+
+def budget_caveat(table: Table) -> list[str]:
+    """A line under the verdict when rows were still improving: their numbers are lower bounds."""
+    rows = list(table.rows.values())
+    improving = [r for r in rows if r.improving]
+    if not improving:
+        return []
+    return [f"**Budget.** {len(improving)} of {len(rows)} rows had seeds still improving on validation data at "
+            "their last evaluation: their numbers are lower bounds of what the models reach, and a verdict that "
+            "rests on them may change at a longer budget (the `paper` profile).", ""]
 
 
 def theory_report(study, summary: TheoryResults, verdict, theory_dir: Path, reports_dir: Path) -> Path:

@@ -210,6 +210,39 @@ def test_predictability_of_independent_units_is_zero_and_of_a_copy_is_one():
     assert metrics.predictability_r2(np.stack([u, u, u], 1)) > 0.99
 
 
+def test_on_discrete_data_exact_code_values_fool_the_predictor_and_the_forest_but_not_mig():
+    """Why predictability R^2 and DCI are n/a on discrete data (the 1992 ensembles, bars): a
+    deterministic encoder gives each input pattern one exact code, so the tiny differences
+    between the codes of a binary factorial code already tell a fresh predictor every pattern
+    (R^2 = 1 for a code that is perfectly factorial), and a collapsed code with one dead unit
+    looks perfectly disentangled to DCI's forest. MIG bins the code values (20 equal-width bins,
+    as Chen et al. do) and is fooled less."""
+    rng = np.random.default_rng(0)
+    which = rng.integers(0, 4, 2000)
+    bits = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
+    factorial = (bits + 1e-4 * rng.normal(size=(4, 2)))[which]  # a binary factorial code, as trained nets give
+    assert metrics.predictability_r2(factorial) > 0.99  # the artefact: the code is factorial
+    assert metrics.mig(factorial, bits[which]) == pytest.approx(1.0, abs=0.01)
+    near_binary = np.array([[0.9, 0.8], [0.2, 0.85], [0.88, 0.1], [0.15, 0.2]])[which]  # factorial, not yet binary
+    assert metrics.mig(near_binary, bits[which]) > 0.2  # kept distinct values gave 0: each unit told all 4 apart
+    # bit 2 only in a dead unit's tiny variation: the forest calls it perfectly disentangled
+    dead_carrier = np.stack([bits[which, 0] + 1e-4 * rng.normal(size=2000), 1e-3 * bits[which, 1]], 1)
+    assert metrics.dci(dead_carrier, bits[which])["dci_disentanglement"] > 0.95  # the artefact
+    dead = metrics.dead_units(dead_carrier, scale=0.5)
+    assert dead.tolist() == [False, True]
+    assert metrics.mig(metrics.dead_as_constant(dead_carrier, dead), bits[which]) == pytest.approx(0.5, abs=0.01)
+
+
+def test_the_registry_leaves_out_the_exact_value_metrics_on_discrete_data():
+    from pipeline.train import train
+    from tests.conftest import small, trial
+
+    ds = small("pm92_nonuniform")
+    measured = train(trial("pm", ds, steps=20, code_dim=2), ds).metrics
+    assert measured["eval/predictability_r2"] is None and measured["eval/dci_disentanglement"] is None
+    assert measured["eval/mig"] is not None  # the factors are known here; MIG bins the values
+
+
 def test_ks_to_the_prior():
     rng = np.random.default_rng(0)
     assert metrics.ks_to_prior(rng.normal(size=(2500, 3)), rng.normal(size=(2500, 3))) < 0.05

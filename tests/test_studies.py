@@ -104,3 +104,13 @@ def test_a_tuning_grid_point_is_chosen_on_validation_data_never_on_test():
     good_test = [result("ae", "ica", s, tuned={"lr": 0.01}, eval__recon_mse=0.1, val__recon_mse=0.9) for s in range(2)]
     kept = select_on_validation(good_val + good_test)
     assert {r.trial.tuned_label for r in kept} == {"lr=0.001"}
+
+
+def test_rows_still_improving_put_a_budget_caveat_under_the_verdict():
+    from pipeline.report import budget_caveat
+
+    settled = [result("ae", "ica", s, eval__recon_mse=0.1) for s in range(2)]
+    assert budget_caveat(Table(settled)) == []
+    rising = [r.model_copy(update={"improving": ["val/recon_mse"]}) for r in settled[:1]] + settled[1:]
+    (line, _) = budget_caveat(Table(rising + [result("pm", "ica", 0, eval__recon_mse=0.2)]))
+    assert line.startswith("**Budget.** 1 of 2 rows had seeds still improving")
