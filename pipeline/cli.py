@@ -121,9 +121,10 @@ def cmd_explore(cfg: configmod.Config, args) -> None:
 
 
 def cmd_ui(cfg: configmod.Config, args) -> None:
-    from .tracking import SERVER_ENV, server_command
+    from .tracking import SERVER_ENV, port_is_free, server_command
 
     store = Path(cfg.tracking.store)
+    port_is_free(cfg.tracking.host, args.port)  # else the server would print the error and exit 0
     if not (store / "mlflow.db").exists():
         print(f"pm2gan: no runs yet in {store}/ (run `make repro` first); starting an empty UI", file=sys.stderr)
     store.mkdir(parents=True, exist_ok=True)
@@ -156,13 +157,14 @@ def main(argv: list[str] | None = None) -> int:
                            help="a hyperparameter or budget key (steps, eval_every, ...) and its values; repeatable")
             p.add_argument("--seeds", nargs="+", type=int, default=[0])
     args = parser.parse_args(argv)
+    from .data import DataError
     from .sweep import SweepError
     from .tracking import TrackingError
 
     try:
         cfg = configmod.load(args.params, args.profile)
         COMMANDS[args.command](cfg, args)
-    except (configmod.ConfigError, TrackingError, SweepError, FileNotFoundError) as err:
+    except (configmod.ConfigError, TrackingError, SweepError, DataError, FileNotFoundError) as err:
         print(f"pm2gan: error: {err}", file=sys.stderr)
         return 2
     except subprocess.CalledProcessError as err:

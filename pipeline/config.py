@@ -103,10 +103,21 @@ class Resources(Section):
     storage_path: str  # Tune's storage; shared storage (NFS, S3) on multi-node clusters
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 class Tracking(Section):
     store: str  # the local server's SQLite file and artifacts live here
-    host: str
+    host: str  # where the local server listens
     experiment_prefix: str  # experiment of study S is "<prefix>/S"
+    allow_remote: bool = False  # a host other than loopback exposes an unauthenticated server: opt in
+
+    @model_validator(mode="after")
+    def _loopback_unless_opted_in(self) -> Tracking:
+        if self.host not in LOOPBACK and not self.allow_remote:
+            raise ValueError(f"host {self.host!r} would serve the unauthenticated MLflow store to the network; use "
+                             "127.0.0.1 (reach it through an ssh tunnel), or set tracking.allow_remote: true")
+        return self
 
 
 class EvalNet(Section):
@@ -213,7 +224,7 @@ def _build_model(name: str, raw: Any, profiles: dict[str, Profile], file: str) -
 
 def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) -> Config:
     """Validate a loaded params mapping. `profile` overrides the file's `profile` key."""
-    from pipeline.data import DATASETS  # the catalogue of dataset makers
+    from pipeline.data import DATASETS, MIN_SPLIT, SYNTHETIC, split_sizes  # the catalogue of dataset makers
 
     file = str(file)
     params: Params = validate(Params, raw, file)
@@ -251,6 +262,13 @@ def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) 
     cfg = Config(file=file, profile_name=profile_name, profile=params.profiles[profile_name], data=params.data,
                  datasets=params.datasets, models=models, studies=params.studies, resources=params.resources,
                  tracking=params.tracking, evalnet=params.evalnet, theory=params.theory)
+    for name, spec in params.datasets.items():
+        if name in SYNTHETIC and spec.size:
+            sizes = split_sizes(spec.size, params.data.val_fraction, params.data.test_fraction)
+            if min(sizes.values()) < MIN_SPLIT:
+                raise ConfigError(file, f"datasets.{name}.size",
+                                  f"size {spec.size} gives splits train/val/test = {sizes['train']}/{sizes['val']}/"
+                                  f"{sizes['test']}; every split needs at least {MIN_SPLIT} examples")
     for name in params.studies:
         if not cfg.study_datasets(name):
             raise ConfigError(file, f"studies.{name}.datasets",

@@ -24,6 +24,12 @@ from .results import atomic_file
 
 SPLITS = ("train", "val", "test")
 DATA_DIR = Path("data")
+MIN_SPLIT = 50  # examples in the smallest split: fewer leave the metrics undefined (NaN), not small
+CLASSES = 10  # digits, mnist, fashion_mnist
+
+
+class DataError(ValueError):
+    """A data file that cannot be used; the message names it and what to run."""
 
 
 @dataclasses.dataclass
@@ -59,6 +65,11 @@ def as_tensor(array: np.ndarray, device):
 
 
 # --------------------------------------------------------------------------- synthetic makers
+
+
+def split_sizes(n: int, val: float, test: float) -> dict[str, int]:
+    n_test, n_val = int(round(n * test)), int(round(n * val))
+    return {"train": n - n_test - n_val, "val": n_val, "test": n_test}
 
 
 def _split(n: int, val: float, test: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -200,12 +211,16 @@ def read_idx(path: Path) -> np.ndarray:
     with opener(path, "rb") as f:
         raw = f.read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
+        raise DataError(f"{path}: not an unsigned-byte IDX file")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header")
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != math.prod(dims):
-        raise ValueError(f"{path}: header says {dims}, file holds {data.size} values")
+        raise DataError(f"{path}: header says {dims}, file holds {data.size} values")
+    if data.size == 0:
+        raise DataError(f"{path}: holds no examples")
     return data.reshape(dims)
 
 
@@ -230,6 +245,11 @@ def make_mnist_like(name: str, local_dir: str | None, download: bool, seed: int,
         folder = Path(local_dir)
         for split, (images, labels) in IDX_FILES.items():
             raw[split] = (read_idx(_find(folder, images)), read_idx(_find(folder, labels)))
+            if len(raw[split][0]) != len(raw[split][1]):
+                raise DataError(f"{folder}: {images} holds {len(raw[split][0])} images, {labels} "
+                                f"{len(raw[split][1])} labels")
+            if raw[split][1].max() >= CLASSES:
+                raise DataError(f"{folder}: {labels} has label {raw[split][1].max()}; labels must be 0-{CLASSES - 1}")
         source = f"local IDX files in {folder}"
     elif download:
         cls = _torchvision_class(name)
@@ -290,14 +310,25 @@ def save(ds: Dataset, folder: Path = DATA_DIR) -> Path:
 
 
 def load(name: str, folder: Path = DATA_DIR) -> Dataset:
+    """The saved dataset, or a DataError naming the file and what to run: a missing, corrupt or
+    truncated file, or one whose values are not finite, never reaches a trial."""
     path = Path(folder) / f"{name}.npz"
+    again = "run `dvc repro fetch` (or `pm2gan fetch`) to write it again"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run `dvc repro fetch` (or `pm2gan fetch`) first")
-    with np.load(path) as z:
-        def parts(prefix):
-            return {s: z[f"{prefix}_{s}"] for s in SPLITS} if f"{prefix}_train" in z else None
+    try:
+        with np.load(path) as z:
+            def parts(prefix):
+                return {s: z[f"{prefix}_{s}"] for s in SPLITS} if f"{prefix}_train" in z else None
 
-        ds = Dataset(name, parts("x"), parts("y"), parts("factors"), json.loads(str(z["meta"])))
+            ds = Dataset(name, parts("x"), parts("y"), parts("factors"), json.loads(str(z["meta"])))
+    except Exception as err:  # zipfile, pickle, EOF, key and JSON errors all mean the same here
+        raise DataError(f"{path}: cannot be read ({type(err).__name__}: {err}); {again}") from None
+    for split in SPLITS:
+        if not np.isfinite(ds.x[split]).all():
+            raise DataError(f"{path}: the {split} split holds NaN or inf values; {again}")
+        if len(ds.x[split]) == 0:
+            raise DataError(f"{path}: the {split} split is empty; {again}")
     ds.meta["version"] = file_digest(path)
     return ds
 

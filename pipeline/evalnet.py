@@ -3,6 +3,7 @@ its own DVC stage. Its penultimate features define the Fréchet distance of
 generated images, and its predictions the class histogram of samples."""
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import Dataset
+from .data import DataError, Dataset
 from .results import atomic_file
 
 EVALNET_DIR = Path("evalnets")
@@ -57,9 +58,14 @@ def train_classifier(ds: Dataset, spec) -> tuple[Classifier, dict]:
 
 
 def save(net: Classifier, summary: dict, name: str, folder: Path = EVALNET_DIR) -> Path:
+    """Through memory, not a temporary file: torch.save names the archive's records after the
+    file it writes, and a random temporary name made the bytes (and DVC's hash) differ on every
+    run with equal weights."""
     target = Path(folder) / f"{name}.pt"
+    buffer = io.BytesIO()
+    torch.save({"state": net.state_dict(), "config": net.config, "summary": summary}, buffer)
     with atomic_file(target) as tmp:
-        torch.save({"state": net.state_dict(), "config": net.config, "summary": summary}, tmp)
+        tmp.write_bytes(buffer.getvalue())
     with atomic_file(target.with_suffix(".json")) as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
     return target
@@ -68,7 +74,13 @@ def save(net: Classifier, summary: dict, name: str, folder: Path = EVALNET_DIR) 
 def load_state(name: str, folder: Path = EVALNET_DIR) -> dict | None:
     """The saved classifier of dataset `name` as a plain dict (ships to Ray workers), or None."""
     path = Path(folder) / f"{name}.pt"
-    return torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise DataError(f"{path}: cannot be read ({type(err).__name__}); run `dvc repro evalnet` "
+                        "(or `pm2gan evalnet`) to write it again") from None
 
 
 def from_state(state: dict, device: torch.device | str = "cpu") -> Classifier:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import data as datamod
 from . import evalnet, figures, report, tracking
-from .config import Config
+from .config import Config, ConfigError
 from .provenance import code_version
 from .results import RESULTS_DIR, StudyResults, TrialResult, write_study
 from .studies.base import select_on_validation
@@ -178,26 +178,55 @@ def _ray_init(cfg: Config) -> None:
     address = os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address)
-    else:  # a private local cluster for this run; no dashboard: it costs seconds and memory
+    else:  # a private local cluster for this run; no dashboard: it costs seconds and memory. Ray binds
+        # it to the node's address (it turns 127.0.0.1 into that on purpose) and, since 2.5x, guards
+        # it with a token it generates (RAY_AUTH_MODE=token, the default).
         ray.init(include_dashboard=False, log_to_driver=True)
 
 
 def _trial_resources(cfg: Config) -> dict[str, float]:
+    """What each trial asks Ray for, checked against the nodes Ray has: a request that no node
+    can meet would leave Tune waiting forever."""
     import ray
 
-    res = {"cpu": cfg.resources.cpus_per_trial}
-    if ray.cluster_resources().get("GPU", 0) > 0 and cfg.resources.gpus_per_trial > 0:
-        res["gpu"] = cfg.resources.gpus_per_trial
-    return res
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    most_cpus = max((n.get("CPU", 0) for n in nodes), default=0)
+    most_gpus = max((n.get("GPU", 0) for n in nodes), default=0)
+    r = cfg.resources
+    if r.cpus_per_trial > most_cpus:
+        raise ConfigError(cfg.file, "resources.cpus_per_trial",
+                          f"{r.cpus_per_trial:g} CPUs per trial, but the largest node of the Ray cluster has {most_cpus:g}")
+    if most_gpus == 0:
+        if r.device == "cuda":
+            raise ConfigError(cfg.file, "resources.device", "cuda, but the Ray cluster has no GPU (use auto or cpu)")
+        if r.gpus_per_trial > 0:
+            print(f"pm2gan: the Ray cluster has no GPU: trials run on CPU (resources.gpus_per_trial "
+                  f"{r.gpus_per_trial:g} applies where there are GPUs)", flush=True)
+        return {"cpu": r.cpus_per_trial}
+    if r.gpus_per_trial > most_gpus:
+        raise ConfigError(cfg.file, "resources.gpus_per_trial",
+                          f"{r.gpus_per_trial:g} GPUs per trial, but the largest node of the Ray cluster has {most_gpus:g}")
+    if r.device == "cuda" and r.gpus_per_trial == 0:
+        raise ConfigError(cfg.file, "resources.device", "cuda needs resources.gpus_per_trial > 0")
+    return {"cpu": r.cpus_per_trial, **({"gpu": r.gpus_per_trial} if r.gpus_per_trial > 0 else {})}
 
 
-def _storage_path(configured: str) -> str:
+def _storage_path(cfg: Config) -> str:
     """Tune needs an absolute path; URIs (s3://, gs://, NFS mounted elsewhere) pass unchanged."""
-    return configured if "://" in configured else str(Path(configured).resolve())
+    configured = cfg.resources.storage_path
+    if "://" in configured:
+        return configured
+    path = Path(configured).resolve()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(cfg.file, "resources.storage_path", f"{path} is a file; it must be a folder (or not exist yet)")
+    return str(path)
 
 
-def _sweep_name(study: str, trials: list[TrialConfig]) -> str:
-    digest = hashlib.sha256(json.dumps([t.trial_id for t in trials]).encode()).hexdigest()[:10]
+def _sweep_name(study: str, trials: list[TrialConfig], data_versions: dict[str, str], code: str) -> str:
+    """A sweep is its trials *and* the data and code they train on: a changed data file or a
+    new commit starts a new sweep instead of resuming (and republishing) an old one."""
+    identity = {"trials": [t.trial_id for t in trials], "data": data_versions, "code": code}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
     return f"{study}-{digest}"
 
 
@@ -214,6 +243,29 @@ def _load_inputs(cfg: Config, study: str) -> tuple[dict, dict]:
     return datasets, classifiers
 
 
+LOCK_DIR = Path(".pm2gan") / "locks"
+LOST_CHECKPOINT = "Could not recover from checkpoint"  # Tune's words for a checkpoint that is gone
+
+
+@contextlib.contextmanager
+def _study_lock(study: str):
+    """One live run per study on this machine (where `dvc repro` and `ray job submit` drivers
+    run): a second run would otherwise resume the live sweep and train its trials again."""
+    from filelock import FileLock, Timeout
+
+    LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(LOCK_DIR / f"{study}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise SweepError(f"study {study} is already running in another process (lock {lock.lock_file}); "
+                         "wait for it to finish, or stop it first") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
     """Run every trial of `study`; write results_dir/<study>/ only when the sweep is complete."""
     from .studies import STUDIES
@@ -222,28 +274,29 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
     claim = known.claim if known else f"(an ad-hoc sweep: {study})"
     trials = expand(cfg, study)
     tracking.preflight()  # a tracking server that does not answer stops us before any work
+    storage = _storage_path(cfg)
     datasets, classifiers = _load_inputs(cfg, study)
     provenance = {"code_version": code_version(), "profile": cfg.profile_name}
     print(f"pm2gan: study {study}: {len(trials)} trials ({len(cfg.studies[study].models)} models, "
           f"{len(cfg.study_datasets(study))} datasets, {len(cfg.studies[study].seeds or cfg.profile.seeds)} seeds)",
           flush=True)
 
-    with tracking.tracking_server(cfg.tracking.store, cfg.tracking.host) as uri:
-        sweep = _Sweep(cfg, study, claim, trials, uri, provenance)
+    with _study_lock(study), tracking.tracking_server(cfg.tracking.store, cfg.tracking.host) as uri:
+        versions = {name: ds.meta.get("version", "") for name, ds in datasets.items()}
+        sweep = _Sweep(cfg, study, claim, trials, uri, provenance, storage, versions)
         with tracking.run(uri, sweep.experiment, sweep.run_name, sweep.tags, run_id=sweep.parent_id) as parent_id:
             sweep.parent_id = parent_id
+            tracking.close_abandoned_sweeps(uri, sweep.experiment, keep=parent_id)
             if not sweep.resuming:
                 tracking.log_values(uri, parent_id, params={"trials": len(trials)})
             _ray_init(cfg)
             results, unfinished, errors = _collect(sweep.tuner(datasets, classifiers).fit())
-            if errors:
-                tracking.log_values(uri, parent_id, tags={"outcome": "error"})
-                raise SweepError(f"study {study}: {len(errors)} of {len(trials)} trials failed (their MLflow runs hold "
-                                 f"the errors); nothing was written to {results_dir}/. First error:\n{errors[0]}")
-            if unfinished:
-                tracking.log_values(uri, parent_id, tags={"outcome": "interrupted"})
-                raise SweepInterrupted(f"study {study} was interrupted: {len(results)} of {len(trials)} trials "
-                                       f"finished; nothing was written to {results_dir}/. `dvc repro` resumes the sweep.")
+            lost = [e for e in errors if LOST_CHECKPOINT in e]
+            if lost:  # killed while Tune replaced a checkpoint: its saved state names the deleted one
+                print(f"pm2gan: {len(lost)} trials' last checkpoints are gone (the sweep was killed while they were "
+                      "being replaced): those trials start again from scratch", flush=True)
+                results, unfinished, errors = _collect(sweep.tuner(datasets, classifiers, restart_errored=True).fit())
+            _check_outcome(cfg, study, uri, parent_id, results, unfinished, errors, len(trials), results_dir)
             references = known.references(cfg, datasets) if known else {}
             out = write_study(StudyResults(study=study, claim=claim, profile=cfg.profile_name, provenance=provenance,
                                            trials=results, references=references), results_dir)
@@ -256,19 +309,42 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
     return out
 
 
+def _check_outcome(cfg: Config, study: str, uri: str, parent_id: str, results: list, unfinished: list, errors: list,
+                   total: int, results_dir: Path) -> None:
+    """Raise unless every trial finished and some trained: nothing is written otherwise."""
+    if errors:
+        if not tracking.answers(uri):
+            raise tracking.TrackingError(
+                f"the MLflow tracking server {uri} stopped answering during study {study}: {len(results)} of {total} "
+                f"trials finished and are logged; nothing was written to {results_dir}/. Once the server is back "
+                "(or, for the local one, at once), `dvc repro` resumes the sweep.")
+        tracking.log_values(uri, parent_id, tags={"outcome": "error"})
+        raise SweepError(f"study {study}: {len(errors)} of {total} trials failed (their MLflow runs hold "
+                         f"the errors); nothing was written to {results_dir}/. First error:\n{errors[0]}")
+    if unfinished:
+        tracking.log_values(uri, parent_id, tags={"outcome": "interrupted"})
+        raise SweepInterrupted(f"study {study} was interrupted: {len(results)} of {total} trials "
+                               f"finished; nothing was written to {results_dir}/. `dvc repro` resumes the sweep.")
+    if results and all(r.outcome == "diverged" for r in results):
+        tracking.log_values(uri, parent_id, tags={"outcome": "diverged"})
+        raise SweepError(f"study {study}: all {total} trials diverged (a loss became NaN or inf); nothing was "
+                         f"written to {results_dir}/. Check the learning rates in {cfg.file}.")
+
+
 class _Sweep:
     """One study's sweep: its MLflow parent run and its Tune experiment, new or resumed.
 
-    An interrupted sweep of the very same trials is resumed: Tune keeps the finished
-    trials and the checkpoints of the others, and the MLflow parent run (found by the
-    sweep's name) is reopened."""
+    An interrupted sweep of the very same trials, data and code is resumed: Tune keeps the
+    finished trials and the checkpoints of the others, and the MLflow parent run (found by
+    the sweep's name) is reopened."""
 
-    def __init__(self, cfg: Config, study: str, claim: str, trials: list[TrialConfig], uri: str, provenance: dict):
+    def __init__(self, cfg: Config, study: str, claim: str, trials: list[TrialConfig], uri: str, provenance: dict,
+                 storage: str, data_versions: dict[str, str]):
         from ray import tune
 
         self.cfg, self.study, self.trials, self.uri, self.provenance = cfg, study, trials, uri, provenance
-        self.storage = _storage_path(cfg.resources.storage_path)
-        self.name = _sweep_name(study, trials)
+        self.storage = storage
+        self.name = _sweep_name(study, trials, data_versions, provenance["code_version"])
         self.path = f"{self.storage.rstrip('/')}/{self.name}"
         self.experiment = tracking.experiment_id(uri, f"{cfg.tracking.experiment_prefix}/{study}")
         unfinished = tracking.unfinished_sweep(uri, self.experiment, self.name)
@@ -280,7 +356,9 @@ class _Sweep:
         self.tags = {"study": study, "kind": "sweep", "sweep": self.name, "profile": cfg.profile_name,
                      "code_version": provenance["code_version"], "claim": claim[:5000]}
 
-    def tuner(self, datasets: dict, classifiers: dict):
+    def tuner(self, datasets: dict, classifiers: dict, restart_errored: bool = False):
+        """A new Tuner, or the interrupted one restored; `restart_errored`: the restored sweep's
+        failed trials start again from scratch instead of from their checkpoints."""
         from ray import tune
 
         info = {"uri": self.uri, "experiment_id": self.experiment, "parent_run_id": self.parent_id,
@@ -289,6 +367,8 @@ class _Sweep:
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, datasets=datasets, classifiers=classifiers, tracking_info=info),
             _trial_resources(self.cfg))
+        if restart_errored:
+            return tune.Tuner.restore(self.path, trainable, resume_unfinished=True, restart_errored=True)
         if self.resuming:
             tuner = tune.Tuner.restore(self.path, trainable, resume_unfinished=True, resume_errored=True)
             done = sum(1 for r in tuner.get_results() if r.error is None and r.metrics.get("outcome"))

@@ -27,8 +27,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import requests
+from filelock import FileLock
 
 SERVER_START_TIMEOUT_S = 90
+# MLflow's client retries a request 7 times with exponential back-off by default: a server
+# that died made every trial stall about 4 minutes per call and a study hang for 17. Three
+# tries over about 7 s ride out a busy server and stop a study soon after its server is gone.
+CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+              "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own tag: the UI nests a run under this parent
 
 
@@ -40,6 +46,15 @@ def _free_port(host: str) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def port_is_free(host: str, port: int) -> None:
+    """Raise TrackingError when `port` on `host` is taken (a server started there would exit)."""
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError as err:
+            raise TrackingError(f"{host}:{port} is not free ({err.strerror}): pass another --port") from None
 
 
 def check_server(uri: str, timeout_s: float = 5.0) -> None:
@@ -56,6 +71,14 @@ def check_server(uri: str, timeout_s: float = 5.0) -> None:
                             "start it, fix MLFLOW_TRACKING_URI, or unset it for a local server") from None
     if reply.status_code != 200:
         raise TrackingError(f"MLflow tracking server {uri} answered HTTP {reply.status_code} to /health")
+
+
+def answers(uri: str) -> bool:
+    try:
+        check_server(uri, timeout_s=3.0)
+        return True
+    except TrackingError:
+        return False
 
 
 def preflight() -> None:
@@ -88,26 +111,22 @@ def tracking_server(store: str | Path, host: str = "127.0.0.1") -> Iterator[str]
         yield uri
         return
     store = Path(store)
+    if store.exists() and not store.is_dir():
+        raise TrackingError(f"tracking.store: {store} is a file; it must be a folder (or not exist yet)")
     store.mkdir(parents=True, exist_ok=True)
     port = _free_port(host)
     uri = f"http://{host}:{port}"
     log = open(store / "server.log", "ab")
-    proc = subprocess.Popen(server_command(store, host, port), stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, **SERVER_ENV},
-                            start_new_session=True)  # its own group: stopped with its workers
+    # A server creates and migrates its SQLite store as it starts; two servers doing that at
+    # once on a fresh store broke it for good ("table _alembic_tmp_latest_metrics already
+    # exists"). The lock lets one start at a time: the second finds the store migrated.
+    with FileLock(store / ".server-start.lock"):
+        proc = subprocess.Popen(server_command(store, host, port), stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, **SERVER_ENV},
+                                start_new_session=True,  # its own group: stopped with its workers
+                                preexec_fn=_die_with_parent)
+        _wait_until_up(proc, uri, store)
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                raise TrackingError(f"local MLflow server exited with code {proc.returncode}; see {store / 'server.log'}")
-            try:
-                check_server(uri, timeout_s=1.0)
-                break
-            except TrackingError:
-                if time.monotonic() > deadline:
-                    raise TrackingError(f"local MLflow server did not answer within {SERVER_START_TIMEOUT_S}s; "
-                                        f"see {store / 'server.log'}") from None
-                time.sleep(0.3)
         print(f"pm2gan: MLflow tracking server at {uri} (store: {store})", flush=True)
         yield uri
     finally:
@@ -120,6 +139,34 @@ def tracking_server(store: str | Path, host: str = "127.0.0.1") -> Iterator[str]
         log.close()
 
 
+def _die_with_parent() -> None:
+    """In the server's process, before it starts: ask Linux to send it SIGTERM when the stage
+    that started it dies, even by SIGKILL (the server forwards SIGTERM to its uvicorn child).
+    Elsewhere the server is stopped by the `finally` below, which SIGKILL skips."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _wait_until_up(proc: subprocess.Popen, uri: str, store: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while True:
+        if proc.poll() is not None:
+            raise TrackingError(f"local MLflow server exited with code {proc.returncode}; see {store / 'server.log'}")
+        try:
+            check_server(uri, timeout_s=1.0)
+            return
+        except TrackingError:
+            if time.monotonic() > deadline:
+                os.killpg(proc.pid, 9)
+                raise TrackingError(f"local MLflow server did not answer within {SERVER_START_TIMEOUT_S}s; "
+                                    f"see {store / 'server.log'}") from None
+            time.sleep(0.3)
+
+
 class Interrupted(RuntimeError):
     """Raised inside `run()` to end the run KILLED (it can be resumed) rather than FAILED."""
 
@@ -129,6 +176,8 @@ def client(uri: str):
 
     # MLflow prints a "View run" URL for every run it ends: dozens of lines per sweep.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    for key, value in CLIENT_ENV.items():
+        os.environ.setdefault(key, value)
 
     return MlflowClient(tracking_uri=uri)
 
@@ -158,16 +207,19 @@ def run(uri: str, experiment: str, name: str | None = None, tags: dict[str, str]
     try:
         yield run_id
     except (KeyboardInterrupt, Interrupted):
-        _end(c, run_id, "KILLED")
+        _end(c, uri, run_id, "KILLED")
         raise
     except BaseException as err:
-        _end(c, run_id, "FAILED", err)
+        _end(c, uri, run_id, "FAILED", err)
         raise
     c.set_terminated(run_id, "FINISHED")
 
 
-def _end(c, run_id: str, status: str, error: BaseException | None = None) -> None:
-    """End a run on a failure path: never let a second error (a server that is gone) hide the first."""
+def _end(c, uri: str, run_id: str, status: str, error: BaseException | None = None) -> None:
+    """End a run on a failure path: never let a second error (a server that is gone) hide the
+    first, nor wait for the client's retries when the server does not answer at all."""
+    if not answers(uri):
+        return
     with contextlib.suppress(Exception):
         if error is not None:
             c.set_tag(run_id, "error", f"{type(error).__name__}: {error}"[:5000])
@@ -223,6 +275,22 @@ def unfinished_sweep(uri: str, experiment: str, sweep: str) -> str | None:
     for child in c.search_runs([experiment], f"tags.`{PARENT_TAG}` = '{parent}' and attributes.status = 'RUNNING'"):
         c.set_terminated(child.info.run_id, "KILLED")
     return parent
+
+
+def close_abandoned_sweeps(uri: str, experiment: str, keep: str) -> None:
+    """Sweeps of this study left RUNNING by a process that died without a word (SIGKILL, power
+    loss): called while holding the study's lock, so no other sweep of it is alive. They end
+    KILLED, tagged `abandoned`, with their RUNNING children; a later run of the same trials,
+    data and code still resumes them."""
+    c = client(uri)
+    for parent in c.search_runs([experiment], "tags.kind = 'sweep' and attributes.status = 'RUNNING'"):
+        if parent.info.run_id == keep:
+            continue
+        for child in c.search_runs([experiment], f"tags.`{PARENT_TAG}` = '{parent.info.run_id}' and "
+                                                 "attributes.status = 'RUNNING'"):
+            c.set_terminated(child.info.run_id, "KILLED")
+        c.set_tag(parent.info.run_id, "outcome", "abandoned")
+        c.set_terminated(parent.info.run_id, "KILLED")
 
 
 class TrialRun:
@@ -284,7 +352,9 @@ class TrialRun:
         self.client.set_terminated(self.run_id, "FINISHED")
 
     def fail(self, error: BaseException) -> None:
+        if not answers(self.uri):
+            return  # the run stays as the server last saw it; the study says how to resume
         with contextlib.suppress(Exception):
             self.flush()
             self.client.set_tag(self.run_id, "outcome", "error")
-        _end(self.client, self.run_id, "FAILED", error)
+        _end(self.client, self.uri, self.run_id, "FAILED", error)

@@ -86,7 +86,7 @@ def save_checkpoint(path: Path, model: Family, cfg: TrialConfig, step: int, gen:
 
 def load_checkpoint(path: Path, ds: Dataset, device: torch.device | str = "cpu") -> tuple[Family, dict]:
     """A model rebuilt from a checkpoint alone (its config is inside), and the raw checkpoint."""
-    ckpt = torch.load(path, map_location=device, weights_only=False)
+    ckpt = torch.load(path, map_location=device, weights_only=True)  # no pickled code from shared storage
     cfg = TrialConfig.from_dict(ckpt["config"])
     model = build_model(cfg, ds, torch.device(device))
     model.load_checkpoint_state(ckpt["state"])
@@ -135,7 +135,7 @@ def train(cfg: TrialConfig, ds: Dataset, classifier_state: dict | None = None, h
     curves: dict[str, list[tuple[int, float]]] = defaultdict(list)
     first_step = 1
     if resume_from is not None:  # go on from a checkpoint of this same trial (an interrupted sweep)
-        ckpt = torch.load(resume_from, map_location=device, weights_only=False)
+        ckpt = torch.load(resume_from, map_location=device, weights_only=True)
         model.load_checkpoint_state(ckpt["state"])
         gen.set_state(ckpt["batch_rng"].cpu())
         torch.set_rng_state(ckpt["torch_rng"].cpu())

@@ -29,3 +29,12 @@ def test_schema_check_is_not_a_rubber_stamp(cluster):
     broken["max_wrkers"] = 3  # a typo must be caught
     with pytest.raises(jsonschema.ValidationError):
         validate_config(prepare_config(broken))
+
+
+def test_nothing_unauthenticated_listens_on_every_interface(cluster):
+    """The dashboard (job submission) and the MLflow server have no authentication: the
+    dashboard stays on the head's loopback (`ray dashboard` tunnels to it) and MLflow on the
+    head's private address."""
+    commands = " ".join(cluster["head_start_ray_commands"] + cluster["worker_start_ray_commands"])
+    assert "0.0.0.0" not in commands
+    assert "--dashboard-host=127.0.0.1" in commands and "mlflow server" in commands and "--host HEAD_IP" in commands

@@ -1,0 +1,264 @@
+"""The maintained list of bad inputs: each one is refused with a one-line `pm2gan: error:`
+that names the file or key and what to do, before any compute, and nothing is written or
+deleted. One case per item of the robustness issue's finding 5 (config, data files, the CLI);
+the cases that need a Ray cluster's resources are at the end."""
+from __future__ import annotations
+
+import gzip
+import os
+import socket
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from pipeline import data, evalnet
+from pipeline.cli import main
+from tests.conftest import ROOT
+
+CONFIG_CASES = [  # (change to params.yaml, what the error line must say)
+    (lambda r: r["models"]["gan"]["defaults"].update(lr=float("nan")),
+     "models.gan.defaults.lr: lr must be a finite number"),
+    (lambda r: r["models"]["gan"]["defaults"].update(lr=float("inf")),
+     "models.gan.defaults.lr: lr must be a finite number"),
+    (lambda r: r["profiles"]["quick"].update(seeds=[-1]), "profiles.quick.seeds[0]: seeds must be >= 0"),
+    (lambda r: r.update(profile=["quick"]), "profile: must be str"),
+    (lambda r: r.update(profile="huge"), "profile: unknown profile 'huge'"),
+    (lambda r: r["theory"]["tolerances"].update(d_star="small"), "theory.tolerances.d_star: must be float"),
+    (lambda r: r["tracking"].update(host="0.0.0.0"), "tracking: host '0.0.0.0' would serve the unauthenticated"),
+    (lambda r: r["datasets"]["ring8"].update(size=3), "datasets.ring8.size: size 3 gives splits train/val/test = 2/0/1"),
+    (lambda r: r["resources"].update(device="tpu"), "resources.device: device must be one of"),
+    (lambda r: r["resources"].update(cpus_per_trial=0), "resources.cpus_per_trial: cpus_per_trial must be > 0"),
+]
+
+
+@pytest.fixture()
+def workdir(tmp_path, monkeypatch):
+    """An empty project folder: whatever a refused command writes would show up here."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+def shipped() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def refused(argv: list[str], capsys) -> str:
+    """Run the CLI; it must exit 2 with exactly one line on stderr, which is returned."""
+    assert main(argv) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("pm2gan: error: "), lines
+    return lines[0]
+
+
+def files_under(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("mutate, words", CONFIG_CASES, ids=[w.split(":")[0] for _, w in CONFIG_CASES])
+def test_bad_params_are_refused_with_one_line_naming_the_key(workdir, capsys, mutate, words):
+    if "tolerances" in words:
+        key = next(iter(shipped()["theory"]["tolerances"]))
+        words = words.replace("d_star", key)
+        mutate = lambda r: r["theory"]["tolerances"].update({key: "small"})  # noqa: E731
+    raw = shipped()
+    mutate(raw)
+    (workdir / "params.yaml").write_text(yaml.safe_dump(raw))
+    line = refused(["study", "generation"], capsys)
+    assert words in line and "params.yaml" in line
+    assert files_under(workdir) == {"params.yaml"}
+
+
+def test_a_file_where_a_folder_belongs_is_refused_before_ray_starts(workdir, capsys):
+    raw = shipped()
+    raw["resources"]["storage_path"] = "taken"
+    (workdir / "taken").write_text("a file")
+    (workdir / "params.yaml").write_text(yaml.safe_dump(raw))
+    line = refused(["study", "generation"], capsys)
+    assert "resources.storage_path" in line and "is a file" in line
+    raw["tracking"]["store"] = "taken"
+    (workdir / "params.yaml").write_text(yaml.safe_dump(raw))
+    line = refused(["report"], capsys)
+    assert "tracking.store" in line and "is a file" in line
+    assert files_under(workdir) == {"params.yaml", "taken"} and (workdir / "taken").read_text() == "a file"
+
+
+def _saved(workdir: Path, name: str = "ring8") -> Path:
+    ds = data.make_synthetic(name, 500, seed=0, val=0.2, test=0.2)
+    (workdir / "data").mkdir(exist_ok=True)
+    return data.save(ds, workdir / "data")
+
+
+@pytest.mark.parametrize("damage", ["zero bytes", "truncated", "not a zip", "nan"])
+def test_a_damaged_data_file_is_one_line_naming_it_and_what_to_run(workdir, capsys, damage):
+    path = _saved(workdir)
+    raw = path.read_bytes()
+    if damage == "zero bytes":
+        path.write_bytes(b"")
+    elif damage == "truncated":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "not a zip":
+        path.write_text("hello")
+    else:
+        ds = data.load("ring8", workdir / "data")
+        ds.x["val"][3, 0] = np.nan
+        data.save(ds, workdir / "data")
+    before = path.read_bytes()
+    with pytest.raises(data.DataError) as err:
+        data.load("ring8", workdir / "data")
+    message = str(err.value)
+    assert str(path) in message and "pm2gan fetch" in message and "\n" not in message
+    assert path.read_bytes() == before  # diagnosed, not deleted or rewritten
+
+
+def test_a_damaged_study_input_stops_the_cli_with_one_line(workdir, capsys):
+    raw = shipped()
+    raw["studies"] = {"generation": {**raw["studies"]["generation"], "models": ["gan"], "datasets": ["ring8"]}}
+    (workdir / "params.yaml").write_text(yaml.safe_dump(raw))
+    _saved(workdir).write_bytes(b"")
+    line = refused(["study", "generation"], capsys)
+    assert "data/ring8.npz: cannot be read" in line
+    assert not (workdir / "results").exists() and not (workdir / ".ray_results").exists()
+
+
+def test_a_damaged_evaluation_classifier_names_the_stage_to_rerun(workdir):
+    (workdir / "evalnets").mkdir()
+    (workdir / "evalnets" / "digits.pt").write_bytes(b"\x00" * 10)
+    with pytest.raises(data.DataError, match=r"evalnets/digits.pt: cannot be read .*dvc repro evalnet"):
+        evalnet.load_state("digits", workdir / "evalnets")
+
+
+def _idx(path: Path, array: np.ndarray, header_dims: tuple[int, ...] | None = None) -> None:
+    dims = header_dims or array.shape
+    raw = bytes([0, 0, 0x08, len(dims)]) + b"".join(struct.pack(">I", d) for d in dims) + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(raw) if path.suffix == ".gz" else raw)
+
+
+@pytest.mark.parametrize("fault, words", [
+    ("empty", "holds no examples"),
+    ("header", "header says"),
+    ("labels", "labels must be 0-9"),
+    ("counts", "images"),
+])
+def test_malformed_idx_files_are_one_line_errors(tmp_path, fault, words):
+    rng = np.random.default_rng(0)
+    for split, (images, labels) in data.IDX_FILES.items():
+        n = 0 if fault == "empty" else 20
+        _idx(tmp_path / images, rng.integers(0, 255, (n, 28, 28)))
+        _idx(tmp_path / labels, rng.integers(0, 10, n))
+    images, labels = data.IDX_FILES["train"]
+    if fault == "header":
+        _idx(tmp_path / images, rng.integers(0, 255, (20, 28, 28)), header_dims=(30, 28, 28))
+    elif fault == "labels":
+        _idx(tmp_path / labels, np.full(20, 254))
+    elif fault == "counts":
+        _idx(tmp_path / labels, rng.integers(0, 10, 19))
+    with pytest.raises(data.DataError, match=words) as err:
+        data.make_mnist_like("mnist", str(tmp_path), False, 0, 0.1, tmp_path / "cache")
+    assert "\n" not in str(err.value)
+
+
+def test_the_ui_on_a_taken_port_exits_nonzero(workdir, capsys):
+    (workdir / "params.yaml").write_text(yaml.safe_dump(shipped()))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = refused(["ui", "--port", str(port)], capsys)
+    assert f"127.0.0.1:{port} is not free" in line
+
+
+# --------------------------------------------------------------------------- what the cluster has
+
+
+@pytest.fixture()
+def two_cpu_cluster():
+    """A real local Ray instance with 2 CPUs and no GPU, as on this machine."""
+    import ray
+
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False)
+    yield
+    ray.shutdown()
+
+
+def _resources(**changes):
+    from pipeline import config
+
+    raw = shipped()
+    raw["resources"].update(changes)
+    return config.parse(raw, "params.yaml")
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"cpus_per_trial": 8}, "resources.cpus_per_trial: 8 CPUs per trial, but the largest node of the Ray cluster has 2"),
+    ({"device": "cuda"}, "resources.device: cuda, but the Ray cluster has no GPU"),
+])
+def test_requests_no_node_can_meet_are_refused_before_any_trial(two_cpu_cluster, changes, words):
+    from pipeline.config import ConfigError
+    from pipeline.sweep import _trial_resources
+
+    with pytest.raises(ConfigError) as err:
+        _trial_resources(_resources(**changes))
+    assert words in str(err.value)
+
+
+def test_gpus_per_trial_without_a_gpu_says_the_trials_run_on_cpu(two_cpu_cluster, capsys):
+    from pipeline.sweep import _trial_resources
+
+    assert _trial_resources(_resources(gpus_per_trial=8)) == {"cpu": 1}
+    assert "the Ray cluster has no GPU: trials run on CPU" in capsys.readouterr().out
+
+
+def test_more_gpus_per_trial_than_a_node_has_is_refused():
+    """Ray's logical resources: a node declared with one GPU, as a one-GPU machine would be."""
+    import ray
+
+    from pipeline.config import ConfigError
+    from pipeline.sweep import _trial_resources
+
+    ray.init(num_cpus=1, num_gpus=1, include_dashboard=False)
+    try:
+        with pytest.raises(ConfigError, match="8 GPUs per trial, but the largest node of the Ray cluster has 1"):
+            _trial_resources(_resources(gpus_per_trial=8))
+        assert _trial_resources(_resources(gpus_per_trial=0.25)) == {"cpu": 1, "gpu": 0.25}
+    finally:
+        ray.shutdown()
+
+
+def test_evaluation_classifier_files_are_identical_for_identical_weights(tmp_path):
+    """Its DVC hash must not change when nothing changed (it embedded a random temp name)."""
+    from pipeline.config import EvalNet
+
+    ds = data.make_synthetic("bars", 600, seed=0, val=0.2, test=0.2)
+    ds.y = {s: (ds.factors[s][:, 0] > 0).astype(np.int64) for s in data.SPLITS}
+    spec = EvalNet(steps=5, batch_size=16, lr=1e-3, hidden=8, seed=0)
+    digests = []
+    for run in ("a", "b"):
+        net, summary = evalnet.train_classifier(ds, spec)
+        (tmp_path / run).mkdir()
+        digests.append(data.file_digest(evalnet.save(net, summary, "bars", tmp_path / run)))
+    assert digests[0] == digests[1]
+    assert os.path.getsize(tmp_path / "a" / "bars.pt") > 0
+
+
+class _Payload:
+    """What a writer of shared checkpoint storage could plant: unpickling it runs a command."""
+
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_a_checkpoint_that_carries_code_is_refused_without_running_it(workdir):
+    import pickle
+
+    import torch
+
+    from pipeline.train import load_checkpoint
+
+    torch.save({"config": _Payload(), "state": {}}, workdir / "checkpoint.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        load_checkpoint(workdir / "checkpoint.pt", None)
+    assert not (workdir / "pwned").exists()
