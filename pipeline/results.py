@@ -94,7 +94,8 @@ def write_study(study: StudyResults, results_dir: Path = RESULTS_DIR) -> Path:
         (tmp / "samples").mkdir()
         for r in study.trials:
             for sampler, drawn in r.samples.items():
-                kept = drawn[:MAX_SAVED_IMAGES] if drawn.ndim == 4 else drawn
+                # A traversal is one figure, kept whole (cut to 64 images, its 10 x 8 grid lost its rows).
+                kept = drawn[:MAX_SAVED_IMAGES] if drawn.ndim == 4 and sampler != "traversal" else drawn
                 np.save(tmp / "samples" / f"{r.trial_id}-{sampler}.npy", kept.astype(np.float32))
         (tmp / "trials.json").write_text(study.model_dump_json(indent=1))
     return Path(results_dir) / study.study

@@ -45,6 +45,7 @@ class InfoGANStudy(Study):
         for r in results:
             grid = r.samples.get("traversal")
             if grid is not None and r.trial.seed == min(x.trial.seed for x in results):
+                assert len(grid) % int(r.trial.hparams["cat_dim"]) == 0, "a traversal holds whole rows"
                 path = out_dir / f"traversal-{r.trial.dataset}-{r.variant.replace('=', '')}.png"
                 cats = int(r.trial.hparams["cat_dim"])
                 figures.save(figures.samples_figure(grid, f"{r.run_name}: rows = categories, columns = c1",
