@@ -277,3 +277,9 @@ def test_the_1992_criterion_and_v_c_on_the_papers_codes():
     assert b["success"] == 0 and b["factorial"] == 0 and b["distinct_codes"] == 4 and b["v_c"] == pytest.approx(1.9)
     assert metrics.factorial_code_criteria(np.abs(code_f - 0.04), probs)["binary"] == 1
     assert metrics.factorial_code_criteria(np.abs(code_f - 0.2), probs)["success"] == 0
+
+
+def test_the_early_generator_gradient_reads_the_first_tenth_of_the_curve():
+    curve = [(s, 1.0 if s <= 100 else 50.0) for s in range(10, 1001, 10)]
+    assert metrics.early_mean(curve, steps=1000) == pytest.approx(1.0)  # the later, larger norms are left out
+    assert metrics.early_mean(curve[20:], steps=1000) is None  # no point in the first tenth: n/a, not 0

@@ -114,3 +114,13 @@ def test_rows_still_improving_put_a_budget_caveat_under_the_verdict():
     rising = [r.model_copy(update={"improving": ["val/recon_mse"]}) for r in settled[:1]] + settled[1:]
     (line, _) = budget_caveat(Table(rising + [result("pm", "ica", 0, eval__recon_mse=0.2)]))
     assert line.startswith("**Budget.** 1 of 2 rows had seeds still improving")
+
+
+def test_a_saved_study_keeps_samples_for_figures_and_a_traversal_whole(tmp_path):
+    from pipeline.results import MAX_SAVED_IMAGES, StudyResults, read_study, write_study
+
+    r = result("infogan", "digits", 0)
+    r = r.model_copy(update={"samples": {"prior": np.zeros((200, 1, 8, 8)), "traversal": np.zeros((80, 1, 8, 8))}})
+    write_study(StudyResults(study="infogan", claim="c", profile="quick", provenance={}, trials=[r]), tmp_path)
+    (back,) = read_study(tmp_path / "infogan").trials
+    assert len(back.samples["prior"]) == MAX_SAVED_IMAGES and len(back.samples["traversal"]) == 80
