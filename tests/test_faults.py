@@ -19,7 +19,7 @@ from filelock import FileLock
 from pipeline import config, tracking
 from pipeline.sweep import LOCK_DIR, _sweep_name
 from pipeline.trials import expand
-from tests.checkout import ROOT
+from tests.checkout import ROOT, dvc_env
 
 
 def project(folder: Path, steps: int = 60, models=("ae",), seeds=(0,), **train) -> dict:
@@ -41,9 +41,7 @@ def project(folder: Path, steps: int = 60, models=("ae",), seeds=(0,), **train) 
 
 def env() -> dict[str, str]:
     """The code under test (this checkout) for the CLI and its Ray workers; no outside server or cluster."""
-    out = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
-    out["PYTHONPATH"] = str(ROOT)
-    return out
+    return {**dvc_env(), "PYTHONPATH": str(ROOT)}
 
 
 def pm2gan(folder: Path, *args: str, timeout: float = 600, extra_env: dict | None = None):

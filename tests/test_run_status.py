@@ -123,3 +123,16 @@ def test_a_finished_block_ends_its_run_finished_and_ctrl_c_ends_it_killed(server
     assert c.get_run(ok).info.status == "FINISHED"
     assert c.get_run(killed).info.status == "KILLED"
 
+
+
+def test_sweeps_left_running_by_a_dead_process_are_closed_as_abandoned(server):
+    """What the study's lock allows: any other RUNNING sweep of the study has no live process."""
+    experiment = tracking.experiment_id(server, "test/abandoned")
+    c = tracking.client(server)
+    dead = c.create_run(experiment, run_name="dead", tags={"kind": "sweep"}).info.run_id
+    child = c.create_run(experiment, run_name="child", tags={tracking.PARENT_TAG: dead}).info.run_id
+    live = c.create_run(experiment, run_name="live", tags={"kind": "sweep"}).info.run_id
+    tracking.close_abandoned_sweeps(server, experiment, keep=live)
+    assert c.get_run(dead).info.status == "KILLED" and c.get_run(dead).data.tags["outcome"] == "abandoned"
+    assert c.get_run(child).info.status == "KILLED"
+    assert c.get_run(live).info.status == "RUNNING"
