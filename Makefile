@@ -10,7 +10,20 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.pm2gan-installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
+FASHION := .cache/fashion-mnist
+
 .PHONY: setup repro test test-fast ui bench
+
+# Fashion-MNIST for the `reference` profile's image studies, offline: Debian's dataset-fashion-mnist
+# (the four IDX files). Installed system-wide, it is linked; otherwise its .deb is fetched from the
+# Debian archive and unpacked here (no root needed). Elsewhere, set datasets.fashion_mnist.local_dir.
+$(FASHION):
+	mkdir -p .cache
+	if [ -d /usr/share/datasets/fashion-mnist ]; then ln -sfn /usr/share/datasets/fashion-mnist $(FASHION); \
+	else rm -rf .cache/deb && mkdir -p .cache/deb && cd .cache/deb && apt-get download dataset-fashion-mnist \
+	  && dpkg-deb -x dataset-fashion-mnist_*.deb root && mv root/usr/share/datasets/fashion-mnist ../fashion-mnist \
+	  && cd .. && rm -rf deb; fi
+	test -e $(FASHION)/train-images-idx3-ubyte.gz || test -e $(FASHION)/train-images-idx3-ubyte
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +34,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-repro: setup
+repro: setup $(FASHION)
 	dvc repro
 
 test: setup

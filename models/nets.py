@@ -25,8 +25,9 @@ class NetConfig(BaseModel):
 
     hidden: Annotated[int, Strict(), at.Ge(1)]  # units per hidden layer of the MLPs
     depth: Annotated[int, Strict(), at.Ge(1)]  # number of hidden layers of the MLPs
-    # channels of the first conv layer (DCGAN-style nets for images of 16+ pixels a side)
-    conv_channels: Annotated[int, Strict(), at.Ge(1)]
+    # channels of the first conv layer (DCGAN-style nets for images of 16+ pixels a side);
+    # 0: MLPs on images too, as the GAN and AAE papers' MNIST nets (the Parzen protocol's models)
+    conv_channels: Annotated[int, Strict(), at.Ge(0)]
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def body(spec: DataSpec, net: NetConfig) -> tuple[nn.Sequential, int]:
 
     Conv (DCGAN, Radford et al. 2016): two stride-2 4x4 convolutions, batch norm on the
     second, LeakyReLU(0.2). MLP: `depth` hidden layers of `hidden` units."""
-    if spec.convolutional:
+    if spec.convolutional and net.conv_channels:
         c, h, w = spec.shape
         ch = net.conv_channels
         trunk = nn.Sequential(
@@ -114,7 +115,7 @@ def decoder(spec: DataSpec, net: NetConfig, in_features: int | None = None) -> n
     Conv: the mirror of `body` with transposed convolutions (DCGAN generator)."""
     width = in_features or spec.code_dim
     end = [nn.Sigmoid()] if spec.bounded else []
-    if spec.convolutional:
+    if spec.convolutional and net.conv_channels:
         c, h, w = spec.shape
         ch = net.conv_channels
         return nn.Sequential(

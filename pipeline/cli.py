@@ -26,9 +26,14 @@ def cmd_check(cfg: configmod.Config, args) -> None:
 
     total = 0
     for study in cfg.studies:
+        name, profile = cfg.profile_of(study)
+        under = f" (profile {name}{', capped' if profile.cap else ''})" if name != cfg.profile_name else ""
+        if not cfg.study_datasets(study):
+            print(f"{study}: not run: none of its datasets is in profile {name}")
+            continue
         n = len(expand(cfg, study))
         total += n
-        print(f"{study}: {n} trials on {', '.join(cfg.study_datasets(study))}")
+        print(f"{study}: {n} trials on {', '.join(cfg.study_datasets(study))}{under}")
     print(f"{cfg.file}: OK (profile {cfg.profile_name}, {total} trials)")
 
 

@@ -35,15 +35,38 @@ class TrainBudget(Section):
     eval_every: NonNegativeInt  # steps between validation evaluations of the progress metrics; 0 = only at the end
 
 
+class BudgetCap(Section):
+    """A smaller budget laid over a profile whose values are the papers' (the `reference`
+    profile on a machine without GPUs): every trial trains at most `steps` steps (or its
+    dataset's entry) and runs the first `seeds` seeds. Rows run under a cap are never
+    called reproduced: the published-numbers table says "not comparable yet"."""
+
+    seeds: Count
+    steps: Count
+    steps_by_dataset: dict[str, Count] = {}
+
+    def apply(self, budget: TrainBudget, dataset: str) -> TrainBudget:
+        """The budget cut to the cap's steps; logging and evaluation scaled with it, so a capped
+        run keeps as many curve points and validation evaluations (checkpoints keep their
+        interval: a capped run is short enough to lose)."""
+        steps = min(budget.steps, self.steps_by_dataset.get(dataset, self.steps))
+        if steps == budget.steps:
+            return budget
+        scaled = {k: max(1, round(getattr(budget, k) * steps / budget.steps)) if getattr(budget, k) else 0
+                  for k in ("log_every", "eval_every")}
+        return budget.model_copy(update={"steps": steps, **scaled})
+
+
 class Profile(Section):
     seeds: Annotated[tuple[NonNegativeInt, ...], NonEmpty]  # one trial per seed for every grid point
     datasets: Annotated[tuple[str, ...], NonEmpty]  # datasets this profile may use
     train: TrainBudget
     train_by_dataset: dict[str, dict[str, Any]] = {}  # dataset -> overrides of `train`: {ring8: {steps: 20000}}
     nets: NetConfig  # shared by every family (fair comparison)
+    cap: Optional[BudgetCap] = None  # the one override that makes a papers'-budget profile fit a CPU; null: no cap
 
     def budget(self, dataset: str) -> TrainBudget:
-        """The training budget on `dataset`: `train` with that dataset's overrides."""
+        """The training budget on `dataset`: `train` with that dataset's overrides (before any cap)."""
         return TrainBudget.model_validate({**self.train.model_dump(), **self.train_by_dataset.get(dataset, {})})
 
     @model_validator(mode="after")
@@ -93,6 +116,9 @@ class StudySpec(Section):
     train: dict[str, Any] = {}  # overrides of the profile's training budget
     nets: dict[str, Any] = {}  # overrides of the profile's net sizes
     by_dataset: dict[str, DatasetOverrides] = {}  # dataset -> overrides on that dataset only
+    # Run under this profile whatever the top-level `profile` says: the published-number
+    # studies always run the `reference` profile (the papers' protocols), beside the talk's.
+    profile: Optional[str] = None
 
 
 class Resources(Section):
@@ -183,11 +209,26 @@ class Config:
     evalnet: EvalNet
     theory: TheorySettings | None = None
 
+    profiles: dict[str, Profile] = dataclasses.field(default_factory=dict)  # every profile, for pinned studies
+
+    def profile_of(self, study: str) -> tuple[str, Profile]:
+        """The profile a study runs under: its own `profile` if pinned, else the top-level one."""
+        pinned = self.studies[study].profile
+        return (pinned, self.profiles[pinned]) if pinned else (self.profile_name, self.profile)
+
+    def study_seeds(self, study: str) -> tuple[int, ...]:
+        """The study's seeds (its own or its profile's), the first `cap.seeds` of them under a cap."""
+        _, profile = self.profile_of(study)
+        seeds = self.studies[study].seeds or profile.seeds
+        return tuple(seeds[:profile.cap.seeds]) if profile.cap else tuple(seeds)
+
     def study_datasets(self, study: str, model: str | None = None) -> tuple[str, ...]:
-        """The study's datasets that the profile allows (and that `model` trains on, if given)."""
+        """The study's datasets that its profile allows (and that `model` trains on, if given).
+        Empty when the profile allows none: the study then has nothing to run in this profile."""
         spec = self.studies[study]
+        _, profile = self.profile_of(study)
         keep = spec.only.get(model, spec.datasets) if model else spec.datasets
-        return tuple(d for d in spec.datasets if d in self.profile.datasets and d in keep)
+        return tuple(d for d in spec.datasets if d in profile.datasets and d in keep)
 
     def needed_datasets(self) -> tuple[str, ...]:
         """Datasets the current profile's studies train on, in params.yaml's order."""
@@ -236,12 +277,16 @@ def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) 
     for pname, p in params.profiles.items():
         for d in p.datasets:
             _known(file, f"profiles.{pname}.datasets", d, datasets, f"unknown dataset {d!r} (datasets: {{}})")
+        for d in (p.cap.steps_by_dataset if p.cap else {}):
+            _known(file, f"profiles.{pname}.cap.steps_by_dataset", d, datasets, f"unknown dataset {d!r} (datasets: {{}})")
         for d, override in p.train_by_dataset.items():
             key = f"profiles.{pname}.train_by_dataset.{d}"
             _known(file, key, d, datasets, f"unknown dataset {d!r} (datasets: {{}})")
             validate(TrainBudget, {**p.train.model_dump(), **(override or {})}, file, key)
     models = {n: _build_model(n, m, params.profiles, file) for n, m in params.models.items()}
     for name, study in params.studies.items():
+        if study.profile is not None:
+            _known(file, f"studies.{name}.profile", study.profile, list(params.profiles), "unknown profile (profiles: {})")
         for m in study.models:
             _known(file, f"studies.{name}.models", m, sorted(models if m in FAMILIES else FAMILIES),
                    f"unknown model {m!r} (known: {{}})")
@@ -261,7 +306,7 @@ def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) 
                        f"model {m!r} is not in this study (its models: {{}})")
     cfg = Config(file=file, profile_name=profile_name, profile=params.profiles[profile_name], data=params.data,
                  datasets=params.datasets, models=models, studies=params.studies, resources=params.resources,
-                 tracking=params.tracking, evalnet=params.evalnet, theory=params.theory)
+                 tracking=params.tracking, evalnet=params.evalnet, theory=params.theory, profiles=params.profiles)
     for name, spec in params.datasets.items():
         if name in SYNTHETIC and spec.size:
             sizes = split_sizes(spec.size, params.data.val_fraction, params.data.test_fraction)
@@ -269,10 +314,12 @@ def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) 
                 raise ConfigError(file, f"datasets.{name}.size",
                                   f"size {spec.size} gives splits train/val/test = {sizes['train']}/{sizes['val']}/"
                                   f"{sizes['test']}; every split needs at least {MIN_SPLIT} examples")
-    for name in params.studies:
-        if not cfg.study_datasets(name):
+    for name, study in params.studies.items():
+        # A study none of whose datasets a profile allows has nothing to run there (the talk's
+        # `roles` under `reference`); one that no profile can run is a mistake.
+        if not any(d in p.datasets for d in study.datasets for p in params.profiles.values()):
             raise ConfigError(file, f"studies.{name}.datasets",
-                              f"none of them is in profile {profile_name!r}'s datasets {list(cfg.profile.datasets)}")
+                              f"none of them is in any profile's datasets ({', '.join(params.profiles)})")
     from .trials import expand  # every trial's settings are valid and workable, or we stop here
 
     for name in params.studies:

@@ -48,6 +48,11 @@ class Probe:
         return as_tensor(self.ds.x[self.split], self.model.device)
 
     @functools.cached_property
+    def val_x(self) -> torch.Tensor:
+        """The validation images: the Parzen window chooses its width on them, never on the test split."""
+        return as_tensor(self.ds.x["val"], self.model.device)
+
+    @functools.cached_property
     def codes(self) -> np.ndarray:
         """Deterministic encodings (posterior means) of CODE_POINTS examples, for the dead-unit count."""
         return self.model.encode(self.x[:CODE_POINTS]).cpu().double().numpy()

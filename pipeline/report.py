@@ -160,6 +160,8 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
     reports_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     all_metrics, verdicts = {}, {}
+    tables: dict[str, tuple[Table, dict]] = {}  # study -> its table and provenance, for the published numbers
+    not_run: dict[str, str] = {}  # study -> the profile that has none of its datasets
     for name, study in STUDIES.items():
         folder = Path(results_dir) / name
         if study.kind == "analytic":
@@ -173,8 +175,13 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
         if not (folder / "trials.json").exists():
             continue
         summary: StudyResults = read_study(folder)
+        if not summary.trials:  # none of its datasets is in the profile it ran under
+            not_run[name] = summary.profile
+            continue
         results = select_on_validation(summary.trials)
         table = Table(results, summary.references)
+        table.provenance = summary.provenance
+        tables[name] = (table, summary.provenance)
         verdicts[name] = study.verdict(table)
         fig_dir = reports_dir / "figures" / name
         figs = study_figures(name, results, fig_dir, data_dir) + study.figures(table, results, fig_dir, data_dir)
@@ -189,10 +196,17 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
         all_metrics[name] = {k: {m: (v["mean"] if isinstance(v, dict) else v) for m, v in e.items()}
                              for k, e in aggregate(results).items()}
         all_metrics[name]["verdict"] = verdicts[name].outcome
+    from . import published
+
+    comparisons = published.compare(tables)
+    written["published"] = reports_dir / "published.md"
+    written["published"].write_text(published.markdown(comparisons, published.orderings(tables)))
+    all_metrics["published"] = {f"{c.entry.source} / {c.entry.name} / {c.entry.dataset} / {c.entry.metric}":
+                                {"published": c.entry.value, "ours": c.ours, "verdict": c.verdict} for c in comparisons}
     (reports_dir / "metrics.json").write_text(json.dumps(all_metrics, indent=1, sort_keys=True))
     from .studies.summary import index_page
 
-    (reports_dir / "index.md").write_text(index_page(verdicts))
+    (reports_dir / "index.md").write_text(index_page(verdicts, comparisons, not_run))
     written["index"] = reports_dir / "index.md"
     return written
 
@@ -205,7 +219,7 @@ def budget_caveat(table: Table) -> list[str]:
         return []
     return [f"**Budget.** {len(improving)} of {len(rows)} rows had seeds still improving on validation data at "
             "their last evaluation: their numbers are lower bounds of what the models reach, and a verdict that "
-            "rests on them may change at a longer budget (the `paper` profile).", ""]
+            "rests on them may change at a longer budget (the `paper` profile; the `reference` profile without its CPU cap).", ""]
 
 
 def theory_report(study, summary: TheoryResults, verdict, theory_dir: Path, reports_dir: Path) -> Path:

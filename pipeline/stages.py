@@ -29,9 +29,11 @@ def stages(cfg: Config) -> dict[str, Any]:
     if unknown:
         raise ConfigError(cfg.file, f"studies.{unknown[0]}", f"no such study (studies: {', '.join(STUDIES)})")
     run = [s for s in STUDIES.values() if s.name in cfg.studies or (s.kind == "analytic" and cfg.theory is not None)]
+    pinned = sorted({spec.profile for spec in cfg.studies.values() if spec.profile})
     out: dict[str, Any] = {
         "fetch": {"cmd": "pm2gan fetch", "deps": ["pipeline/data.py"],
-                  "params": ["profile", "profiles.${profile}.datasets", "data", "datasets", "studies"],
+                  "params": ["profile", "profiles.${profile}.datasets", *[f"profiles.{p}.datasets" for p in pinned],
+                             "data", "datasets", "studies"],
                   "outs": ["data"]},
         "evalnet": {"cmd": "pm2gan evalnet", "deps": ["data", "pipeline/evalnet.py"], "params": ["evalnet"],
                     "outs": ["evalnets"]},
@@ -40,9 +42,11 @@ def stages(cfg: Config) -> dict[str, Any]:
         out[study.name] = study.stage(cfg.studies.get(study.name))
     out["report"] = {
         "cmd": "pm2gan report",
-        "deps": [f"results/{s.name}" for s in run] + ["pipeline/report.py", "pipeline/figures.py", "pipeline/studies"],
+        "deps": [f"results/{s.name}" for s in run] + ["pipeline/report.py", "pipeline/figures.py", "pipeline/published.py",
+                                                     "pipeline/studies"],
         "params": ["tracking"],
-        "outs": [{f"reports/{s.name}.md": {"cache": False}} for s in run] + [{"reports/index.md": {"cache": False}}],
+        "outs": [{f"reports/{s.name}.md": {"cache": False}} for s in run]
+        + [{"reports/published.md": {"cache": False}}, {"reports/index.md": {"cache": False}}],
         "metrics": [{"reports/metrics.json": {"cache": False}}],
         "plots": [{"reports/figures": {"cache": False}}],
     }

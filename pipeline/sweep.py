@@ -272,14 +272,25 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
 
     known = STUDIES.get(study)  # None for an ad-hoc sweep (benchmarks/pipeline_overhead.py)
     claim = known.claim if known else f"(an ad-hoc sweep: {study})"
+    profile_name, profile = cfg.profile_of(study)
+    provenance = {"code_version": code_version(), "profile": profile_name,
+                  "cap": profile.cap.model_dump() if profile.cap else None,
+                  # the profile's own budget per dataset, before any cap: what a capped row falls short of
+                  "uncapped_steps": {d: profile.budget(d).steps for d in cfg.study_datasets(study)}}
+    if not cfg.study_datasets(study):  # e.g. `roles` under `reference`: say so, and leave a result that says so
+        out = write_study(StudyResults(study=study, claim=claim, profile=profile_name, provenance=provenance,
+                                       trials=[]), results_dir)
+        print(f"pm2gan: study {study}: none of its datasets ({', '.join(cfg.studies[study].datasets)}) is in profile "
+              f"{profile_name!r}: nothing to run ({out} records that)", flush=True)
+        return out
     trials = expand(cfg, study)
     tracking.preflight()  # a tracking server that does not answer stops us before any work
     storage = _storage_path(cfg)
     datasets, classifiers = _load_inputs(cfg, study)
-    provenance = {"code_version": code_version(), "profile": cfg.profile_name}
+    capped = f", capped at {profile.cap.seeds} seeds and {profile.cap.steps} steps" if profile.cap else ""
     print(f"pm2gan: study {study}: {len(trials)} trials ({len(cfg.studies[study].models)} models, "
-          f"{len(cfg.study_datasets(study))} datasets, {len(cfg.studies[study].seeds or cfg.profile.seeds)} seeds)",
-          flush=True)
+          f"{len(cfg.study_datasets(study))} datasets, {len(cfg.study_seeds(study))} seeds; profile "
+          f"{profile_name}{capped})", flush=True)
 
     with _study_lock(study), tracking.tracking_server(cfg.tracking.store, cfg.tracking.host) as uri:
         versions = {name: ds.meta.get("version", "") for name, ds in datasets.items()}
@@ -298,7 +309,7 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
                 results, unfinished, errors = _collect(sweep.tuner(datasets, classifiers, restart_errored=True).fit())
             _check_outcome(cfg, study, uri, parent_id, results, unfinished, errors, len(trials), results_dir)
             references = known.references(cfg, datasets) if known else {}
-            out = write_study(StudyResults(study=study, claim=claim, profile=cfg.profile_name, provenance=provenance,
+            out = write_study(StudyResults(study=study, claim=claim, profile=profile_name, provenance=provenance,
                                            trials=results, references=references), results_dir)
             tracking.log_files(uri, parent_id, {
                 "comparison.md": report.study_table(claim, select_on_validation(results), references,
@@ -353,7 +364,7 @@ class _Sweep:
         if not self.resuming and "://" not in self.path:  # a finished or abandoned sweep of the same name
             shutil.rmtree(self.path, ignore_errors=True)
         self.run_name = f"{study}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"
-        self.tags = {"study": study, "kind": "sweep", "sweep": self.name, "profile": cfg.profile_name,
+        self.tags = {"study": study, "kind": "sweep", "sweep": self.name, "profile": provenance["profile"],
                      "code_version": provenance["code_version"], "claim": claim[:5000]}
 
     def tuner(self, datasets: dict, classifiers: dict, restart_errored: bool = False):
@@ -363,7 +374,7 @@ class _Sweep:
 
         info = {"uri": self.uri, "experiment_id": self.experiment, "parent_run_id": self.parent_id,
                 "provenance": self.provenance,
-                "tags": {"code_version": self.provenance["code_version"], "profile": self.cfg.profile_name}}
+                "tags": {"code_version": self.provenance["code_version"], "profile": self.provenance["profile"]}}
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, datasets=datasets, classifiers=classifiers, tracking_info=info),
             _trial_resources(self.cfg))

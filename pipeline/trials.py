@@ -90,11 +90,12 @@ def expand(cfg: Config, study: str) -> list[TrialConfig]:
 
     spec = cfg.studies[study]
     key = f"studies.{study}"
+    profile_name, profile = cfg.profile_of(study)
     trials = []
     for model in spec.models:
         family, model_spec = FAMILIES[model], cfg.models[model]
         fixed = {*spec.vary.get(model, {}), *spec.set.get(model, {})}  # the study's own choices win over tuning
-        tuning = {k: v for k, v in model_spec.grid.get(cfg.profile_name, {}).items() if k not in fixed}
+        tuning = {k: v for k, v in model_spec.grid.get(profile_name, {}).items() if k not in fixed}
         for factor in _points(spec.vary.get(model, {})):
             for tuned in _points(tuning):
                 for dataset in cfg.study_datasets(study, model):
@@ -103,19 +104,21 @@ def expand(cfg: Config, study: str) -> list[TrialConfig]:
                     raw = {**model_spec.defaults.model_dump(), **spec.set.get(model, {}),
                            **(over.set.get(model, {}) if over else {}), **factor, **tuned}
                     hparams = validate(family.Hyper, raw, cfg.file, f"{where}.set.{model}" if not factor else f"{key}.vary.{model}")
-                    budget = validate(TrainBudget, {**cfg.profile.budget(dataset).model_dump(), **spec.train,
+                    budget = validate(TrainBudget, {**profile.budget(dataset).model_dump(), **spec.train,
                                                     **(over.train if over else {})}, cfg.file, f"{where}.train")
-                    nets = validate(NetConfig, {**cfg.profile.nets.model_dump(), **spec.nets,
+                    if profile.cap:  # after every override: the cap bounds what the study asks for
+                        budget = profile.cap.apply(budget, dataset)
+                    nets = validate(NetConfig, {**profile.nets.model_dump(), **spec.nets,
                                                 **(over.nets if over else {})}, cfg.file, f"{where}.nets")
                     shape, bounded = SHAPES[dataset]
                     refused = family.refuse(hparams, DataSpec(shape, cfg.datasets[dataset].code_dim, bounded))
                     if refused:
                         field, why = refused
-                        origin = ("vary" if field in factor else f"grid.{cfg.profile_name}" if field in tuned else None)
+                        origin = ("vary" if field in factor else f"grid.{profile_name}" if field in tuned else None)
                         at = f"{key}.vary.{model}.{field}" if origin == "vary" else (
                             f"models.{model}.{origin}.{field}" if origin else _origin(study, spec, model, dataset, field))
                         raise ConfigError(cfg.file, at, f"{why} ({dataset}, study {study})")
-                    for seed in spec.seeds or cfg.profile.seeds:
+                    for seed in cfg.study_seeds(study):
                         trials.append(TrialConfig(
                             study=study, model=model, dataset=dataset, seed=seed,
                             code_dim=cfg.datasets[dataset].code_dim, hparams=hparams.model_dump(),

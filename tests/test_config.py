@@ -64,7 +64,12 @@ def test_paper_profile_expands_grid(raw):
     (lambda r: r.update(profile="huge"), "profile", "unknown profile"),
     (lambda r: r["profiles"]["quick"].update(seeds=[]), "profiles.quick.seeds", "must not be empty"),
     (lambda r: r["profiles"]["quick"]["train"].update(steps=0), "profiles.quick.train.steps", ">= 1"),
-    (lambda r: r["profiles"]["quick"].update(datasets=["pm92", "ring8"]), "studies.factorial.datasets", "none of them"),
+    (lambda r: [p["datasets"].remove(d) for p in r["profiles"].values() for d in ("ica", "bars", "digits", "mnist")
+                if d in p["datasets"]], "studies.factorial.datasets", "none of them is in any profile"),
+    (lambda r: r["studies"]["parzen"].update(profile="huge"), "studies.parzen.profile", "unknown profile"),
+    (lambda r: r["profiles"]["reference"]["cap"].update(seeds=0), "profiles.reference.cap.seeds", ">= 1"),
+    (lambda r: r["profiles"]["reference"]["cap"]["steps_by_dataset"].update(cifar=10),
+     "profiles.reference.cap.steps_by_dataset", "unknown dataset"),
     (lambda r: r["datasets"].update(cifar={"code_dim": 8}), "datasets.cifar", "unknown dataset"),
     (lambda r: r["resources"].update(cpus_per_trial=0), "resources.cpus_per_trial", "must be > 0"),
     (lambda r: r["resources"].update(device="tpu"), "resources.device", "auto, cpu or cuda"),

@@ -38,6 +38,7 @@ class Row:
     diverged: int
     improving: int  # completed seeds whose validation metrics were still improving at the end
     values: dict[str, list[float]]  # 'recon_mse', 'prior/modes' -> one value per completed seed
+    steps: int = 0  # training steps of its trials (the fewest, if they differ)
 
     def get(self, metric: str) -> list[float]:
         return self.values.get(metric, [])
@@ -75,8 +76,10 @@ class Table:
                     elif key == "perf/steps_per_s" and value is not None:
                         values.setdefault("steps_per_s", []).append(float(value))
             self.rows[(dataset, model, variant)] = Row(dataset, model, variant, len(group), len(group) - len(done),
-                                                       sum(bool(r.improving) for r in done), values)
+                                                       sum(bool(r.improving) for r in done), values,
+                                                       min(r.trial.train.steps for r in group))
         self.references = references or {}  # dataset -> row name -> metric -> value (e.g. FastICA)
+        self.provenance: dict[str, Any] = {}  # the sweep's profile, cap and uncapped budgets (results' provenance)
 
     def row(self, dataset: str, model: str, variant: str = "default") -> Row | None:
         return self.rows.get((dataset, model, variant))
@@ -179,7 +182,9 @@ class Study:
         return {
             "cmd": f"pm2gan study {self.name}",
             "deps": ["data", "evalnets", "models", "pipeline"],
-            "params": ["profile", "profiles.${profile}", "datasets", f"studies.{self.name}",
+            # a study pinned to a profile (`studies.<name>.profile`) reads that profile, not the top-level one
+            "params": [*([f"profiles.{spec.profile}"] if spec.profile else ["profile", "profiles.${profile}"]),
+                       "datasets", f"studies.{self.name}",
                        *[f"models.{m}" for m in spec.models], "resources"],
             "outs": [f"results/{self.name}"],
         }

@@ -40,7 +40,7 @@ def _evidence(studies: tuple[str, ...], verdicts: dict[str, Verdict]) -> str:
     return "; ".join(found) if found else "not run"
 
 
-def index_page(verdicts: dict[str, Verdict]) -> str:
+def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, not_run: dict[str, str] | None = None) -> str:
     from . import STUDIES
 
     lines = ["# pm2gan report", "",
@@ -52,8 +52,17 @@ def index_page(verdicts: dict[str, Verdict]) -> str:
         row = [f"{cells[a][0]}<br>→ {_evidence(cells[a][1], verdicts)}" for a in ASPECTS]
         lines.append(f"| **{model}** | " + " | ".join(row) + " |")
     lines += ["", "## Studies", "", "| study | claim | verdict |", "|---|---|---|"]
+    not_run = not_run or {}
     for name, study in STUDIES.items():
         verdict = verdicts.get(name)
+        missing = f"not run in profile `{not_run[name]}` (none of its datasets)" if name in not_run else "not run"
         lines.append(f"| [{name}]({name}.md) | {study.claim} | "
-                     + (f"**{verdict.outcome}** — {verdict.because[0]}" if verdict else "not run") + " |")
+                     + (f"**{verdict.outcome}** — {verdict.because[0]}" if verdict else missing) + " |")
+    if comparisons:
+        counts: dict[str, int] = {}
+        for c in comparisons:
+            counts[c.verdict] = counts.get(c.verdict, 0) + 1
+        lines += ["", "## Published numbers", "",
+                  f"[{len(comparisons)} published numbers beside ours](published.md), each under its paper's protocol: "
+                  + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) + "."]
     return "\n".join(lines) + "\n"

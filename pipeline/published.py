@@ -1,0 +1,243 @@
+"""The numbers the sources publish, beside ours: reports/published.md.
+
+Each entry is one published number with where it comes from, the protocol it was measured
+under, and the study, dataset, model and metric of ours that measures the same thing. A row's
+verdict is "reproduced" or "not reproduced" only when our run is as large as the paper's
+(trials, training steps) and on the paper's dataset; otherwise it is "not comparable yet", with
+what falls short. The training budgets of the papers live in params.yaml (the `reference`
+profile, each value with its source); the published values live here, each with its source.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Literal
+
+import numpy as np
+
+from .studies.base import Row, Table
+
+ErrorKind = Literal["trials", "test images", "share", "none"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Published:
+    source: str  # paper and table, or the code release
+    study: str  # our study that measures it
+    dataset: str  # our dataset
+    model: str  # our family
+    metric: str  # our results key ('prior/modes')
+    value: float  # as published (percentages as percent)
+    error: float | None  # the published ± (None: none published)
+    error_kind: ErrorKind  # what the ± is: standard error over trials / over test images; a share of runs
+    trials: int  # runs behind the published number
+    protocol: str  # the paper's protocol, in a line
+    label: str = ""  # the paper's name for the model ('ALI')
+    paper_dataset: str = ""  # the paper's dataset when ours differs ('mnist')
+    scale: float = 1.0  # ours x scale is on the published scale (100 for a share shown in percent)
+    runnable: str = ""  # why pm2gan cannot measure it at all ('' when it can)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.model
+
+
+PACGAN = ("PacGAN (Lin et al. 2018) Table 1; fjxmlzn/PacGAN synthetic_data_experiments: 2,500 samples of the "
+          "final generator, high quality within 3 std (per axis) of the nearest mode, 100,000 training points, "
+          "batch 100, 400,000 steps, Adam 1e-4 (beta1 0.8); G 4x400 ReLU+BN, D 3x200 maxout-5; ± standard error "
+          "over 10 trials")
+VEEGAN = ("VEEGAN (Srivastava et al. 2017) Table 1: the same metric definitions as PacGAN, 2,500 samples, 5 runs; "
+          "its nets and budget are in a notebook we could not read")
+PARZEN = ("Gaussian Parzen window on 10,000 samples, sigma chosen on 1,000 validation images from logspace(-1, 0, 10), "
+          "mean log-likelihood of the 10,000 test images ± its standard error over them (goodfeli/adversarial "
+          "parzen_ll.py); MLP nets")
+INFOGAN = ("InfoGAN (Chen et al. 2016) sec. 5.1: the 10-way categorical code read by Q on MNIST classifies digits "
+           "with about 5% error; here under the best one-to-one matching of categories to classes")
+BIGAN = ("BiGAN (Donahue et al. 2017), jeffdonahue/bigan README: 1-NN classification on permutation-invariant MNIST; "
+         "U(-1, 1)^50 latent, MLP 1024 nets")
+PM1992 = ("Schmidhuber 1992 sec. 7: share of 10 runs that reach a binary factorial code (every unit within 0.05 of "
+          "0/1, codes distinct and factorial); the paper's nets (3 hidden units per predictor, 4 shared; 1 and 2 "
+          "on the non-uniform ensemble), off-line training")
+
+PUBLISHED: tuple[Published, ...] = (
+    Published("PacGAN Table 1", "modes2d", "ring8", "gan", "prior/modes", 6.3, 0.5, "trials", 10, PACGAN, "GAN"),
+    Published("PacGAN Table 1", "modes2d", "ring8", "gan", "prior/high_quality", 98.2, 0.2, "trials", 10, PACGAN, "GAN",
+              scale=100),
+    Published("PacGAN Table 1", "modes2d", "ring8", "gan", "prior/reverse_kl", 0.45, 0.09, "trials", 10, PACGAN, "GAN"),
+    Published("PacGAN Table 1", "modes2d", "grid25", "gan", "prior/modes", 17.3, 0.8, "trials", 10, PACGAN, "GAN"),
+    Published("PacGAN Table 1", "modes2d", "grid25", "gan", "prior/high_quality", 94.8, 0.7, "trials", 10, PACGAN,
+              "GAN", scale=100),
+    Published("PacGAN Table 1", "modes2d", "grid25", "gan", "prior/reverse_kl", 0.70, 0.07, "trials", 10, PACGAN, "GAN"),
+    Published("PacGAN Table 1", "modes2d", "ring8", "bigan", "prior/modes", 6.6, 0.3, "trials", 10, PACGAN, "ALI"),
+    Published("PacGAN Table 1", "modes2d", "grid25", "bigan", "prior/modes", 24.1, 0.4, "trials", 10, PACGAN, "ALI"),
+    Published("VEEGAN Table 1", "modes2d", "ring8", "gan", "prior/modes", 1.0, None, "none", 5, VEEGAN, "GAN"),
+    Published("VEEGAN Table 1", "modes2d", "ring8", "bigan", "prior/modes", 2.8, None, "none", 5, VEEGAN, "ALI"),
+    Published("VEEGAN Table 1", "modes2d", "grid25", "gan", "prior/modes", 3.3, None, "none", 5, VEEGAN, "GAN"),
+    Published("VEEGAN Table 1", "modes2d", "grid25", "bigan", "prior/modes", 15.8, None, "none", 5, VEEGAN, "ALI"),
+    Published("Schmidhuber 1992 sec. 7", "pm1992", "pm92", "pm", "success", 0.8, None, "share", 10, PM1992, "PM"),
+    Published("Schmidhuber 1992 sec. 7", "pm1992", "pm92_nonuniform", "pm", "success", 0.7, None, "share", 10, PM1992,
+              "PM"),
+    Published("GAN paper (Goodfellow et al. 2014) Table 1", "parzen", "fashion_mnist", "gan", "prior/parzen_ll", 225, 2,
+              "test images", 1, PARZEN, "GAN", paper_dataset="mnist"),
+    Published("AAE paper (Makhzani et al. 2015) Table 1", "parzen", "fashion_mnist", "aae", "prior/parzen_ll", 340, 2,
+              "test images", 1, PARZEN, "AAE", paper_dataset="mnist"),
+    Published("AAE paper (Makhzani et al. 2015) Table 1", "parzen", "fashion_mnist", "gmmn_ae", "prior/parzen_ll", 282,
+              2, "test images", 1, PARZEN, "GMMN+AE", paper_dataset="mnist",
+              runnable="pm2gan has no GMMN+AE family (a GMMN trained on an autoencoder's codes); mmd_ae is WAE-MMD, "
+                       "a different model"),
+    Published("InfoGAN paper sec. 5.1", "features", "fashion_mnist", "infogan", "cluster_accuracy", 0.95, None, "none",
+              1, INFOGAN, "InfoGAN", paper_dataset="mnist"),
+    Published("BiGAN code release (README)", "features", "fashion_mnist", "bigan", "knn_accuracy", 0.921, None, "none",
+              1, BIGAN + "; on E(x)", "BiGAN", paper_dataset="mnist"),
+    Published("BiGAN code release (README)", "features", "fashion_mnist", "bigan", "penultimate_knn", 0.9735, None,
+              "none", 1, BIGAN + "; on the encoder's penultimate layer", "BiGAN", paper_dataset="mnist",
+              runnable="pm2gan's 1-NN reads the code E(x); the encoder's penultimate features are not exported"),
+)
+
+
+@dataclasses.dataclass
+class Comparison:
+    entry: Published
+    ours: str  # 'mean ± error (n)' on the published scale, or '—'
+    verdict: str  # reproduced | not reproduced | not comparable yet | not run
+    why: str  # what decides the verdict
+
+
+def _ours(entry: Published, row: Row) -> tuple[float, float | None, str]:
+    """Our value on the published scale, the same kind of error bar, and how it reads."""
+    values = np.array(row.get(entry.metric)) * entry.scale
+    mean = float(values.mean())
+    n = len(values)
+    if entry.error_kind == "share":
+        return mean, None, f"{mean:.1f} ({int(round(mean * n))}/{n} runs)"
+    if entry.error_kind == "test images":  # the mean over seeds of each run's standard error over test images
+        se = float(np.mean(row.get(entry.metric.replace("parzen_ll", "parzen_se")))) * entry.scale
+        return mean, se, f"{mean:.1f} ± {se:.1f} (mean of {n} runs; ± over test images)"
+    se = float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else None
+    digits = 1 if abs(mean) >= 10 else 2 if entry.scale == 1 else 1
+    return mean, se, (f"{mean:.{digits}f} ± {se:.{digits}f}" if se is not None else f"{mean:.{digits}f}") + f" ({n} runs)"
+
+
+def shortfalls(entry: Published, row: Row, provenance: dict[str, Any]) -> list[str]:
+    """What makes our row smaller than the paper's run: dataset, trials, training steps."""
+    out = []
+    if entry.paper_dataset and entry.paper_dataset != entry.dataset:
+        out.append(f"{entry.dataset}, published on {entry.paper_dataset}")
+    done = row.seeds - row.diverged
+    if done < entry.trials:
+        out.append(f"{done} of {entry.trials} trials")
+    full = (provenance.get("uncapped_steps") or {}).get(entry.dataset)
+    if full and row.steps < full:
+        out.append(f"{row.steps:,} of {full:,} training steps")
+    return out
+
+
+def agrees(entry: Published, ours: float, se: float | None) -> bool:
+    """Within the published error: the difference is below twice the combined standard error of
+    the two numbers (a two-sided test at about 95%). Shares of 10 runs: within 3 runs in 10,
+    the pm1992 study's rule (binomial noise alone is ± 0.15)."""
+    if entry.error_kind == "share":
+        return abs(ours - entry.value) <= 0.3 + 1e-9
+    combined = math.sqrt((entry.error or 0.0) ** 2 + (se or 0.0) ** 2)
+    return abs(ours - entry.value) <= 2 * combined
+
+
+def compare(tables: dict[str, tuple[Table, dict[str, Any]]]) -> list[Comparison]:
+    """One comparison per published number: `tables` holds each study's Table and provenance."""
+    out = []
+    for entry in PUBLISHED:
+        if entry.runnable:
+            out.append(Comparison(entry, "—", "not run", entry.runnable))
+            continue
+        table, provenance = tables.get(entry.study, (None, {}))
+        row = table.row(entry.dataset, entry.model) if table else None
+        if row is None:
+            out.append(Comparison(entry, "—", "not run", f"no `{entry.study}` trials of {entry.model} on "
+                                                         f"{entry.dataset} in this report"))
+            continue
+        if not row.get(entry.metric):  # trained, but the metric is undefined in every run
+            out.append(Comparison(entry, "undefined", "not comparable yet",
+                                  f"undefined in all {row.seeds} runs ({row.diverged} diverged; a reverse KL needs "
+                                  "at least one high-quality sample)"))
+            continue
+        mean, se, text = _ours(entry, row)
+        short = shortfalls(entry, row, provenance)
+        improving = f"; {row.improving} of {row.seeds - row.diverged} runs still improving" if row.improving else ""
+        if entry.error_kind == "none" and entry.source.startswith("VEEGAN"):
+            out.append(Comparison(entry, text, "not comparable yet", "VEEGAN's nets and budget differ from PacGAN's "
+                                                                     "protocol, which ours follows" + improving))
+        elif short:
+            out.append(Comparison(entry, text, "not comparable yet", "; ".join(short) + improving))
+        else:
+            ok = agrees(entry, mean, se)
+            out.append(Comparison(entry, text, "reproduced" if ok else "not reproduced",
+                                  ("within" if ok else "outside") + " twice the combined error" + improving))
+    return out
+
+
+def _published_text(entry: Published) -> str:
+    if entry.error_kind == "share":
+        return f"{entry.value:.1f} ({round(entry.value * entry.trials)}/{entry.trials} runs)"
+    return f"{entry.value:g}" + (f" ± {entry.error:g}" if entry.error is not None else "")
+
+
+def orderings(tables: dict[str, tuple[Table, dict[str, Any]]]) -> list[str]:
+    """What a smaller or different run can still check: the published ordering AAE > GAN of the
+    Parzen log-likelihood (AAE 340 vs GAN 225 on MNIST), on each dataset of ours."""
+    table = tables.get("parzen", (None, {}))[0]
+    lines = []
+    for dataset in table.datasets() if table else []:
+        aae, gan = table.row(dataset, "aae"), table.row(dataset, "gan")
+        if aae and gan and aae.get("prior/parzen_ll") and gan.get("prior/parzen_ll"):
+            from .studies.base import compare as compare_rows
+
+            lines.append(f"Parzen ordering on {dataset} (published AAE > GAN on MNIST): "
+                         f"{compare_rows(aae, gan, 'prior/parzen_ll', 'higher')}")
+    return lines
+
+
+def markdown(comparisons: list[Comparison], extra: list[str]) -> str:
+    lines = ["# Published numbers", "",
+             "Every number the sources publish that pm2gan can measure, beside ours under the paper's protocol. "
+             "**reproduced**: ours is as large a run as the paper's (trials, training steps, dataset) and within twice "
+             "the combined error of the two numbers; **not comparable yet**: our run is smaller or differs, and the "
+             "row says how (the `reference` profile's CPU cap; `dvc exp run -S profile=reference -S "
+             "profiles.reference.cap=null` runs the papers' budgets on a GPU machine or a cluster).", "",
+             "| source | model | dataset | metric | published | ours | verdict | why |",
+             "|---|---|---|---|---|---|---|---|"]
+    for c in comparisons:
+        e = c.entry
+        metric = e.metric.split("/")[-1] + (" (%)" if e.scale == 100 else "")
+        lines.append(f"| {e.source} | {e.name} | {e.dataset} | {metric} | {_published_text(e)} | {c.ours} | "
+                     f"**{c.verdict}** | {c.why} |")
+    lines += ["", *[f"- {line}" for line in extra], "", "## Protocols", ""]
+    seen = []
+    for e in PUBLISHED:
+        if e.protocol not in seen:
+            seen.append(e.protocol)
+            lines.append(f"- **{e.source}** ({e.study}): {e.protocol}.")
+    return "\n".join(lines) + "\n"
+
+
+def study_verdict(study: str, table: Table, extra: list[str] | None = None):
+    """A published-number study's verdict: holds when every published number it measures is
+    reproduced, does not hold when none is, mixed between; "not testable at this budget" when
+    any is not comparable yet (a capped or smaller run). Each comparison is a sentence."""
+    from .studies.base import Verdict
+
+    mine = [c for c in compare({study: (table, table.provenance)})
+            if c.entry.study == study and c.verdict != "not run" and not c.entry.source.startswith("VEEGAN")]
+    because = [f"{c.entry.name} {c.entry.dataset} {c.entry.metric.split('/')[-1]}: published {_published_text(c.entry)}, "
+               f"ours {c.ours}: {c.verdict} ({c.why})" for c in mine] + (extra or [])
+    verdicts = {c.verdict for c in mine}
+    if not mine:
+        outcome = "not testable at this budget"
+    elif "not comparable yet" in verdicts:
+        outcome = "not testable at this budget"
+    elif verdicts == {"reproduced"}:
+        outcome = "holds"
+    elif "reproduced" in verdicts:
+        outcome = "mixed"
+    else:
+        outcome = "does not hold"
+    return Verdict(outcome, because)
