@@ -81,6 +81,8 @@ def main() -> None:
     args = parser.parse_args()
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["profile"] = args.profile
+    fashion = params["datasets"]["fashion_mnist"]  # the checkout is elsewhere: point at this one's copy
+    fashion["local_dir"] = str((ROOT / fashion["local_dir"]).resolve())
 
     with tempfile.TemporaryDirectory() as tmp:
         checkout = make_checkout(Path(tmp) / "pm2gan", yaml.safe_dump(params, sort_keys=False))

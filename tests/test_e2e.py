@@ -15,7 +15,26 @@ from tests.checkout import ROOT, STAGES, dvc_env, make_checkout, stages_run
 pytestmark = pytest.mark.e2e
 
 
-def tiny_params() -> dict:
+def tiny_fashion(folder: Path) -> Path:
+    """A small Fashion-MNIST-shaped folder of IDX files (600 train, 100 test images): the
+    reference studies' data, made here so that CI needs neither Debian's package nor the network."""
+    import numpy as np
+
+    from tests.test_data import write_idx
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    labels = {"train": rng.integers(0, 10, 600), "t10k": rng.integers(0, 10, 100)}
+    for split, y in labels.items():  # each class a bright stripe at its own rows: learnable, like a real class
+        x = rng.integers(0, 60, (len(y), 28, 28))
+        for i, c in enumerate(y):
+            x[i, 2 + 2 * c:4 + 2 * c] = 230
+        write_idx(folder / f"{split}-images-idx3-ubyte", x, gz=True)
+        write_idx(folder / f"{split}-labels-idx1-ubyte", y, gz=True)
+    return folder
+
+
+def tiny_params(fashion_dir: Path | None = None) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["profile"] = "tiny"
     params["profiles"]["tiny"] = {
@@ -29,6 +48,17 @@ def tiny_params() -> dict:
     params["studies"]["generation"]["vary"] = {"gan": {"lr": [2.0e-4, 5.0]}}
     params["studies"]["pm1992"].update(seeds=[0, 1], train={"steps": 200, "batch_size": 32, "eval_every": 0})
     params["studies"]["pm1992"]["by_dataset"]["pm92_nonuniform"]["train"] = {"steps": 100}
+    # The reference profile's studies (modes2d, parzen, features) at a tiny cap, on tiny nets
+    reference = params["profiles"]["reference"]
+    reference["cap"] = {"seeds": 1, "steps": 40}
+    reference["nets"] = {"hidden": 32, "depth": 1, "conv_channels": 0}
+    reference["train"].update(eval_samples=300)
+    for toy in ("ring8", "grid25"):
+        reference["train_by_dataset"][toy].update(eval_samples=300)
+    params["studies"]["modes2d"]["nets"] = {"hidden": 32, "depth": 1}
+    params["studies"]["features"]["nets"] = {"hidden": 32}
+    if fashion_dir is not None:
+        params["datasets"]["fashion_mnist"]["local_dir"] = str(tiny_fashion(fashion_dir))
     params["evalnet"]["steps"] = 300
     params["theory"].update(disc_steps=200, step_sizes=[0.5, 0.1])
     params["theory"]["generator"]["samples"] = 20000
@@ -52,7 +82,7 @@ def dvc(checkout: Path, *args: str) -> str:
 def checkout(tmp_path_factory) -> Path:
     """A fresh git checkout of the project's files, with the tiny profile."""
     repo = tmp_path_factory.mktemp("e2e") / "pm2gan"
-    return make_checkout(repo, yaml.safe_dump(tiny_params(), sort_keys=False))
+    return make_checkout(repo, yaml.safe_dump(tiny_params(repo.parent / "fashion"), sort_keys=False))
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +119,14 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
         assert f"[{study}]({study}.md)" in index
     assert "| **PM** |" in index and "| **InfoGAN** |" in index  # the talk's comparison, as measured
     assert (checkout / "reports" / "figures" / "theory" / "bilinear_game.png").exists()
+    table = (checkout / "reports" / "published.md").read_text()  # every published number, none called reproduced
+    assert "| PacGAN Table 1 | GAN | ring8 | modes | 6.3 ± 0.5 |" in table
+    verdicts = {line.split(" | ")[6] for line in table.splitlines() if line.startswith("| ") and "**" in line}
+    assert verdicts == {"**not comparable yet**", "**not run**"}  # a capped run of 1 trial is never "reproduced"
+    assert "1 of 10 trials; 40 of 400,000 training steps" in table
+    assert "| GAN paper (Goodfellow et al. 2014) Table 1 | GAN | fashion_mnist | parzen_ll | 225 ± 2 |" in table
+    assert "fashion_mnist, published on mnist" in table and "[20 published numbers beside ours](published.md)" in index
+    assert metrics["parzen"]["fashion_mnist/aae"]["prior/parzen_ll"] is not None
     trials = json.loads((checkout / "results" / "generation" / "trials.json").read_text())["trials"]
     assert len(trials) == trial_count("generation")  # every model (gan twice: 2 lr) on ring8 and digits, one seed
     assert all(t["provenance"]["code_version"] not in ("", "unknown") for t in trials)
@@ -131,7 +169,7 @@ def test_changing_one_family_reruns_only_its_studies(checkout, first_run):
     params["models"]["gan"]["defaults"]["disc_steps"] = 2  # the studies that train a GAN, and only those
     (checkout / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     output = dvc(checkout, "repro")
-    assert stages_run(output) == {"generation", "roles", "gen_costs", "report"}
+    assert stages_run(output) == {"generation", "roles", "gen_costs", "modes2d", "parzen", "report"}
     assert "Data and pipelines are up to date" in dvc(checkout, "status")
 
 
@@ -142,7 +180,7 @@ def test_interrupted_sweep_writes_nothing_and_resumes(tmp_path):
     import re
     import signal
 
-    params = tiny_params()
+    params = tiny_params(tmp_path / "fashion")
     params["profiles"]["tiny"]["train"].update(steps=1000, checkpoint_every=250)
     params["studies"]["factorial"]["models"] = ["ae", "pm", "aae"]
     repo = make_checkout(tmp_path / "pm2gan", yaml.safe_dump(params, sort_keys=False))

@@ -284,3 +284,31 @@ def test_the_early_generator_gradient_reads_the_first_tenth_of_the_curve():
     curve = [(s, 1.0 if s <= 100 else 50.0) for s in range(10, 1001, 10)]
     assert metrics.early_mean(curve, steps=1000) == pytest.approx(1.0)  # the later, larger norms are left out
     assert metrics.early_mean(curve[20:], steps=1000) is None  # no point in the first tenth: n/a, not 0
+
+
+def test_parzen_of_samples_from_the_test_density_itself_is_its_log_likelihood():
+    """Samples and test points from N(0, s^2 I): the estimate approaches the true mean log-density
+    (the kernel's width adds sigma^2 to the variance, which the smallest grid value keeps small)."""
+    rng = np.random.default_rng(0)
+    s, d = 0.3, 2
+    samples, val, test = (torch.from_numpy(rng.normal(0, s, (n, d))) for n in (20000, 1000, 2000))
+    out = metrics.parzen_estimate(samples, val, test)
+    true = -d / 2 * math.log(2 * math.pi * s**2) - d / 2
+    assert out["parzen_sigma"] == pytest.approx(0.1)  # the grid's smallest width: the closest to no smoothing
+    assert out["parzen_ll"] == pytest.approx(true, abs=0.05)
+    assert out["parzen_se"] == pytest.approx(np.std(metrics.parzen_log_likelihoods(samples, test, 0.1).numpy())
+                                             / math.sqrt(2000))
+
+
+def test_parzen_matches_the_formula_and_punishes_samples_off_the_data():
+    rng = np.random.default_rng(1)
+    samples, x = rng.random((7, 5)), rng.random((3, 5))
+    sigma = 0.4
+    d2 = ((x[:, None] - samples[None]) ** 2).sum(2)
+    by_hand = (np.log(np.exp(-0.5 * d2 / sigma**2).mean(1)) - 5 * math.log(sigma * math.sqrt(2 * math.pi)))
+    ll = metrics.parzen_log_likelihoods(torch.from_numpy(samples), torch.from_numpy(x), sigma).numpy()
+    assert np.allclose(ll, by_hand)
+    data = torch.from_numpy(rng.random((3000, 16)))
+    on = metrics.parzen_estimate(data[:1000], data[1000:2000], data[2000:])["parzen_ll"]
+    off = metrics.parzen_estimate(data[:1000] + 2.0, data[1000:2000], data[2000:])["parzen_ll"]
+    assert on > off + 10  # samples two units from every image: far less likely

@@ -1,0 +1,113 @@
+"""The published-numbers table: a row is "reproduced" only for a run as large as the paper's, on
+its dataset, within the two numbers' errors; anything smaller says what it falls short of."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from pipeline import config, published, stages
+from pipeline.studies import STUDIES, Table
+from tests.conftest import ROOT
+from tests.test_studies import rows
+
+
+def modes_table(gan_ring_modes: list[float], uncapped: int) -> dict:
+    t = Table(rows("gan", "ring8", {"prior/modes": gan_ring_modes}))  # each trial trained 20 steps
+    t.provenance = {"uncapped_steps": {"ring8": uncapped}}
+    return {"modes2d": (t, t.provenance)}
+
+
+def row_for(comparisons, source: str, dataset: str, metric: str):
+    return next(c for c in comparisons if c.entry.source.startswith(source) and c.entry.dataset == dataset
+                and c.entry.metric == metric)
+
+
+def test_a_full_run_within_the_errors_is_reproduced_and_one_outside_is_not():
+    near = [6.0, 7.0, 6.0, 5.0, 7.0, 6.0, 7.0, 6.0, 7.0, 6.0]  # 6.3 ± 0.21: the paper's 6.3 ± 0.5
+    c = row_for(published.compare(modes_table(near, uncapped=20)), "PacGAN", "ring8", "prior/modes")
+    assert c.verdict == "reproduced" and c.ours.startswith("6.30 ± 0.21 (10 runs)")
+    far = [1.0] * 10
+    c = row_for(published.compare(modes_table(far, uncapped=20)), "PacGAN", "ring8", "prior/modes")
+    assert c.verdict == "not reproduced" and "outside" in c.why
+
+
+def test_a_capped_or_smaller_run_is_never_reproduced_and_says_why():
+    near = [6.0, 7.0, 6.0, 5.0, 7.0, 6.0, 7.0, 6.0, 7.0, 6.0]
+    c = row_for(published.compare(modes_table(near, uncapped=400_000)), "PacGAN", "ring8", "prior/modes")
+    assert c.verdict == "not comparable yet" and "20 of 400,000 training steps" in c.why
+    c = row_for(published.compare(modes_table(near[:3], uncapped=20)), "PacGAN", "ring8", "prior/modes")
+    assert c.verdict == "not comparable yet" and c.why == "3 of 10 trials"
+
+
+def test_rows_without_runs_an_undefined_metric_and_another_dataset_are_labelled():
+    comparisons = published.compare(modes_table([6.0] * 10, uncapped=20))
+    kl = row_for(comparisons, "PacGAN", "ring8", "prior/reverse_kl")  # the GAN row exists, its KL does not
+    assert kl.verdict == "not comparable yet" and kl.ours == "undefined"
+    assert row_for(comparisons, "PacGAN", "grid25", "prior/modes").verdict == "not run"
+    assert row_for(comparisons, "VEEGAN", "ring8", "prior/modes").verdict == "not comparable yet"
+    gmmn = next(c for c in comparisons if c.entry.model == "gmmn_ae")
+    assert gmmn.verdict == "not run" and "no GMMN+AE family" in gmmn.why
+    t = Table(rows("gan", "fashion_mnist", {"prior/parzen_ll": [230.0] * 10, "prior/parzen_se": [2.0] * 10}))
+    c = row_for(published.compare({"parzen": (t, {})}), "GAN paper", "fashion_mnist", "prior/parzen_ll")
+    assert c.verdict == "not comparable yet" and c.why.startswith("fashion_mnist, published on mnist")
+    assert "± 2.0" in c.ours  # the paper's kind of error bar: over test images
+
+
+def test_the_pm1992_shares_use_the_studys_rule():
+    t = Table(rows("pm", "pm92", {"success": [1, 1, 1, 1, 1, 1, 0, 0, 0, 1]}))  # 7/10 against 8/10
+    c = row_for(published.compare({"pm1992": (t, {})}), "Schmidhuber", "pm92", "success")
+    assert c.verdict == "reproduced" and "7/10 runs" in c.ours
+
+
+def test_the_parzen_study_checks_the_published_ordering():
+    study = STUDIES["parzen"]
+    aae = rows("aae", "fashion_mnist", {"prior/parzen_ll": [300.0, 302.0, 301.0]})
+    gan = rows("gan", "fashion_mnist", {"prior/parzen_ll": [200.0, 210.0, 205.0]})
+    assert study.verdict(Table(aae + gan)).outcome == "holds"
+    worse = rows("aae", "fashion_mnist", {"prior/parzen_ll": [100.0, 101.0, 99.0]})
+    assert study.verdict(Table(worse + gan)).outcome == "does not hold"
+
+
+@pytest.fixture()
+def raw():
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_the_cap_bounds_steps_and_seeds_and_scales_evaluation(raw):
+    from pipeline.trials import expand
+
+    cfg = config.parse(raw, "params.yaml")
+    trials = expand(cfg, "modes2d")
+    cap = raw["profiles"]["reference"]["cap"]
+    ring = [t for t in trials if t.dataset == "ring8"]
+    assert {t.seed for t in ring} == set(raw["profiles"]["reference"]["seeds"][:cap["seeds"]])
+    assert {t.train.steps for t in ring} == {cap["steps"]}
+    paper = raw["profiles"]["reference"]["train_by_dataset"]["ring8"]
+    assert {t.train.eval_every for t in ring} == {paper["eval_every"] * cap["steps"] // paper["steps"]}
+    raw["profiles"]["reference"]["cap"] = None  # the GPU door: the papers' budgets
+    full = expand(config.parse(raw, "params.yaml"), "modes2d")
+    assert {t.train.steps for t in full if t.dataset == "ring8"} == {paper["steps"]}
+    assert len({t.seed for t in full}) == 10
+
+
+def test_a_pinned_study_runs_its_profile_whatever_the_top_level_one(raw):
+    from pipeline.trials import expand
+
+    quick, reference = config.parse(raw, "params.yaml"), config.parse(raw, "params.yaml", profile="reference")
+    assert [t.trial_id for t in expand(quick, "parzen")] == [t.trial_id for t in expand(reference, "parzen")]
+    assert expand(quick, "parzen")[0].nets.conv_channels == 0  # the papers' MLPs on 28x28
+    stage = stages.stages(quick)["parzen"]
+    assert "profiles.reference" in stage["params"] and "profiles.${profile}" not in stage["params"]
+    assert reference.study_datasets("roles") == ()  # the talk's `roles` has nothing to run there
+
+
+def test_a_study_with_nothing_to_run_in_the_profile_says_so_and_leaves_an_empty_result(tmp_path, raw, capsys):
+    from pipeline.results import read_study
+    from pipeline.sweep import run_study
+
+    cfg = config.parse(raw, "params.yaml", profile="reference")
+    out = run_study(cfg, "roles", tmp_path)
+    assert read_study(out).trials == [] and read_study(out).profile == "reference"
+    assert "none of its datasets (bars, digits) is in profile 'reference': nothing to run" in capsys.readouterr().out
+    assert read_study(out).provenance["uncapped_steps"] == {}
