@@ -36,6 +36,7 @@ class Published:
     paper_dataset: str = ""  # the paper's dataset when ours differs ('mnist')
     scale: float = 1.0  # ours x scale is on the published scale (100 for a share shown in percent)
     runnable: str = ""  # why pm2gan cannot measure it at all ('' when it can)
+    other_protocol: str = ""  # why ours, under another paper's protocol, can never be compared with it
 
     @property
     def name(self) -> str:
@@ -51,6 +52,7 @@ VEEGAN = ("VEEGAN (Srivastava et al. 2017) Table 1: the same metric definitions 
 PARZEN = ("Gaussian Parzen window on 10,000 samples, sigma chosen on 1,000 validation images from logspace(-1, 0, 10), "
           "mean log-likelihood of the 10,000 test images ± its standard error over them (goodfeli/adversarial "
           "parzen_ll.py); MLP nets")
+VEEGAN_DIFFERS = "VEEGAN's nets and budget differ from PacGAN's protocol, which ours follows"
 INFOGAN = ("InfoGAN (Chen et al. 2016) sec. 5.1: the 10-way categorical code read by Q on MNIST classifies digits "
            "with about 5% error; here under the best one-to-one matching of categories to classes")
 BIGAN = ("BiGAN (Donahue et al. 2017), jeffdonahue/bigan README: 1-NN classification on permutation-invariant MNIST; "
@@ -70,10 +72,10 @@ PUBLISHED: tuple[Published, ...] = (
     Published("PacGAN Table 1", "modes2d", "grid25", "gan", "prior/reverse_kl", 0.70, 0.07, "trials", 10, PACGAN, "GAN"),
     Published("PacGAN Table 1", "modes2d", "ring8", "bigan", "prior/modes", 6.6, 0.3, "trials", 10, PACGAN, "ALI"),
     Published("PacGAN Table 1", "modes2d", "grid25", "bigan", "prior/modes", 24.1, 0.4, "trials", 10, PACGAN, "ALI"),
-    Published("VEEGAN Table 1", "modes2d", "ring8", "gan", "prior/modes", 1.0, None, "none", 5, VEEGAN, "GAN"),
-    Published("VEEGAN Table 1", "modes2d", "ring8", "bigan", "prior/modes", 2.8, None, "none", 5, VEEGAN, "ALI"),
-    Published("VEEGAN Table 1", "modes2d", "grid25", "gan", "prior/modes", 3.3, None, "none", 5, VEEGAN, "GAN"),
-    Published("VEEGAN Table 1", "modes2d", "grid25", "bigan", "prior/modes", 15.8, None, "none", 5, VEEGAN, "ALI"),
+    Published("VEEGAN Table 1", "modes2d", "ring8", "gan", "prior/modes", 1.0, None, "none", 5, VEEGAN, "GAN", other_protocol=VEEGAN_DIFFERS),
+    Published("VEEGAN Table 1", "modes2d", "ring8", "bigan", "prior/modes", 2.8, None, "none", 5, VEEGAN, "ALI", other_protocol=VEEGAN_DIFFERS),
+    Published("VEEGAN Table 1", "modes2d", "grid25", "gan", "prior/modes", 3.3, None, "none", 5, VEEGAN, "GAN", other_protocol=VEEGAN_DIFFERS),
+    Published("VEEGAN Table 1", "modes2d", "grid25", "bigan", "prior/modes", 15.8, None, "none", 5, VEEGAN, "ALI", other_protocol=VEEGAN_DIFFERS),
     Published("Schmidhuber 1992 sec. 7", "pm1992", "pm92", "pm", "success", 0.8, None, "share", 10, PM1992, "PM"),
     Published("Schmidhuber 1992 sec. 7", "pm1992", "pm92_nonuniform", "pm", "success", 0.7, None, "share", 10, PM1992,
               "PM"),
@@ -114,7 +116,7 @@ def _ours(entry: Published, row: Row) -> tuple[float, float | None, str]:
         se = float(np.mean(row.get(entry.metric.replace("parzen_ll", "parzen_se")))) * entry.scale
         return mean, se, f"{mean:.1f} ± {se:.1f} (mean of {n} runs; ± over test images)"
     se = float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else None
-    digits = 1 if abs(mean) >= 10 else 2 if entry.scale == 1 else 1
+    digits = 2 if abs(mean) < 10 and entry.scale == 1 else 1
     return mean, se, (f"{mean:.{digits}f} ± {se:.{digits}f}" if se is not None else f"{mean:.{digits}f}") + f" ({n} runs)"
 
 
@@ -142,30 +144,29 @@ def agrees(entry: Published, ours: float, se: float | None) -> bool:
     return abs(ours - entry.value) <= 2 * combined
 
 
-def compare(tables: dict[str, tuple[Table, dict[str, Any]]]) -> list[Comparison]:
-    """One comparison per published number: `tables` holds each study's Table and provenance."""
+def compare(tables: dict[str, Table]) -> list[Comparison]:
+    """One comparison per published number, from each study's Table (its provenance attached)."""
     out = []
     for entry in PUBLISHED:
         if entry.runnable:
             out.append(Comparison(entry, "—", "not run", entry.runnable))
             continue
-        table, provenance = tables.get(entry.study, (None, {}))
+        table = tables.get(entry.study)
         row = table.row(entry.dataset, entry.model) if table else None
         if row is None:
             out.append(Comparison(entry, "—", "not run", f"no `{entry.study}` trials of {entry.model} on "
                                                          f"{entry.dataset} in this report"))
             continue
         if not row.get(entry.metric):  # trained, but the metric is undefined in every run
+            why = "; a reverse KL needs at least one high-quality sample" if entry.metric.endswith("reverse_kl") else ""
             out.append(Comparison(entry, "undefined", "not comparable yet",
-                                  f"undefined in all {row.seeds} runs ({row.diverged} diverged; a reverse KL needs "
-                                  "at least one high-quality sample)"))
+                                  f"undefined in all {row.seeds} runs ({row.diverged} diverged{why})"))
             continue
         mean, se, text = _ours(entry, row)
-        short = shortfalls(entry, row, provenance)
+        short = shortfalls(entry, row, table.provenance)
         improving = f"; {row.improving} of {row.seeds - row.diverged} runs still improving" if row.improving else ""
-        if entry.error_kind == "none" and entry.source.startswith("VEEGAN"):
-            out.append(Comparison(entry, text, "not comparable yet", "VEEGAN's nets and budget differ from PacGAN's "
-                                                                     "protocol, which ours follows" + improving))
+        if entry.other_protocol:
+            out.append(Comparison(entry, text, "not comparable yet", entry.other_protocol + improving))
         elif short:
             out.append(Comparison(entry, text, "not comparable yet", "; ".join(short) + improving))
         else:
@@ -181,19 +182,16 @@ def _published_text(entry: Published) -> str:
     return f"{entry.value:g}" + (f" ± {entry.error:g}" if entry.error is not None else "")
 
 
-def orderings(tables: dict[str, tuple[Table, dict[str, Any]]]) -> list[str]:
+def orderings(tables: dict[str, Table]) -> list[str]:
     """What a smaller or different run can still check: the published ordering AAE > GAN of the
-    Parzen log-likelihood (AAE 340 vs GAN 225 on MNIST), on each dataset of ours."""
-    table = tables.get("parzen", (None, {}))[0]
-    lines = []
-    for dataset in table.datasets() if table else []:
-        aae, gan = table.row(dataset, "aae"), table.row(dataset, "gan")
-        if aae and gan and aae.get("prior/parzen_ll") and gan.get("prior/parzen_ll"):
-            from .studies.base import compare as compare_rows
+    Parzen log-likelihood (AAE 340 vs GAN 225 on MNIST), as the `parzen` study's verdict judges it."""
+    from .studies import STUDIES
 
-            lines.append(f"Parzen ordering on {dataset} (published AAE > GAN on MNIST): "
-                         f"{compare_rows(aae, gan, 'prior/parzen_ll', 'higher')}")
-    return lines
+    if "parzen" not in tables:
+        return []
+    verdict = STUDIES["parzen"].verdict(tables["parzen"])
+    return [f"Parzen ordering (published AAE > GAN on MNIST), `parzen` study: **{verdict.outcome}**; "
+            + "; ".join(verdict.because)]
 
 
 def markdown(comparisons: list[Comparison], extra: list[str]) -> str:
@@ -225,8 +223,8 @@ def study_verdict(study: str, table: Table, extra: list[str] | None = None):
     any is not comparable yet (a capped or smaller run). Each comparison is a sentence."""
     from .studies.base import Verdict
 
-    mine = [c for c in compare({study: (table, table.provenance)})
-            if c.entry.study == study and c.verdict != "not run" and not c.entry.source.startswith("VEEGAN")]
+    mine = [c for c in compare({study: table})
+            if c.entry.study == study and c.verdict != "not run" and not c.entry.other_protocol]
     because = [f"{c.entry.name} {c.entry.dataset} {c.entry.metric.split('/')[-1]}: published {_published_text(c.entry)}, "
                f"ours {c.ours}: {c.verdict} ({c.why})" for c in mine] + (extra or [])
     verdicts = {c.verdict for c in mine}

@@ -160,7 +160,7 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
     reports_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     all_metrics, verdicts = {}, {}
-    tables: dict[str, tuple[Table, dict]] = {}  # study -> its table and provenance, for the published numbers
+    tables: dict[str, Table] = {}  # study -> its table (provenance attached), for the published numbers
     not_run: dict[str, str] = {}  # study -> the profile that has none of its datasets
     for name, study in STUDIES.items():
         folder = Path(results_dir) / name
@@ -181,7 +181,7 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
         results = select_on_validation(summary.trials)
         table = Table(results, summary.references)
         table.provenance = summary.provenance
-        tables[name] = (table, summary.provenance)
+        tables[name] = table
         verdicts[name] = study.verdict(table)
         fig_dir = reports_dir / "figures" / name
         figs = study_figures(name, results, fig_dir, data_dir) + study.figures(table, results, fig_dir, data_dir)

@@ -15,7 +15,7 @@ from tests.test_studies import rows
 def modes_table(gan_ring_modes: list[float], uncapped: int) -> dict:
     t = Table(rows("gan", "ring8", {"prior/modes": gan_ring_modes}))  # each trial trained 20 steps
     t.provenance = {"uncapped_steps": {"ring8": uncapped}}
-    return {"modes2d": (t, t.provenance)}
+    return {"modes2d": t}
 
 
 def row_for(comparisons, source: str, dataset: str, metric: str):
@@ -49,14 +49,14 @@ def test_rows_without_runs_an_undefined_metric_and_another_dataset_are_labelled(
     gmmn = next(c for c in comparisons if c.entry.model == "gmmn_ae")
     assert gmmn.verdict == "not run" and "no GMMN+AE family" in gmmn.why
     t = Table(rows("gan", "fashion_mnist", {"prior/parzen_ll": [230.0] * 10, "prior/parzen_se": [2.0] * 10}))
-    c = row_for(published.compare({"parzen": (t, {})}), "GAN paper", "fashion_mnist", "prior/parzen_ll")
+    c = row_for(published.compare({"parzen": t}), "GAN paper", "fashion_mnist", "prior/parzen_ll")
     assert c.verdict == "not comparable yet" and c.why.startswith("fashion_mnist, published on mnist")
     assert "± 2.0" in c.ours  # the paper's kind of error bar: over test images
 
 
 def test_the_pm1992_shares_use_the_studys_rule():
     t = Table(rows("pm", "pm92", {"success": [1, 1, 1, 1, 1, 1, 0, 0, 0, 1]}))  # 7/10 against 8/10
-    c = row_for(published.compare({"pm1992": (t, {})}), "Schmidhuber", "pm92", "success")
+    c = row_for(published.compare({"pm1992": t}), "Schmidhuber", "pm92", "success")
     assert c.verdict == "reproduced" and "7/10 runs" in c.ours
 
 
