@@ -164,15 +164,17 @@ def compare(tables: dict[str, Table]) -> list[Comparison]:
             continue
         mean, se, text = _ours(entry, row)
         short = shortfalls(entry, row, table.provenance)
-        improving = f"; {row.improving} of {row.seeds - row.diverged} runs still improving" if row.improving else ""
+        improving = (f"; {row.improving} of {row.seeds - row.diverged} runs still improving" if row.improving else "") + (
+            f"; {row.code_note()}" if row.code_note() else "")
         if entry.other_protocol:
             out.append(Comparison(entry, text, "not comparable yet", entry.other_protocol + improving))
         elif short:
             out.append(Comparison(entry, text, "not comparable yet", "; ".join(short) + improving))
         else:
             ok = agrees(entry, mean, se)
+            margin = " 3 runs in 10 of the paper's share" if entry.error_kind == "share" else " twice the combined error"
             out.append(Comparison(entry, text, "reproduced" if ok else "not reproduced",
-                                  ("within" if ok else "outside") + " twice the combined error" + improving))
+                                  ("within" if ok else "outside") + margin + improving))
     return out
 
 

@@ -111,3 +111,22 @@ def test_a_study_with_nothing_to_run_in_the_profile_says_so_and_leaves_an_empty_
     assert read_study(out).trials == [] and read_study(out).profile == "reference"
     assert "none of its datasets (bars, digits) is in profile 'reference': nothing to run" in capsys.readouterr().out
     assert read_study(out).provenance["uncapped_steps"] == {}
+
+
+def test_an_ordering_of_rows_still_improving_in_every_seed_is_not_settled():
+    study = STUDIES["parzen"]
+    aae = rows("aae", "fashion_mnist", {"prior/parzen_ll": [300.0, 302.0, 301.0]})
+    gan = [r.model_copy(update={"improving": ["val/prior/frechet"]})
+           for r in rows("gan", "fashion_mnist", {"prior/parzen_ll": [200.0, 210.0, 205.0]})]
+    verdict = study.verdict(Table(aae + gan))
+    assert verdict.outcome == "not testable at this budget" and "still improving in every seed" in verdict.because[0]
+
+
+def test_a_collapsed_code_is_named_beside_the_published_number():
+    t = Table(rows("bigan", "fashion_mnist", {"knn_accuracy": [0.1] * 3, "dead_units": [4.0] * 3}))  # a 4-unit code
+    c = row_for(published.compare({"features": t}), "BiGAN", "fashion_mnist", "knn_accuracy")
+    assert "all 4 code units dead in every run: a collapsed code" in c.why
+    half = Table(rows("bigan", "fashion_mnist", {"knn_accuracy": [0.5] * 3, "dead_units": [0.0, 1.0, 2.0]}))
+    assert half.row("fashion_mnist", "bigan").code_note() == "1.0 of 4 code units dead on average"
+    live = Table(rows("bigan", "fashion_mnist", {"knn_accuracy": [0.9] * 3, "dead_units": [0.0] * 3}))
+    assert live.row("fashion_mnist", "bigan").code_note() == ""

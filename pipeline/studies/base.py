@@ -39,6 +39,17 @@ class Row:
     improving: int  # completed seeds whose validation metrics were still improving at the end
     values: dict[str, list[float]]  # 'recon_mse', 'prior/modes' -> one value per completed seed
     steps: int = 0  # training steps of its trials (the fewest, if they differ)
+    code_dim: int = 0  # units of the family's code on this dataset
+
+    def code_note(self) -> str:
+        """'' for a live code; else how much of it is dead. A collapsed code (every unit dead in
+        every seed) makes the row's code and sample metrics no result at all."""
+        dead = self.get("dead_units")
+        if not dead or not self.code_dim or max(dead) == 0:
+            return ""
+        if min(dead) >= self.code_dim:
+            return f"all {self.code_dim} code units dead in every run: a collapsed code"
+        return f"{np.mean(dead):.1f} of {self.code_dim} code units dead on average"
 
     def get(self, metric: str) -> list[float]:
         return self.values.get(metric, [])
@@ -77,7 +88,7 @@ class Table:
                         values.setdefault("steps_per_s", []).append(float(value))
             self.rows[(dataset, model, variant)] = Row(dataset, model, variant, len(group), len(group) - len(done),
                                                        sum(bool(r.improving) for r in done), values,
-                                                       min(r.trial.train.steps for r in group))
+                                                       min(r.trial.train.steps for r in group), group[0].trial.code_dim)
         self.references = references or {}  # dataset -> row name -> metric -> value (e.g. FastICA)
         self.provenance: dict[str, Any] = {}  # the sweep's profile, cap and uncapped budgets (results' provenance)
 

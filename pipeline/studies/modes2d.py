@@ -27,7 +27,9 @@ class Modes2D(Study):
             cells = []
             for r in rows:
                 key = next((k for k in r.values if k.endswith("/modes")), None)
-                if key:
-                    cells.append(f"{r.label()} {r.fmt(key, 1)}")
+                if key:  # a few stray samples capture modes: the high-quality share says whether they are many
+                    note = f"; {r.code_note()}" if r.code_note() else ""
+                    quality = key.replace("/modes", "/high_quality")
+                    cells.append(f"{r.label()} {r.fmt(key, 1)} ({100 * r.mean(quality):.1f}% high quality{note})")
             unpublished.append(f"{dataset} modes, every generator under this protocol: " + ", ".join(cells))
         return study_verdict(self.name, table, unpublished)
