@@ -9,6 +9,8 @@
     pm2gan report           write reports/ from results/ and attach it to an MLflow run
     pm2gan explore MODEL    train one family over a few settings here and print its validation metrics
     pm2gan ui               the MLflow UI on the project's tracking store
+    pm2gan submit STAGE...  run DVC stages on a Ray cluster as a Ray job and restore their outputs here
+    pm2gan job STAGE...     what `submit` runs on the cluster's head (dvc repro, dvc push --run-cache)
 """
 from __future__ import annotations
 
@@ -138,8 +140,22 @@ def cmd_ui(cfg: configmod.Config, args) -> None:
     os.execve(command[0], command, {**os.environ, **SERVER_ENV})
 
 
+def cmd_submit(cfg: configmod.Config, args) -> None:
+    from . import cluster
+
+    cluster.submit(cfg, args.stages, args.address, args.storage, args.remote, args.tracking_uri, wait=not args.no_wait)
+
+
+def cmd_job(cfg: configmod.Config, args) -> None:
+    from . import cluster
+
+    cluster.run_job(args.stages)
+
+
 COMMANDS = {"check": cmd_check, "fetch": cmd_fetch, "evalnet": cmd_evalnet, "study": cmd_study,
-            "theory": cmd_theory, "report": cmd_report, "stages": cmd_stages, "explore": cmd_explore, "ui": cmd_ui}
+            "theory": cmd_theory, "report": cmd_report, "stages": cmd_stages, "explore": cmd_explore, "ui": cmd_ui,
+            "submit": cmd_submit, "job": cmd_job}
+COMPUTING = ("fetch", "evalnet", "study", "theory", "report")  # what a cluster job's restore must not run here
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,6 +171,15 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--port", type=int, default=5000)
         if name == "stages":
             p.add_argument("--check", action="store_true", help="only check that dvc.yaml is current")
+        if name in ("submit", "job"):
+            p.add_argument("stages", nargs="+", help="DVC stages of dvc.yaml (their upstream stages run too)")
+        if name == "submit":
+            p.add_argument("--address", help="the Ray head's dashboard, e.g. http://127.0.0.1:8265 (default: RAY_ADDRESS)")
+            p.add_argument("--tracking-uri", help="the MLflow server the cluster's nodes log to (default: MLFLOW_TRACKING_URI)")
+            p.add_argument("--storage", help="Tune's storage, shared by every node: an NFS folder or s3:// URI "
+                                             "(default: PM2GAN_STORAGE_PATH)")
+            p.add_argument("--remote", help="the DVC remote the outputs come back through (default: DVC's default remote)")
+            p.add_argument("--no-wait", action="store_true", help="submit and return; restore later with `dvc repro --pull`")
         if name == "explore":
             p.add_argument("model")
             p.add_argument("--datasets", nargs="+", required=True)
@@ -167,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     from .tracking import TrackingError
 
     try:
+        if args.command in COMPUTING:
+            from .cluster import refuse_to_compute
+
+            refuse_to_compute(args.command)
         cfg = configmod.load(args.params, args.profile)
         COMMANDS[args.command](cfg, args)
     except (configmod.ConfigError, TrackingError, SweepError, DataError, FileNotFoundError) as err:

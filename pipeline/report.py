@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,18 @@ def study_table(claim: str, results: list[TrialResult], references: dict | None 
               "metrics were drawn (pipeline/samplers.py). *reference* rows are computed without training.", "",
               "**Columns.**", ""]
     lines += [f"- `{c}`: {metrics.DESCRIPTIONS[c]}" for c in COLUMNS if c in shown and c in metrics.DESCRIPTIONS]
+    lines += _nodes_line(results)
     return "\n".join(lines) + "\n"
+
+
+def _nodes_line(results: list[TrialResult]) -> list[str]:
+    """Where the trials ran (each MLflow run's `ray_node` tag says it per trial); results written
+    before the node was recorded have none."""
+    nodes = Counter(r.provenance["ray_node"] for r in results if r.provenance.get("ray_node"))
+    if not nodes:
+        return []
+    return ["", f"**Ray nodes.** {sum(nodes.values())} trials ran on {len(nodes)} node{'s' * (len(nodes) > 1)} "
+                "(address/node id): " + ", ".join(f"`{n}` {k}" for n, k in sorted(nodes.items())) + "."]
 
 
 def _reference(dataset: str, data_dir: Path) -> np.ndarray | None:

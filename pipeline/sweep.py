@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import data as datamod
@@ -104,6 +105,14 @@ class _TuneHooks(TrackingHooks):
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint.parent)))
 
 
+def ray_node() -> str:
+    """The Ray node this process runs on, as '<ip>/<first 8 hex digits of its id>': the address
+    tells machines apart, the id nodes that share one (a restarted machine, this repo's tests)."""
+    import ray
+
+    return f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()[:8]}"
+
+
 def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info: dict) -> None:
     """The Tune trainable: one trial, logged to its own MLflow child run."""
     import logging
@@ -116,10 +125,11 @@ def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info:
     cfg = TrialConfig.from_dict(config["trial"])
     ds = datasets[cfg.dataset]
     reference = ds.x["train"][:2000] if ds.kind == "toy2d" else None
+    node = ray_node()
     run = open_trial_run(tracking_info["uri"], tracking_info["experiment_id"], tracking_info["parent_run_id"], cfg,
-                         tracking_info["tags"] | {"data_version": ds.meta.get("version", "")})
+                         tracking_info["tags"] | {"data_version": ds.meta.get("version", ""), "ray_node": node})
     resume = tune.get_checkpoint()
-    provenance = tracking_info["provenance"] | {"data_version": ds.meta.get("version")}
+    provenance = tracking_info["provenance"] | {"data_version": ds.meta.get("version"), "ray_node": node}
     try:
         with contextlib.ExitStack() as stack:
             resume_from = None
@@ -140,10 +150,11 @@ def _progress_callback(total: int):
 
     class Progress(tune.Callback):
         def __init__(self):
-            self.done, self.start = 0, time.monotonic()
+            self.start = time.monotonic()
 
-        def _line(self, trial, outcome: str) -> None:
-            self.done += 1
+        def _line(self, trials, trial, outcome: str) -> None:
+            # counted from Tune's own list: a resumed sweep's finished trials count too
+            done = len({t.trial_id for t in trials if t.status in ("TERMINATED", "ERROR")} | {trial.trial_id})
             cfg = trial.config["trial"]
             name = TrialConfig.from_dict(cfg).run_name
             result = trial.last_result or {}
@@ -151,14 +162,14 @@ def _progress_callback(total: int):
                      if k.startswith("eval/") and isinstance(v, (int, float))}
             summary = ", ".join(f"{k}={v:.3g}" for k, v in list(shown.items())[:4])
             elapsed = time.monotonic() - self.start
-            print(f"[{self.done}/{total} {elapsed:5.0f}s] {name}: {outcome}" + (f" ({summary})" if summary else ""),
+            print(f"[{done}/{total} {elapsed:5.0f}s] {name}: {outcome}" + (f" ({summary})" if summary else ""),
                   flush=True)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
-            self._line(trial, (trial.last_result or {}).get("outcome", "completed"))
+            self._line(trials, trial, (trial.last_result or {}).get("outcome", "completed"))
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            self._line(trial, "ERROR (see the MLflow run's 'error' tag)")
+            self._line(trials, trial, "ERROR (see the MLflow run's 'error' tag)")
 
     return Progress()
 
@@ -211,14 +222,24 @@ def _trial_resources(cfg: Config) -> dict[str, float]:
     return {"cpu": r.cpus_per_trial, **({"gpu": r.gpus_per_trial} if r.gpus_per_trial > 0 else {})}
 
 
+STORAGE_ENV = "PM2GAN_STORAGE_PATH"
+
+
 def _storage_path(cfg: Config) -> str:
-    """Tune needs an absolute path; URIs (s3://, gs://, NFS mounted elsewhere) pass unchanged."""
-    configured = cfg.resources.storage_path
+    """Tune needs an absolute path; URIs (s3://, gs://) pass unchanged. PM2GAN_STORAGE_PATH, when
+    set, stands for resources.storage_path: where the storage is changes no result, so a cluster
+    job (`pm2gan submit --storage`) sets it without touching params.yaml, a dependency of every
+    study stage."""
+    from_env = os.environ.get(STORAGE_ENV)
+    configured = from_env or cfg.resources.storage_path
     if "://" in configured:
         return configured
     path = Path(configured).resolve()
     if path.exists() and not path.is_dir():
-        raise ConfigError(cfg.file, "resources.storage_path", f"{path} is a file; it must be a folder (or not exist yet)")
+        problem = f"{path} is a file; it must be a folder (or not exist yet)"
+        if from_env:
+            raise SweepError(f"{STORAGE_ENV}: {problem}")
+        raise ConfigError(cfg.file, "resources.storage_path", problem)
     return str(path)
 
 
@@ -301,12 +322,7 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
             if not sweep.resuming:
                 tracking.log_values(uri, parent_id, params={"trials": len(trials)})
             _ray_init(cfg)
-            results, unfinished, errors = _collect(sweep.tuner(datasets, classifiers).fit())
-            lost = [e for e in errors if LOST_CHECKPOINT in e]
-            if lost:  # killed while Tune replaced a checkpoint: its saved state names the deleted one
-                print(f"pm2gan: {len(lost)} trials' last checkpoints are gone (the sweep was killed while they were "
-                      "being replaced): those trials start again from scratch", flush=True)
-                results, unfinished, errors = _collect(sweep.tuner(datasets, classifiers, restart_errored=True).fit())
+            results, unfinished, errors = _fit(sweep, datasets, classifiers)
             _check_outcome(cfg, study, uri, parent_id, results, unfinished, errors, len(trials), results_dir)
             references = known.references(cfg, datasets) if known else {}
             out = write_study(StudyResults(study=study, claim=claim, profile=profile_name, provenance=provenance,
@@ -318,6 +334,36 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
             tracking.log_values(uri, parent_id, tags={"outcome": "completed"})
     print(f"pm2gan: study {study} done: {out}", flush=True)
     return out
+
+
+MAX_RECOVERIES = 3  # rounds of going on after lost nodes: a cluster losing more is not one to finish on
+
+
+def _fit(sweep: "_Sweep", datasets: dict, classifiers: dict) -> tuple[list, list, list]:
+    """Run the sweep to its end, going on after what a cluster loses:
+    - trials whose node died (a machine lost, a spot instance reclaimed) continue from their last
+      checkpoints on the nodes that are left, once every other trial is done: Tune's own retry
+      (`max_failures`) would also retry a trial that raised, as often as it is allowed;
+    - trials whose last checkpoint is gone (the sweep was killed while Tune replaced it) start
+      again from scratch.
+    A trial that raised stops the study: it would raise again (its MLflow run holds the error)."""
+    tuner = sweep.tuner(datasets, classifiers)
+    for _ in range(MAX_RECOVERIES):
+        results, unfinished, errors = _collect(tuner.fit())
+        lost_checkpoint = [e for e in errors if LOST_CHECKPOINT in e.message]
+        if lost_checkpoint:  # its saved state names the deleted checkpoint
+            print(f"pm2gan: {len(lost_checkpoint)} trials' last checkpoints are gone (the sweep was killed while they "
+                  "were being replaced): those trials start again from scratch", flush=True)
+            tuner = sweep.tuner(datasets, classifiers, restart_errored=True)
+        elif errors and all(e.node_lost for e in errors):
+            print(f"pm2gan: {len(errors)} trials were lost with their Ray node ({', '.join(e.name for e in errors)}): "
+                  "they go on from their last checkpoints on the nodes that are left", flush=True)
+            tuner = sweep.tuner(datasets, classifiers, resume_errored=True)
+        else:
+            break
+    else:
+        results, unfinished, errors = _collect(tuner.fit())
+    return results, unfinished, [e.message for e in errors]
 
 
 def _check_outcome(cfg: Config, study: str, uri: str, parent_id: str, results: list, unfinished: list, errors: list,
@@ -367,9 +413,9 @@ class _Sweep:
         self.tags = {"study": study, "kind": "sweep", "sweep": self.name, "profile": provenance["profile"],
                      "code_version": provenance["code_version"], "claim": claim[:5000]}
 
-    def tuner(self, datasets: dict, classifiers: dict, restart_errored: bool = False):
+    def tuner(self, datasets: dict, classifiers: dict, restart_errored: bool = False, resume_errored: bool = False):
         """A new Tuner, or the interrupted one restored; `restart_errored`: the restored sweep's
-        failed trials start again from scratch instead of from their checkpoints."""
+        failed trials start again from scratch, `resume_errored`: from their last checkpoints."""
         from ray import tune
 
         info = {"uri": self.uri, "experiment_id": self.experiment, "parent_run_id": self.parent_id,
@@ -380,6 +426,8 @@ class _Sweep:
             _trial_resources(self.cfg))
         if restart_errored:
             return tune.Tuner.restore(self.path, trainable, resume_unfinished=True, restart_errored=True)
+        if resume_errored:
+            return tune.Tuner.restore(self.path, trainable, resume_unfinished=True, resume_errored=True)
         if self.resuming:
             tuner = tune.Tuner.restore(self.path, trainable, resume_unfinished=True, resume_errored=True)
             done = sum(1 for r in tuner.get_results() if r.error is None and r.metrics.get("outcome"))
@@ -400,13 +448,29 @@ class _Sweep:
         )
 
 
-def _collect(grid) -> tuple[list[TrialResult], list[str], list[str]]:
+@dataclass
+class TrialError:
+    name: str  # the trial's folder in Tune's storage
+    message: str
+    node_lost: bool  # the trial died with its node (or its worker process), not of its own exception
+
+
+def _lost_with_its_node(error: BaseException) -> bool:
+    """A trial whose actor died (its node or worker process gone) rather than one that raised:
+    Tune hands over the actor's death as it is, a raised exception wrapped in a RayTaskError."""
+    from ray.exceptions import ActorUnavailableError, NodeDiedError, RayActorError, RayTaskError
+
+    raised = isinstance(error, RayTaskError) or getattr(error, "actor_init_failed", False)  # died raising in __init__
+    return isinstance(error, (RayActorError, NodeDiedError, ActorUnavailableError)) and not raised
+
+
+def _collect(grid) -> tuple[list[TrialResult], list[str], list[TrialError]]:
     """(results, unfinished, errors) from Tune's ResultGrid: each finished trial's result
-    (with its samples); the trials that never finished (interrupted); the trials that raised."""
+    (with its samples); the trials that never finished (interrupted); the trials that failed."""
     results, unfinished, errors = [], [], []
     for r in grid:
         if r.error is not None:
-            errors.append(f"{r.path}: {r.error}")
+            errors.append(TrialError(Path(r.path).name, f"{r.path}: {r.error}", _lost_with_its_node(r.error)))
             continue
         if r.checkpoint is None:
             unfinished.append(str(r.path))
