@@ -115,10 +115,10 @@ def study_table(claim: str, results: list[TrialResult], references: dict | None 
 
 
 def _nodes_line(results: list[TrialResult]) -> list[str]:
-    """Where the trials ran (each MLflow run's `ray_node` tag says it per trial); results written
-    before the node was recorded have none."""
+    """Where the trials ran, when that was more than one Ray node (each MLflow run's `ray_node` tag
+    says it per trial, also on one node). Results written before the node was recorded have none."""
     nodes = Counter(r.provenance["ray_node"] for r in results if r.provenance.get("ray_node"))
-    if not nodes:
+    if len(nodes) < 2:
         return []
     return ["", f"**Ray nodes.** {sum(nodes.values())} trials ran on {len(nodes)} node{'s' * (len(nodes) > 1)} "
                 "(address/node id): " + ", ".join(f"`{n}` {k}" for n, k in sorted(nodes.items())) + "."]

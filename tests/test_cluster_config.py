@@ -38,3 +38,10 @@ def test_nothing_unauthenticated_listens_on_every_interface(cluster):
     commands = " ".join(cluster["head_start_ray_commands"] + cluster["worker_start_ray_commands"])
     assert "0.0.0.0" not in commands
     assert "--dashboard-host=127.0.0.1" in commands and "mlflow server" in commands and "--host HEAD_IP" in commands
+
+
+def test_every_node_starts_with_the_clusters_token(cluster):
+    """Ray 2.60 starts a head with token authentication: a worker without the token is refused."""
+    assert cluster["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
+    starts = [c for c in cluster["head_start_ray_commands"] + cluster["worker_start_ray_commands"] if "ray start" in c]
+    assert len(starts) == 2 and all("RAY_AUTH_MODE=token" in c for c in starts)
