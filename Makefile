@@ -1,6 +1,6 @@
 # One command to set up and run, one to set up and test.
 #   make repro   create .venv if missing, install, run `dvc repro` (offline quick profile)
-#   make test    create .venv if missing, install, run the tests
+#   make test    create .venv if missing, install (and Debian's chromium, for the browser tests), run the tests
 #   make ui      open the MLflow UI on the project's tracking store
 VENV ?= .venv
 PYTHON ?= python3
@@ -12,7 +12,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 FASHION := .cache/fashion-mnist
 
-.PHONY: setup repro test test-fast ui bench
+.PHONY: setup repro test test-fast ui bench browser
 
 # Fashion-MNIST for the `reference` profile's image studies, offline: Debian's dataset-fashion-mnist
 # (the four IDX files). Installed system-wide, it is linked; otherwise its .deb is fetched from the
@@ -37,7 +37,16 @@ setup: $(STAMP)
 repro: setup $(FASHION)
 	dvc repro
 
-test: setup
+# Headless Chromium for the browser tests: Debian's package, installed where that is possible (as
+# root, with apt); elsewhere those tests skip and say why. Never a reason for `make test` to fail.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; }; }; } \
+	  || echo "make: Chromium could not be installed here: the browser tests will skip"
+
+test: setup browser
 	pytest -q
 
 test-fast: setup

@@ -34,7 +34,7 @@ from tests.checkout import dvc_env, make_checkout  # noqa: E402
 from tests.cluster import LocalCluster  # noqa: E402
 from tests.test_e2e import tiny_params  # noqa: E402
 
-PROGRESS = re.compile(r"^\[(\d+)/(\d+)\s+(\d+)s\]")
+PROGRESS = re.compile(r"^\[(\d+)/(\d+)\s+(\d+)s[,\]]")  # '[5/12   62s, ~1m27s left] ...' 
 
 
 def params_for(root: Path, study: str, steps: int) -> dict:

@@ -68,7 +68,7 @@ def repro(checkout: Path, monitor: CpuMonitor | None = None) -> tuple[float, str
         found = re.match(r"Running stage '(\w+)'", line)
         if found:
             marks.append((found.group(1), time.monotonic()))
-        if line.startswith("[") and "s] " in line:  # trial progress
+        if re.match(r"\[\d+/\d+ ", line):  # trial progress
             print("   ", line.rstrip(), flush=True)
     if proc.wait() != 0:
         sys.exit("dvc repro failed:\n" + "".join(lines[-50:]))

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -136,8 +137,32 @@ def cmd_ui(cfg: configmod.Config, args) -> None:
         print(f"pm2gan: no runs yet in {store}/ (run `make repro` first); starting an empty UI", file=sys.stderr)
     store.mkdir(parents=True, exist_ok=True)
     command = server_command(store, cfg.tracking.host, args.port)
-    print(f"MLflow UI: http://{cfg.tracking.host}:{args.port}  (Ctrl+C to stop)", flush=True)
+    base = f"http://{cfg.tracking.host}:{args.port}"
+    print(f"MLflow UI: {base}  (Ctrl+C to stop). Each study's runs:", flush=True)
+    for experiment_id, name in _experiments(store / "mlflow.db"):
+        print(f"  {name:22} {ui_link(base, experiment_id)}", flush=True)
     os.execve(command[0], command, {**os.environ, **SERVER_ENV})
+
+
+def ui_link(base: str, experiment_id: str) -> str:
+    """An experiment's runs in MLflow 3's model-training view: its UI opens every experiment in the
+    GenAI view (traces, prompts) unless the link says otherwise, whatever the experiment's kind tag."""
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
+def _experiments(db: Path) -> list[tuple[str, str]]:
+    """(id, name) of pm2gan's experiments, read from the store before its server starts."""
+    import sqlite3
+
+    if not db.exists():
+        return []
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            rows = con.execute("SELECT experiment_id, name FROM experiments WHERE name LIKE 'pm2gan/%' "
+                               "AND lifecycle_stage = 'active' ORDER BY experiment_id").fetchall()
+    except sqlite3.Error:  # a store MLflow has not migrated yet: the server will
+        return []
+    return [(str(i), n) for i, n in rows]
 
 
 def cmd_submit(cfg: configmod.Config, args) -> None:

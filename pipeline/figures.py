@@ -11,31 +11,106 @@ import numpy as np  # noqa: E402
 
 
 def samples_figure(samples: np.ndarray, title: str, reference: np.ndarray | None = None, max_images: int = 100,
-                   columns: int | None = None):
+                   columns: int | None = None, modes: np.ndarray | None = None):
     """A grid of images (N, 1, H, W) (`columns` per row, else a square), or a scatter of 2-D
-    points over the data (`reference`)."""
+    points over the data (`reference`) with the true modes' centres (`modes`) marked."""
+    shape = (4, 4 * _grid_rows(min(len(samples), max_images), columns) / _grid_cols(min(len(samples), max_images),
+                                                                                    columns)) if samples.ndim == 4 else (4, 4)
+    fig, ax = plt.subplots(figsize=shape)
+    _draw_samples(ax, samples, title, reference, max_images, columns, modes)
+    fig.tight_layout()
+    return fig
+
+
+def comparison_figure(panels: list[tuple[str, np.ndarray]], title: str, reference: np.ndarray | None = None,
+                      modes: np.ndarray | None = None, per_row: int = 5, max_images: int = 36):
+    """Every model's samples of one dataset side by side, on the same axes for 2-D data: the
+    figure to compare families by eye."""
+    cols = min(per_row, len(panels))
+    rows = int(math.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows + 0.4), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (label, samples) in zip(axes.flat, panels):
+        _draw_samples(ax, samples, label, reference, max_images, None, modes, legend=False)
+        if samples.ndim != 4 and reference is not None:  # one scale for all panels: spread is comparable
+            pad = 0.15 * np.ptp(reference, axis=0)
+            ax.set_xlim(reference[:, 0].min() - pad[0], reference[:, 0].max() + pad[0])
+            ax.set_ylim(reference[:, 1].min() - pad[1], reference[:, 1].max() + pad[1])
+    fig.suptitle(title + ("  (grey: data, blue: samples, red x: true modes)" if modes is not None else ""), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def losses_figure(panels: list[tuple[str, dict[str, list[tuple[int, float]]]]], title: str, per_row: int = 5):
+    """Each model's players' losses (its `loss/*` curves, overlaid) in a panel of its own, the
+    models side by side: who wins the game, and when, at a glance."""
+    cols = min(per_row, len(panels))
+    rows = int(math.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows + 0.4), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (label, curves) in zip(axes.flat, panels):
+        for key in sorted(curves):
+            if curves[key]:
+                steps, values = zip(*curves[key])
+                ax.plot(steps, values, lw=1, label=key.split("/", 1)[1])
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("step", fontsize=7)
+        ax.tick_params(labelsize=6)
+        ax.legend(fontsize=6, loc="best")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def factor_figure(points: dict[str, list[tuple[str, float, float]]], title: str):
+    """A metric against a study's factor (a hyperparameter it varies): one panel per metric,
+    mean ± std over seeds at each value, in the values' order."""
+    names = list(points)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        labels, means, stds = zip(*points[name])
+        ax.errorbar(range(len(labels)), means, yerr=stds, marker="o", capsize=3, lw=1)
+        ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=20)
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _grid_cols(n: int, columns: int | None) -> int:
+    return columns or int(math.ceil(math.sqrt(n)))
+
+
+def _grid_rows(n: int, columns: int | None) -> int:
+    return int(math.ceil(n / _grid_cols(n, columns)))
+
+
+def _draw_samples(ax, samples: np.ndarray, title: str, reference, max_images: int, columns: int | None, modes,
+                  legend: bool = True) -> None:
     if samples.ndim == 4:
         n = min(len(samples), max_images)
-        cols = columns or int(math.ceil(math.sqrt(n)))
-        rows = int(math.ceil(n / cols))
+        cols, rows = _grid_cols(n, columns), _grid_rows(n, columns)
         h, w = samples.shape[2:]
         canvas = np.ones((rows * (h + 1) + 1, cols * (w + 1) + 1))
         for i in range(n):
             r, c = divmod(i, cols)
             canvas[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + c * (w + 1):1 + c * (w + 1) + w] = samples[i, 0]
-        fig, ax = plt.subplots(figsize=(4, 4 * rows / cols))
         ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.axis("off")
     else:
-        fig, ax = plt.subplots(figsize=(4, 4))
         if reference is not None:
             ax.scatter(reference[:, 0], reference[:, 1], s=2, c="lightgray", label="data")
         ax.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:blue", alpha=0.6, label="samples")
+        if modes is not None:
+            ax.scatter(modes[:, 0], modes[:, 1], s=30, c="tab:red", marker="x", lw=1.2, label="true modes")
         ax.set_aspect("equal")
-        ax.legend(loc="upper right", fontsize=7, markerscale=4)
+        if legend:
+            ax.legend(loc="upper right", fontsize=7, markerscale=2)
+        ax.tick_params(labelsize=6)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return fig
 
 
 def curves_figure(curves: dict[str, list[tuple[int, float]]], title: str):

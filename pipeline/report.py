@@ -124,39 +124,113 @@ def _nodes_line(results: list[TrialResult]) -> list[str]:
                 "(address/node id): " + ", ".join(f"`{n}` {k}" for n, k in sorted(nodes.items())) + "."]
 
 
-def _reference(dataset: str, data_dir: Path) -> np.ndarray | None:
+def _reference(dataset: str, data_dir: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(data points, true modes' centres) of a 2-D toy, drawn under its samples; (None, None) else."""
     path = data_dir / f"{dataset}.npz"
     if not path.exists():
-        return None
+        return None, None
     with np.load(path) as z:
         x = z["x_train"]
-    return x[:2000] if x.ndim == 2 and x.shape[1] == 2 else None
+        centres = json.loads(str(z["meta"])).get("centres") if "meta" in z else None
+    if not (x.ndim == 2 and x.shape[1] == 2):
+        return None, None
+    return x[:2000], (np.asarray(centres) if centres else None)
 
 
-def study_figures(study: str, results: list[TrialResult], out_dir: Path, data_dir: Path) -> list[Path]:
-    """Per dataset and model (first seed): a sample figure and training curves."""
+def _label(r: TrialResult) -> str:
+    return r.trial.model + ("" if r.variant == "default" else f" [{r.variant}]")
+
+
+def study_figures(study: str, results: list[TrialResult], out_dir: Path, data_dir: Path,
+                  columns: tuple[str, ...] | None = None) -> list[tuple[str, list[Path]]]:
+    """The figures for comparison, in rows (a heading and its figures), per dataset: every model's
+    samples side by side in one figure (a toy's on one scale, over the data, its true modes
+    marked), then each model's training curves (its players' losses), then each model's
+    metrics against the factor the study varies. The first seed of each row stands for it."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    seen = set()
-    references: dict[str, np.ndarray | None] = {}  # one read of each dataset file, not one per figure
+    first: dict[tuple[str, str, str], TrialResult] = {}
+    for r in results:
+        first.setdefault((r.trial.dataset, r.trial.model, r.variant), r)
+    rows: list[tuple[str, list[Path]]] = []
+    for dataset in dict.fromkeys(d for d, _, _ in first):
+        here = [r for (d, _, _), r in first.items() if d == dataset]
+        reference, modes = _reference(dataset, data_dir)
+        panels = [(f"{_label(r)} ({sampler})" + ("" if r.outcome == "completed" else f", {r.outcome}"), drawn)
+                  for r in here for sampler, drawn in r.samples.items()
+                  if sampler in SAMPLERS]  # others (InfoGAN's traversal) are drawn by their study
+        if panels:
+            path = out_dir / f"comparison-{dataset}.png"
+            figures.save(figures.comparison_figure(panels, f"{study}: samples on {dataset} (first seed of each row)",
+                                                   reference, modes), path)
+            rows.append((f"{dataset}: samples of every model", [path]))
+        losses = [(_label(r), {k: v for k, v in r.curves.items() if k.startswith("loss/")}) for r in here]
+        losses = [(label, c) for label, c in losses if c]
+        if losses:
+            path = out_dir / f"comparison-losses-{dataset}.png"
+            figures.save(figures.losses_figure(losses, f"{study}: the players' losses on {dataset} (first seed of "
+                                                       "each row)"), path)
+            rows.append((f"{dataset}: the players' losses, side by side", [path]))
+        curves = []
+        for r in here:
+            if r.curves:
+                stem = "-".join(p for p in (dataset, r.trial.model, r.variant) if p != "default")
+                curves.append(out_dir / f"curves-{stem.replace('=', '').replace(',', '-')}.png")
+                figures.save(figures.curves_figure(r.curves, r.run_name), curves[-1])
+        if curves:
+            rows.append((f"{dataset}: every curve of each model (losses, validation metrics)", curves))
+        factors = _factor_figures(study, dataset, results, out_dir, columns)
+        if factors:
+            rows.append((f"{dataset}: metrics against the study's factor", factors))
+    return rows
+
+
+def curve_files(results: list[TrialResult], out_dir: Path) -> list[Path]:
+    """The players' loss curves as data (`step,value` CSV, one file per curve, the first seed of
+    each row) for `dvc plots show` and `dvc plots diff`, which draw them with DVC's templates."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    written, seen = [], set()
     for r in results:
         key = (r.trial.dataset, r.trial.model, r.variant)
         if key in seen:
             continue
         seen.add(key)
         stem = "-".join(p for p in key if p != "default").replace("=", "").replace(",", "-")
-        for sampler, drawn in r.samples.items():
-            if sampler not in SAMPLERS:  # e.g. InfoGAN's traversal: its study draws it
+        for name, points in sorted(r.curves.items()):
+            if not name.startswith("loss/") or not points:
                 continue
-            if key[0] not in references:
-                references[key[0]] = _reference(key[0], data_dir)
-            path = out_dir / f"samples-{stem}-{sampler}.png"
-            figures.save(figures.samples_figure(drawn, f"{r.run_name} ({sampler}, {r.outcome})",
-                                                reference=references[key[0]]), path)
+            path = out_dir / f"{stem}--{name.split('/', 1)[1].replace('/', '_')}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("step,value\n" + "".join(f"{s},{v:.6g}\n" for s, v in points))
             written.append(path)
-        if r.curves:
-            path = out_dir / f"curves-{stem}.png"
-            figures.save(figures.curves_figure(r.curves, r.run_name), path)
+    return written
+
+
+def _factor_figures(study: str, dataset: str, results: list[TrialResult], out_dir: Path,
+                    columns: tuple[str, ...] | None) -> list[Path]:
+    """For each model the study runs at two or more values of a factor: its table's metrics
+    (mean ± std over seeds) against the factor's values."""
+    agg = aggregate([r for r in results if r.trial.dataset == dataset])
+    by_model: dict[str, list[tuple[str, dict]]] = defaultdict(list)
+    for key, entry in agg.items():
+        model, _, variant = key.split("/", 1)[1].partition("[")
+        if variant:
+            by_model[model].append((variant.rstrip("]"), entry))
+    written = []
+    for model, variants in by_model.items():
+        if len(variants) < 2:
+            continue
+        wanted = columns or [c for c in COLUMNS if c not in ("steps_per_s", "parameters")]
+        points: dict[str, list[tuple[str, float, float]]] = {}
+        for name in wanted:
+            for full in sorted({k for _, e in variants for k in e if k == name or k.endswith(f"/{name}")}):
+                series = [(v, e[full]["mean"], e[full]["std"]) for v, e in variants if isinstance(e.get(full), dict)]
+                if len(series) >= 2:
+                    points[full] = series
+        if points:
+            shown = dict(list(points.items())[:4])
+            path = out_dir / f"factor-{dataset}-{model}.png"
+            figures.save(figures.factor_figure(shown, f"{study}: {model} on {dataset}, mean ± std over seeds"), path)
             written.append(path)
     return written
 
@@ -195,13 +269,20 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
         tables[name] = table
         verdicts[name] = study.verdict(table)
         fig_dir = reports_dir / "figures" / name
-        figs = study_figures(name, results, fig_dir, data_dir) + study.figures(table, results, fig_dir, data_dir)
+        if fig_dir.exists():  # figures of an earlier layout must not linger beside the new ones
+            shutil.rmtree(fig_dir)
+        rows = study_figures(name, results, fig_dir, data_dir, study.columns)
+        curve_files(results, reports_dir / "curves" / name)
+        own = study.figures(table, results, fig_dir, data_dir)
+        if own:
+            rows.append(("the study's own figures", own))
         md = [f"# Study `{name}`", "", f"**Claim.** {study.claim}", "", f"**Verdict.** {verdicts[name].line()}", "",
               *budget_caveat(table),
               f"*The rule that decides it is in `pipeline/studies/{name}.py`.* Profile `{summary.profile}`, code "
               f"`{summary.provenance.get('code_version')}`, {len(results)} trials.", "",
               study_table("", results, summary.references, study.columns), "## Figures", ""]
-        md += [f"![{p.stem}](figures/{name}/{p.name})" for p in figs]
+        for heading, paths in rows:  # one paragraph per row: the HTML report shows it as a row
+            md += [f"### {heading}", "", *[f"![{p.stem}](figures/{name}/{p.name})" for p in paths], ""]
         written[name] = reports_dir / f"{name}.md"
         written[name].write_text("\n".join(md) + "\n")
         all_metrics[name] = {k: {m: (v["mean"] if isinstance(v, dict) else v) for m, v in e.items()}
@@ -219,6 +300,11 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
 
     (reports_dir / "index.md").write_text(index_page(verdicts, comparisons, not_run))
     written["index"] = reports_dir / "index.md"
+    from . import html_report
+
+    pages = {"summary": written["index"], "published": written["published"],
+             **{n: w for n, w in written.items() if n not in ("index", "published")}}
+    written["html"] = html_report.write(reports_dir, pages, reports_dir / "report.html")
     return written
 
 

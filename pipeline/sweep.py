@@ -38,11 +38,15 @@ class SweepInterrupted(SweepError, tracking.Interrupted):
 
 
 def open_trial_run(uri: str, experiment: str, parent_run_id: str | None, cfg: TrialConfig,
-                   tags: dict[str, str]) -> tracking.TrialRun:
-    """The trial's MLflow child run: named after the trial, its resolved config as params."""
+                   tags: dict[str, str], ds: datamod.Dataset | None = None) -> tracking.TrialRun:
+    """The trial's MLflow child run: named after the trial, its resolved config as params, its
+    data as a dataset input."""
     tags = {"model": cfg.model, "dataset": cfg.dataset, "seed": str(cfg.seed), "study": cfg.study,
             "variant": cfg.variant_label, "trial_id": cfg.trial_id, "config": json.dumps(cfg.to_dict()), **tags}
-    return tracking.TrialRun(uri, experiment, parent_run_id, cfg.run_name, tags, cfg.flat_params())
+    dataset = None if ds is None else tracking.dataset_input(
+        ds.name, str(ds.meta.get("version", "")), str(datamod.DATA_DIR / f"{ds.name}.npz"),
+        {split: len(x) for split, x in ds.x.items()}, ds.shape)
+    return tracking.TrialRun(uri, experiment, parent_run_id, cfg.run_name, tags, cfg.flat_params(), dataset)
 
 
 class TrackingHooks:
@@ -127,7 +131,7 @@ def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info:
     reference = ds.x["train"][:2000] if ds.kind == "toy2d" else None
     node = ray_node()
     run = open_trial_run(tracking_info["uri"], tracking_info["experiment_id"], tracking_info["parent_run_id"], cfg,
-                         tracking_info["tags"] | {"data_version": ds.meta.get("version", ""), "ray_node": node})
+                         tracking_info["tags"] | {"data_version": ds.meta.get("version", ""), "ray_node": node}, ds)
     resume = tune.get_checkpoint()
     provenance = tracking_info["provenance"] | {"data_version": ds.meta.get("version"), "ray_node": node}
     try:
@@ -150,11 +154,12 @@ def _progress_callback(total: int):
 
     class Progress(tune.Callback):
         def __init__(self):
-            self.start = time.monotonic()
+            self.start, self.here = time.monotonic(), 0
 
         def _line(self, trials, trial, outcome: str) -> None:
             # counted from Tune's own list: a resumed sweep's finished trials count too
             done = len({t.trial_id for t in trials if t.status in ("TERMINATED", "ERROR")} | {trial.trial_id})
+            self.here += 1  # the pace is this run's own: trials finished before a resume took no time here
             cfg = trial.config["trial"]
             name = TrialConfig.from_dict(cfg).run_name
             result = trial.last_result or {}
@@ -162,7 +167,8 @@ def _progress_callback(total: int):
                      if k.startswith("eval/") and isinstance(v, (int, float))}
             summary = ", ".join(f"{k}={v:.3g}" for k, v in list(shown.items())[:4])
             elapsed = time.monotonic() - self.start
-            print(f"[{done}/{total} {elapsed:5.0f}s] {name}: {outcome}" + (f" ({summary})" if summary else ""),
+            left = f", ~{_duration(elapsed / self.here * (total - done))} left" if done < total else ""
+            print(f"[{done}/{total} {elapsed:5.0f}s{left}] {name}: {outcome}" + (f" ({summary})" if summary else ""),
                   flush=True)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
@@ -172,6 +178,11 @@ def _progress_callback(total: int):
             self._line(trials, trial, "ERROR (see the MLflow run's 'error' tag)")
 
     return Progress()
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _trial_dirname(trial) -> str:
@@ -327,10 +338,8 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
             references = known.references(cfg, datasets) if known else {}
             out = write_study(StudyResults(study=study, claim=claim, profile=profile_name, provenance=provenance,
                                            trials=results, references=references), results_dir)
-            tracking.log_files(uri, parent_id, {
-                "comparison.md": report.study_table(claim, select_on_validation(results), references,
-                                                    known.columns if known else None),
-                "results.json": (out / "trials.json").read_text()})
+            _log_comparison(uri, parent_id, study, claim, results, references, known.columns if known else None)
+            tracking.log_files(uri, parent_id, {"results.json": (out / "trials.json").read_text()})
             tracking.log_values(uri, parent_id, tags={"outcome": "completed"})
     print(f"pm2gan: study {study} done: {out}", flush=True)
     return out
@@ -364,6 +373,20 @@ def _fit(sweep: "_Sweep", datasets: dict, classifiers: dict) -> tuple[list, list
     else:
         results, unfinished, errors = _collect(tuner.fit())
     return results, unfinished, [e.message for e in errors]
+
+
+def _log_comparison(uri: str, parent_id: str, study: str, claim: str, results: list[TrialResult], references: dict,
+                    columns: tuple[str, ...] | None) -> None:
+    """The sweep's parent run holds the comparison: the study's table, and the report's figures
+    that set the models side by side (samples, the players' losses, metrics against a factor)."""
+    import tempfile
+
+    selected = select_on_validation(results)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = report.study_figures(study, selected, Path(tmp), datamod.DATA_DIR, columns)
+        side_by_side = {p.name: p for _, paths in rows for p in paths if p.name.startswith(("comparison", "factor"))}
+        tracking.log_files(uri, parent_id, side_by_side, "figures")
+    tracking.log_files(uri, parent_id, {"comparison.md": report.study_table(claim, selected, references, columns)})
 
 
 def _check_outcome(cfg: Config, study: str, uri: str, parent_id: str, results: list, unfinished: list, errors: list,

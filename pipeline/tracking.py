@@ -182,14 +182,34 @@ def client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
+# MLflow 3's UI opens an experiment in the view of its kind; untagged, it guesses, and guessed
+# pm2gan's experiments to be GenAI ones (traces, prompts). The tag is what its kind selector writes.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def experiment_id(uri: str, name: str) -> str:
+    """The experiment `name` (made, or restored when deleted), marked as a model-training one."""
     c = client(uri)
     found = c.get_experiment_by_name(name)
-    if found is not None:
-        if found.lifecycle_stage == "deleted":
-            c.restore_experiment(found.experiment_id)
-        return found.experiment_id
-    return c.create_experiment(name)
+    if found is None:
+        return c.create_experiment(name, tags=EXPERIMENT_KIND)
+    if found.lifecycle_stage == "deleted":
+        c.restore_experiment(found.experiment_id)
+    for key, value in EXPERIMENT_KIND.items():
+        if found.tags.get(key) != value:
+            c.set_experiment_tag(found.experiment_id, key, value)
+    return found.experiment_id
+
+
+def dataset_input(name: str, version: str, source: str, splits: dict[str, int], shape: tuple) -> Any:
+    """A trial's data as an MLflow dataset input: its name, the data version as its digest, the
+    file it was read from, and its splits' sizes (the UI's Dataset column and dataset view)."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    dataset = Dataset(name=name, digest=version[:36] or "unknown", source_type="local",
+                      source=json.dumps({"uri": source}), schema=json.dumps({"shape": list(shape)}),
+                      profile=json.dumps({f"{split}_examples": n for split, n in splits.items()}))
+    return DatasetInput(dataset=dataset, tags=[InputTag(key="mlflow.data.context", value="training")])
 
 
 @contextlib.contextmanager
@@ -304,7 +324,7 @@ class TrialRun:
     FLUSH_EVERY_S = 5.0
 
     def __init__(self, uri: str, experiment: str, parent_run_id: str | None, name: str, tags: dict[str, str],
-                 params: dict[str, str]):
+                 params: dict[str, str], dataset: Any = None):
         from mlflow.entities import Metric
 
         self._Metric = Metric
@@ -324,6 +344,8 @@ class TrialRun:
                 tags = {**tags, PARENT_TAG: parent_run_id}
             self.run_id = self.client.create_run(experiment, run_name=name, tags=tags).info.run_id
             log_values(uri, self.run_id, params=params)
+            if dataset is not None:  # `dataset_input()`
+                self.client.log_inputs(self.run_id, datasets=[dataset])
         self._pending: list = []
         self._last_flush = time.monotonic()
 

@@ -7,6 +7,7 @@ result leave through `Hooks`, which the sweep fills with Tune and MLflow.
 from __future__ import annotations
 
 import math
+import os
 import random
 import tempfile
 import time
@@ -69,8 +70,12 @@ def resolve_device(requested: str) -> torch.device:
 
 
 def build_model(cfg: TrialConfig, ds: Dataset, device: torch.device) -> Family:
+    return _build(cfg, ds.shape, ds.bounded, device)
+
+
+def _build(cfg: TrialConfig, shape: tuple[int, ...], bounded: bool, device: torch.device) -> Family:
     cls = family(cfg.model)
-    spec = DataSpec(shape=ds.shape, code_dim=cfg.code_dim, bounded=ds.bounded)
+    spec = DataSpec(shape=tuple(shape), code_dim=cfg.code_dim, bounded=bounded)
     return cls(spec, cfg.nets, cls.Hyper(**cfg.hparams)).to(device)
 
 
@@ -79,18 +84,34 @@ def save_checkpoint(path: Path, model: Family, cfg: TrialConfig, step: int, gen:
     # Both random streams go in: the batch order (gen) and the global one the players draw
     # their noise from, so a resumed trial continues exactly as if never interrupted.
     torch.save({"config": cfg.to_dict(), "step": step, "state": model.checkpoint_state(),
+                "data": {"shape": list(model.spec.shape), "bounded": model.spec.bounded},  # rebuilt without the data
                 "batch_rng": gen.get_state(), "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                 "curves": dict(curves)}, path)
 
 
-def load_checkpoint(path: Path, ds: Dataset, device: torch.device | str = "cpu") -> tuple[Family, dict]:
-    """A model rebuilt from a checkpoint alone (its config is inside), and the raw checkpoint."""
+def load_checkpoint(path: Path, ds: Dataset | None = None, device: torch.device | str = "cpu") -> tuple[Family, dict]:
+    """A model rebuilt from a checkpoint alone (its config and its data's shape are inside; `ds`
+    for checkpoints written before the shape was), and the raw checkpoint."""
     ckpt = torch.load(path, map_location=device, weights_only=True)  # no pickled code from shared storage
     cfg = TrialConfig.from_dict(ckpt["config"])
-    model = build_model(cfg, ds, torch.device(device))
+    if ds is None and "data" not in ckpt:
+        raise ValueError(f"{path}: a checkpoint without its data's shape: pass the dataset it was trained on")
+    shape, bounded = (ds.shape, ds.bounded) if ds is not None else (ckpt["data"]["shape"], ckpt["data"]["bounded"])
+    model = _build(cfg, shape, bounded, torch.device(device))
     model.load_checkpoint_state(ckpt["state"])
     return model, ckpt
+
+
+def load_from_mlflow(run_id: str, tracking_uri: str | None = None, device: str = "cpu") -> Family:
+    """The trained model of a trial's MLflow run, in one call: `load_from_mlflow("<run id>")`.
+    The run's `checkpoint/` artifact is downloaded (MLflow's own download) and rebuilt with
+    weights only: a checkpoint is data, never code."""
+    import mlflow.artifacts
+
+    folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="checkpoint",
+                                                 tracking_uri=tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
+    return load_checkpoint(Path(folder) / CHECKPOINT_FILE, device=device)[0]
 
 
 def _finite(values: dict[str, float]) -> bool:

@@ -3,6 +3,7 @@ DVC, the real Ray (a local cluster) and the real MLflow server the pipeline star
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -109,7 +110,16 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     assert metrics["factorial"]["ica/pm"]["total_correlation"] is not None
     assert metrics["generation"]["ring8/gan[lr=0.0002]"]["prior/modes"] is not None
     assert metrics["generation"]["ring8/gan[lr=5.0]"]["diverged"] == 1
-    assert any((checkout / "reports" / "figures" / "generation").glob("samples-ring8-gan*.png"))
+    figures = checkout / "reports" / "figures" / "generation"
+    assert (figures / "comparison-ring8.png").exists() and (figures / "comparison-losses-digits.png").exists()
+    assert "![comparison-ring8](figures/generation/comparison-ring8.png)" in generation
+    assert (checkout / "reports" / "report.html").stat().st_size > 100_000  # the one-file page, figures inlined
+    curves = {p.name for p in (checkout / "reports" / "curves" / "generation").glob("*.csv")}
+    assert "ring8-gan-lr0.0002--gen.csv" in curves and "ring8-gan-lr0.0002--disc.csv" in curves  # for dvc plots
+    drawn = json.loads(dvc(checkout, "plots", "show", "--json", "reports/curves/generation/ring8-gan-lr0.0002--gen.csv"))
+    (plot,) = drawn["data"]["reports/curves/generation/ring8-gan-lr0.0002--gen.csv"]
+    assert plot["content"]["encoding"]["x"]["field"] == "step" and len(plot["content"]["data"]["values"]) >= 3
+    assert re.search(r"^\[1/\d+ +\d+s, ~\d+(m\d\ds|s) left\] ", first_run, re.M)  # progress with an estimate
     theory = (checkout / "reports" / "theory.md").read_text()
     assert "V(D*, G) = 2 JSD - log 4, pair 0 | holds" in theory  # exact at any budget
     index = (checkout / "reports" / "index.md").read_text()
@@ -154,6 +164,76 @@ def test_every_trial_is_an_mlflow_child_run_with_its_config_and_metrics(checkout
     assert "eval/prior/frechet" in generation["aae-digits-s0"].data.metrics
     assert "val/shuffled_codes/frechet" in generation["pm-digits-s0"].data.metrics
     assert runs["pm2gan/report"][0].info.status == "FINISHED"
+
+
+def test_mlflow_opens_the_experiments_as_model_training_with_datasets_and_the_comparison(checkout, first_run):
+    from pipeline.train import load_from_mlflow
+
+    with tracking.tracking_server(checkout / "mlruns") as uri:
+        c = tracking.client(uri)
+        experiment = c.get_experiment_by_name("pm2gan/generation")
+        assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+        runs = c.search_runs([experiment.experiment_id], max_results=100)
+        parent = next(r for r in runs if r.data.tags.get("kind") == "sweep")
+        figures = {a.path for a in c.list_artifacts(parent.info.run_id, "figures")}
+        assert {"figures/comparison-ring8.png", "figures/comparison-losses-ring8.png"} <= figures
+        child = next(r for r in runs if r.info.run_name == "gan-lr=0.0002-ring8-s0")
+        (used,) = child.inputs.dataset_inputs
+        data = json.loads((checkout / "results" / "generation" / "trials.json").read_text())["trials"][0]
+        assert used.dataset.name == "ring8" and used.dataset.digest == child.data.tags["data_version"]
+        assert json.loads(used.dataset.source)["uri"] == "data/ring8.npz" and data["provenance"]["data_version"]
+        model = load_from_mlflow(child.info.run_id, uri)  # the documented one call
+        assert type(model).__name__ == "GAN" and sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_the_report_and_the_mlflow_ui_in_a_browser(checkout, first_run):
+    """The HTML report opened from the file system and a study's runs in the MLflow UI, in
+    headless Chromium: the verdicts, tables and figures are on the page, no image is broken."""
+    from pipeline.cli import ui_link
+    from tests import browser
+
+    if browser.skip_reason():
+        pytest.skip(browser.skip_reason())
+    studies = [s for s in STAGES[2:-1] if (checkout / "reports" / f"{s}.md").exists()]
+    with browser.page() as p:
+        p.goto((checkout / "reports" / "report.html").as_uri())
+        assert p.title() == "pm2gan report"
+        assert browser.broken_images(p) == []
+        assert p.locator("section").count() == 2 + len(studies)  # the summary, the published numbers, each study
+        for study in studies:
+            section = p.locator(f"section#{study}")
+            assert section.locator("p.verdict").count() == 1 or study == "theory", study
+            assert section.locator("table").count() >= 1, study
+        assert p.locator("section#generation img[alt='comparison-ring8']").count() == 1
+        assert p.locator("img").count() > 20
+        browser.screenshot(p, "report-top")
+        p.locator("section#generation h3", has_text="ring8: samples of every model").scroll_into_view_if_needed()
+        browser.screenshot(p, "report-generation-ring8")
+
+    with tracking.tracking_server(checkout / "mlruns") as uri, browser.page(1500, 950) as p:
+        c = tracking.client(uri)
+        experiment = c.get_experiment_by_name("pm2gan/generation").experiment_id
+        parent = next(r for r in c.search_runs([experiment]) if r.data.tags.get("kind") == "sweep")
+        p.goto(ui_link(uri, experiment))  # what `make ui` prints for each study
+        p.get_by_text(parent.info.run_name).first.wait_for(timeout=60_000)
+        p.get_by_text(f"{trial_count('generation') + 1} matching runs").wait_for(timeout=30_000)
+        assert p.get_by_text("Detect Issues").count() == 0  # the model-training view, not GenAI's
+        if p.get_by_role("button", name="Close").count():  # MLflow's assistant panel covers a third of the table
+            p.get_by_role("button", name="Close").first.click()
+        p.locator(".ag-row button").first.click()  # the sweep's row opens onto its trials
+        p.get_by_text("gan-lr=0.0002-ring8-s0").wait_for(timeout=30_000)
+        assert p.get_by_text(re.compile(r"ring8 \([0-9a-f]{12}\)")).count() >= 1  # the dataset column: name (digest)
+        assert browser.broken_images(p) == []
+        browser.screenshot(p, "mlflow-generation-runs")
+        p.goto(f"{uri}/#/experiments/{experiment}/runs/{parent.info.run_id}/artifacts/figures/comparison-ring8.png"
+               "?workflowType=machine_learning")
+        p.get_by_text("figures/comparison-ring8.png").first.wait_for(timeout=60_000)
+        # the artifact view shows the figure from a blob: URL once fetched; it is 1,500 px wide
+        p.wait_for_function("[...document.images].some(i => i.complete && i.naturalWidth >= 1000)", timeout=30_000)
+        assert browser.broken_images(p) == []
+        if p.get_by_role("button", name="Close").count():
+            p.get_by_role("button", name="Close").first.click()
+        browser.screenshot(p, "mlflow-generation-comparison")
 
 
 def test_second_repro_trains_nothing(checkout, first_run):
