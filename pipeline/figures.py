@@ -26,12 +26,8 @@ def comparison_figure(panels: list[tuple[str, np.ndarray]], title: str, referenc
                       modes: np.ndarray | None = None, per_row: int = 5, max_images: int = 36):
     """Every model's samples of one dataset side by side, on the same axes for 2-D data: the
     figure to compare families by eye."""
-    cols = min(per_row, len(panels))
-    rows = int(math.ceil(len(panels) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows + 0.4), squeeze=False)
-    for ax in axes.flat[len(panels):]:
-        ax.axis("off")
-    for ax, (label, samples) in zip(axes.flat, panels):
+    fig, axes = _panels(len(panels), per_row, 3.0, 3.0)
+    for ax, (label, samples) in zip(axes, panels):
         _draw_samples(ax, samples, label, reference, max_images, None, modes, legend=False)
         if samples.ndim != 4 and reference is not None:  # one scale for all panels: spread is comparable
             pad = 0.15 * np.ptp(reference, axis=0)
@@ -45,12 +41,8 @@ def comparison_figure(panels: list[tuple[str, np.ndarray]], title: str, referenc
 def losses_figure(panels: list[tuple[str, dict[str, list[tuple[int, float]]]]], title: str, per_row: int = 5):
     """Each model's players' losses (its `loss/*` curves, overlaid) in a panel of its own, the
     models side by side: who wins the game, and when, at a glance."""
-    cols = min(per_row, len(panels))
-    rows = int(math.ceil(len(panels) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows + 0.4), squeeze=False)
-    for ax in axes.flat[len(panels):]:
-        ax.axis("off")
-    for ax, (label, curves) in zip(axes.flat, panels):
+    fig, axes = _panels(len(panels), per_row, 3.2, 2.6)
+    for ax, (label, curves) in zip(axes, panels):
         for key in sorted(curves):
             if curves[key]:
                 steps, values = zip(*curves[key])
@@ -78,6 +70,16 @@ def factor_figure(points: dict[str, list[tuple[str, float, float]]], title: str)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _panels(n: int, per_row: int, width: float, height: float):
+    """A figure of n panels, per_row to a row (a suptitle's room above): the figure and its n axes."""
+    cols = min(per_row, n)
+    rows = int(math.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows + 0.4), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, list(axes.flat[:n])
 
 
 def _grid_cols(n: int, columns: int | None) -> int:

@@ -27,7 +27,7 @@ th { background: #f4f4f6; }
 img { max-width: 100%; }
 p.row { display: flex; flex-wrap: wrap; gap: 6px; align-items: flex-start; }
 p.row img { width: 460px; border: 1px solid #eee; }
-p.row img.wide, p.curves img { width: 100%; max-width: 1400px; }
+p.row img.wide, p.curves img { width: auto; max-width: 100%; }  /* as drawn, never wider than the page */
 details summary { cursor: pointer; color: #0645ad; }
 .verdict strong { padding: 0 .3em; border-radius: 3px; background: #ffe9a8; }
 """
@@ -52,7 +52,7 @@ def _rows(page: str) -> str:
         body = match.group(1)
         if re.sub(r"<img[^>]*>|\s", "", body):
             return match.group(0)
-        body = re.sub(r'<img([^>]*?)alt="(comparison[^"]*)"', r'<img class="wide"\1alt="\2"', body)
+        body = re.sub(r'<img([^>]*?)alt="((?:comparison|factor)[^"]*)"', r'<img class="wide"\1alt="\2"', body)
         if 'alt="curves-' in body:  # every curve of every model: there on demand, full size
             return f'<details><summary>show them</summary><p class="row curves">{body}</p></details>'
         return f'<p class="row">{body}</p>'

@@ -313,6 +313,22 @@ def close_abandoned_sweeps(uri: str, experiment: str, keep: str) -> None:
         c.set_terminated(parent.info.run_id, "KILLED")
 
 
+def _log_input(c, run_id: str, dataset: Any, tries: int = 3) -> None:
+    """Log a dataset input. MLflow's server makes a dataset row on its first use without a lock:
+    trials that start together on a new dataset collide on its unique key (SQLite's "UNIQUE
+    constraint failed", seen with concurrent trials); the next try finds the row the winner made."""
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(tries):
+        try:
+            c.log_inputs(run_id, datasets=[dataset])
+            return
+        except MlflowException as err:
+            if "unique constraint" not in str(err).lower() or attempt == tries - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
 class TrialRun:
     """One trial's child run: where its config, curves, final metrics, images and checkpoint go.
 
@@ -345,7 +361,7 @@ class TrialRun:
             self.run_id = self.client.create_run(experiment, run_name=name, tags=tags).info.run_id
             log_values(uri, self.run_id, params=params)
             if dataset is not None:  # `dataset_input()`
-                self.client.log_inputs(self.run_id, datasets=[dataset])
+                _log_input(self.client, self.run_id, dataset)
         self._pending: list = []
         self._last_flush = time.monotonic()
 
