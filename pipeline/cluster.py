@@ -16,6 +16,7 @@ puts it back; the other default excludes, virtual envs and __pycache__, stay out
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
@@ -91,27 +92,16 @@ def submit(cfg: Config, names: list[str], address: str | None, storage: str | No
     if missing:
         raise ClusterError("a cluster job needs " + "; ".join(missing))
     _, remote_url = dvc_remote_url(remote)
-    try:
-        client = JobSubmissionClient(address)
-    except (ConnectionError, RuntimeError) as err:  # unreachable, or refused for want of the token
-        raise ClusterError(f"cannot reach the Ray cluster at {address}: {err}\nA cluster with token authentication "
-                           "(Ray's default since 2.5x) also needs RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (the head's "
-                           "`ray get-auth-token`) here.") from None
-    job_id = f"pm2gan-{'-'.join(names)}-{time.strftime('%Y%m%d-%H%M%S')}"
     params = Path(cfg.file).resolve()
     if not params.is_relative_to(Path.cwd().resolve()):
         raise ClusterError(f"{cfg.file} is outside this working tree, and only the working tree travels with the job")
+    job_id = f"pm2gan-{'-'.join(names)}-{time.strftime('%Y%m%d-%H%M%S')}"
     entrypoint = shlex.join(["pm2gan", "--params", str(params.relative_to(Path.cwd().resolve())), "job", *names])
-    previous = os.environ.get("RAY_OVERRIDE_RUNTIME_ENV_DEFAULT_EXCLUDES")
-    os.environ["RAY_OVERRIDE_RUNTIME_ENV_DEFAULT_EXCLUDES"] = DEFAULT_EXCLUDES  # read while packaging
-    try:
-        client.submit_job(entrypoint=entrypoint, submission_id=job_id,
-                          runtime_env={"working_dir": ".", "env_vars": job_env(tracking_uri, storage, remote_url)})
-    finally:
-        if previous is None:
-            os.environ.pop("RAY_OVERRIDE_RUNTIME_ENV_DEFAULT_EXCLUDES")
-        else:
-            os.environ["RAY_OVERRIDE_RUNTIME_ENV_DEFAULT_EXCLUDES"] = previous
+    with _cluster_errors(address):
+        client = JobSubmissionClient(address)
+        with _packaging_with_git():
+            client.submit_job(entrypoint=entrypoint, submission_id=job_id,
+                              runtime_env={"working_dir": ".", "env_vars": job_env(tracking_uri, storage, remote_url)})
     print(f"pm2gan: submitted job {job_id} to {address}: {entrypoint}", flush=True)
     if not wait:
         print(f"pm2gan: follow it with `ray job logs -f {job_id}`; when it has succeeded, `dvc repro --pull "
@@ -124,6 +114,35 @@ def submit(cfg: Config, names: list[str], address: str | None, storage: str | No
                            "restored here; submitting again resumes an interrupted sweep under its MLflow run.")
     restore(names)
     return job_id
+
+
+@contextlib.contextmanager
+def _cluster_errors(address: str):
+    """An unreachable cluster, or one that refuses this machine's token (none, or not its own), as one line."""
+    from ray.exceptions import AuthenticationError
+
+    try:
+        yield
+    except AuthenticationError as err:
+        raise ClusterError(f"the Ray cluster at {address} refused this machine: {str(err).split('. ')[0]}. Set "
+                           "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or ~/.ray/auth_token) to the cluster's token "
+                           "(`ray get-auth-token` on the head).") from None
+    except (ConnectionError, RuntimeError) as err:
+        raise ClusterError(f"cannot reach the Ray cluster at {address}: {err}") from None
+
+
+@contextlib.contextmanager
+def _packaging_with_git():
+    """Ray's default excludes less .git, while Ray packages the working tree (it reads them then)."""
+    previous = os.environ.get("RAY_OVERRIDE_RUNTIME_ENV_DEFAULT_EXCLUDES")
+    os.environ["RAY_OVERRIDE_RUNTIME_ENV_DEFAULT_EXCLUDES"] = DEFAULT_EXCLUDES
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("RAY_OVERRIDE_RUNTIME_ENV_DEFAULT_EXCLUDES")
+        else:
+            os.environ["RAY_OVERRIDE_RUNTIME_ENV_DEFAULT_EXCLUDES"] = previous
 
 
 def _follow(client, job_id: str, poll_s: float) -> str:

@@ -149,23 +149,31 @@ class LocalCluster:
                 f"--node-manager-port={node_manager}", f"--object-manager-port={object_manager}",
                 f"--min-worker-port={low}", f"--max-worker-port={high}"]
 
-    def _start_node(self, name: str, cpus: int, head: bool) -> Node:
-        temp = self.root / name
-        temp.mkdir(parents=True, exist_ok=True)
-        cmd = [str(BIN / "ray"), "start", f"--node-ip-address={HOST}", f"--num-cpus={cpus}", "--num-gpus=0",
-               f"--temp-dir={temp}", "--disable-usage-stats", *self._ports()]
-        if head:
-            (client_port,) = _free_ports(1)
-            cmd += ["--head", f"--port={self.gcs_port}", "--include-dashboard=true", f"--dashboard-host={HOST}",
-                    f"--dashboard-port={self.dashboard_port}", f"--ray-client-server-port={client_port}"]
-        else:
-            cmd += [f"--address={self.address}"]
-        done = subprocess.run(cmd, env=self.env(), capture_output=True, text=True, timeout=180)
-        node = Node(name, temp, cpus, head)
+    def _start_node(self, name: str, cpus: int, head: bool, tries: int = 3) -> Node:
+        """`ray start` for one node. Ports are chosen free and then bound by Ray: another process on
+        the host (a test's `ray.init()`) can take one in between, so a failed start is retried on
+        new ports after the node's leftovers are killed."""
+        node = Node(name, self.root / name, cpus, head)
         self.nodes.append(node)
-        if done.returncode != 0:
-            raise RuntimeError(f"`{' '.join(cmd)}` failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        return node
+        for attempt in range(tries):
+            node.temp_dir.mkdir(parents=True, exist_ok=True)
+            cmd = [str(BIN / "ray"), "start", f"--node-ip-address={HOST}", f"--num-cpus={cpus}", "--num-gpus=0",
+                   f"--temp-dir={node.temp_dir}", "--disable-usage-stats", *self._ports()]
+            if head:
+                if attempt:
+                    self.gcs_port, self.dashboard_port = _free_ports(2)
+                (client_port,) = _free_ports(1)
+                cmd += ["--head", f"--port={self.gcs_port}", "--include-dashboard=true", f"--dashboard-host={HOST}",
+                        f"--dashboard-port={self.dashboard_port}", f"--ray-client-server-port={client_port}"]
+            else:
+                cmd += [f"--address={self.address}"]
+            done = subprocess.run(cmd, env=self.env(), capture_output=True, text=True, timeout=180)
+            if done.returncode == 0:
+                return node
+            node.kill()
+            shutil.rmtree(node.temp_dir, ignore_errors=True)
+        raise RuntimeError(f"`{' '.join(cmd)}` failed {tries} times; the last:\n{done.stdout[-3000:]}\n"
+                           f"{done.stderr[-3000:]}")
 
     def add_node(self, cpus: int = 1) -> Node:
         return self._start_node(f"node{len(self.nodes)}", cpus, head=False)

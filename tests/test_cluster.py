@@ -230,3 +230,17 @@ def test_a_killed_job_driver_resumes_under_the_same_parent_run(two_nodes, clone)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"  # the same parent run, finished
     assert sorted(r.info.run_name for r in children) == sorted(t["run_name"] for t in trials)
     assert all(r.info.status == "FINISHED" and r.data.tags["outcome"] == "completed" for r in children)
+
+
+@pytest.mark.e2e
+@pytest.mark.cluster
+@pytest.mark.parametrize("token", [None, "0" * 64], ids=["no token", "another cluster's token"])
+def test_a_cluster_that_refuses_the_token_is_one_clear_error(two_nodes, clone, tmp_path, token):
+    repo, _ = clone
+    env = {k: v for k, v in two_nodes.env(HOME=str(tmp_path)).items() if k != "RAY_AUTH_TOKEN"}  # no ~/.ray either
+    env.update({"RAY_AUTH_TOKEN": token} if token else {"RAY_AUTH_MODE": "disabled"})
+    done = subprocess.run(["pm2gan", "submit", STUDY, "--address", two_nodes.dashboard, "--tracking-uri",
+                           two_nodes.tracking_uri, "--storage", str(tmp_path)], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "refused this machine" in done.stderr and "RAY_AUTH_TOKEN" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
