@@ -141,16 +141,28 @@ def _label(r: TrialResult) -> str:
     return r.trial.model + ("" if r.variant == "default" else f" [{r.variant}]")
 
 
-def study_figures(study: str, results: list[TrialResult], out_dir: Path, data_dir: Path,
-                  columns: tuple[str, ...] | None = None) -> list[tuple[str, list[Path]]]:
-    """The figures for comparison, in rows (a heading and its figures), per dataset: every model's
-    samples side by side in one figure (a toy's on one scale, over the data, its true modes
-    marked), then each model's training curves (its players' losses), then each model's
-    metrics against the factor the study varies. The first seed of each row stands for it."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _first_seeds(results: list[TrialResult]) -> dict[tuple[str, str, str], TrialResult]:
+    """(dataset, model, variant) -> its first seed's result: what a row's figures show."""
     first: dict[tuple[str, str, str], TrialResult] = {}
     for r in results:
         first.setdefault((r.trial.dataset, r.trial.model, r.variant), r)
+    return first
+
+
+def _stem(key: tuple[str, str, str]) -> str:
+    """A row's file name part: 'ring8-gan-lr0.0002' for (ring8, gan, lr=0.0002)."""
+    return "-".join(p for p in key if p != "default").replace("=", "").replace(",", "-")
+
+
+def study_figures(study: str, results: list[TrialResult], out_dir: Path, data_dir: Path,
+                  columns: tuple[str, ...] | None = None, every_curve: bool = True) -> list[tuple[str, list[Path]]]:
+    """The figures for comparison, in rows (a heading and its figures), per dataset: every model's
+    samples side by side in one figure (a toy's on one scale, over the data, its true modes
+    marked), the players' losses of every model side by side, with `every_curve` each model's
+    own curves figure, then each model's metrics against the factor the study varies. The first
+    seed of each row stands for it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    first = _first_seeds(results)
     rows: list[tuple[str, list[Path]]] = []
     for dataset in dict.fromkeys(d for d, _, _ in first):
         here = [r for (d, _, _), r in first.items() if d == dataset]
@@ -171,10 +183,9 @@ def study_figures(study: str, results: list[TrialResult], out_dir: Path, data_di
                                                        "each row)"), path)
             rows.append((f"{dataset}: the players' losses, side by side", [path]))
         curves = []
-        for r in here:
-            if r.curves:
-                stem = "-".join(p for p in (dataset, r.trial.model, r.variant) if p != "default")
-                curves.append(out_dir / f"curves-{stem.replace('=', '').replace(',', '-')}.png")
+        for key, r in first.items():
+            if every_curve and key[0] == dataset and r.curves:
+                curves.append(out_dir / f"curves-{_stem(key)}.png")
                 figures.save(figures.curves_figure(r.curves, r.run_name), curves[-1])
         if curves:
             rows.append((f"{dataset}: every curve of each model (losses, validation metrics)", curves))
@@ -189,17 +200,12 @@ def curve_files(results: list[TrialResult], out_dir: Path) -> list[Path]:
     each row) for `dvc plots show` and `dvc plots diff`, which draw them with DVC's templates."""
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    written, seen = [], set()
-    for r in results:
-        key = (r.trial.dataset, r.trial.model, r.variant)
-        if key in seen:
-            continue
-        seen.add(key)
-        stem = "-".join(p for p in key if p != "default").replace("=", "").replace(",", "-")
+    written = []
+    for key, r in _first_seeds(results).items():
         for name, points in sorted(r.curves.items()):
             if not name.startswith("loss/") or not points:
                 continue
-            path = out_dir / f"{stem}--{name.split('/', 1)[1].replace('/', '_')}.csv"
+            path = out_dir / f"{_stem(key)}--{name.split('/', 1)[1].replace('/', '_')}.csv"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("step,value\n" + "".join(f"{s},{v:.6g}\n" for s, v in points))
             written.append(path)

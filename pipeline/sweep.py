@@ -383,8 +383,8 @@ def _log_comparison(uri: str, parent_id: str, study: str, claim: str, results: l
 
     selected = select_on_validation(results)
     with tempfile.TemporaryDirectory() as tmp:
-        rows = report.study_figures(study, selected, Path(tmp), datamod.DATA_DIR, columns)
-        side_by_side = {p.name: p for _, paths in rows for p in paths if p.name.startswith(("comparison", "factor"))}
+        rows = report.study_figures(study, selected, Path(tmp), datamod.DATA_DIR, columns, every_curve=False)
+        side_by_side = {p.name: p for _, paths in rows for p in paths}  # each trial's own curves are in its run
         tracking.log_files(uri, parent_id, side_by_side, "figures")
     tracking.log_files(uri, parent_id, {"comparison.md": report.study_table(claim, selected, references, columns)})
 

@@ -7,7 +7,6 @@ result leave through `Hooks`, which the sweep fills with Tune and MLflow.
 from __future__ import annotations
 
 import math
-import os
 import random
 import tempfile
 import time
@@ -110,7 +109,7 @@ def load_from_mlflow(run_id: str, tracking_uri: str | None = None, device: str =
     import mlflow.artifacts
 
     folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="checkpoint",
-                                                 tracking_uri=tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
+                                                 tracking_uri=tracking_uri)  # None: MLFLOW_TRACKING_URI
     return load_checkpoint(Path(folder) / CHECKPOINT_FILE, device=device)[0]
 
 
