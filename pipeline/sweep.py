@@ -428,7 +428,12 @@ class _Sweep:
         self.path = f"{self.storage.rstrip('/')}/{self.name}"
         self.experiment = tracking.experiment_id(uri, f"{cfg.tracking.experiment_prefix}/{study}")
         unfinished = tracking.unfinished_sweep(uri, self.experiment, self.name)
-        self.resuming = unfinished is not None and tune.Tuner.can_restore(self.path)
+        self.saved = _saved_state(self.path) if unfinished is not None else None
+        self.resuming = self.saved is not None
+        if unfinished is not None and not self.resuming:
+            print(f"pm2gan: the interrupted sweep {self.path} left no state that Tune can resume (it was killed "
+                  "before Tune saved its experiment state to storage, or while Tune was copying it there): its "
+                  "trials start again from scratch", flush=True)
         self.parent_id = unfinished if self.resuming else None
         if not self.resuming and "://" not in self.path:  # a finished or abandoned sweep of the same name
             shutil.rmtree(self.path, ignore_errors=True)
@@ -453,7 +458,7 @@ class _Sweep:
             return tune.Tuner.restore(self.path, trainable, resume_unfinished=True, resume_errored=True)
         if self.resuming:
             tuner = tune.Tuner.restore(self.path, trainable, resume_unfinished=True, resume_errored=True)
-            done = sum(1 for r in tuner.get_results() if r.error is None and r.metrics.get("outcome"))
+            done = sum(1 for r in self.saved if r.error is None and r.metrics.get("outcome"))
             print(f"pm2gan: resuming interrupted sweep {self.path}: {done} of {len(self.trials)} trials already "
                   "finished", flush=True)
             return tuner
@@ -469,6 +474,22 @@ class _Sweep:
                 callbacks=[_progress_callback(len(self.trials))],
                 verbose=0),
         )
+
+
+def _saved_state(path: str):
+    """The saved state of the interrupted sweep at `path` (a ResultGrid), or None where there is
+    none to resume. Tune writes tuner.pkl at once, but its experiment state reaches storage only
+    when it syncs, by a plain file copy after each checkpoint: a sweep killed before the first
+    sync, or during one, leaves a folder that `Tuner.can_restore` accepts and `Tuner.restore`
+    cannot read (it loads no trials, and asking for its results raises)."""
+    from ray import tune
+
+    if not tune.Tuner.can_restore(path):
+        return None
+    try:
+        return tune.ResultGrid(tune.ExperimentAnalysis(path))
+    except Exception:  # noqa: BLE001 - Tune's own restore treats any unreadable snapshot alike (tuner_internal)
+        return None
 
 
 @dataclass
