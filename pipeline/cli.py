@@ -139,30 +139,39 @@ def cmd_ui(cfg: configmod.Config, args) -> None:
     command = server_command(store, cfg.tracking.host, args.port)
     base = f"http://{cfg.tracking.host}:{args.port}"
     print(f"MLflow UI: {base}  (Ctrl+C to stop). Each study's runs:", flush=True)
-    for experiment_id, name in _experiments(store / "mlflow.db"):
-        print(f"  {name:22} {ui_link(base, experiment_id)}", flush=True)
+    for experiment_id, name, has_view in _experiments(store / "mlflow.db"):
+        print(f"  {name:22} {ui_link(base, experiment_id, has_view)}", flush=True)
     os.execve(command[0], command, {**os.environ, **SERVER_ENV})
 
 
-def ui_link(base: str, experiment_id: str) -> str:
-    """An experiment's runs in MLflow 3's model-training view: its UI opens every experiment in the
-    GenAI view (traces, prompts) unless the link says otherwise, whatever the experiment's kind tag."""
-    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+def ui_link(base: str, experiment_id: str, view: bool = False) -> str:
+    """An experiment's runs in MLflow 3's model-training view (its UI opens every experiment in the
+    GenAI view, traces and prompts, unless the link says otherwise, whatever the experiment's kind
+    tag); with `view`, in the study's saved view, whose columns are the study's table."""
+    from .tracking import VIEW_ID
+
+    shown = f"&viewStateShareKey={VIEW_ID}" if view else ""
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning{shown}"
 
 
-def _experiments(db: Path) -> list[tuple[str, str]]:
-    """(id, name) of pm2gan's experiments, read from the store before its server starts."""
+def _experiments(db: Path) -> list[tuple[str, str, bool]]:
+    """(id, name, has the study's saved view) of pm2gan's experiments, read from the store before
+    its server starts."""
     import sqlite3
+
+    from .tracking import view_tag
 
     if not db.exists():
         return []
     try:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
-            rows = con.execute("SELECT experiment_id, name FROM experiments WHERE name LIKE 'pm2gan/%' "
-                               "AND lifecycle_stage = 'active' ORDER BY experiment_id").fetchall()
+            rows = con.execute(
+                "SELECT e.experiment_id, e.name, EXISTS (SELECT 1 FROM experiment_tags t WHERE "
+                "t.experiment_id = e.experiment_id AND t.key = ?) FROM experiments e WHERE e.name LIKE 'pm2gan/%' "
+                "AND e.lifecycle_stage = 'active' ORDER BY e.experiment_id", (view_tag(),)).fetchall()
     except sqlite3.Error:  # a store MLflow has not migrated yet: the server will
         return []
-    return [(str(i), n) for i, n in rows]
+    return [(str(i), n, bool(v)) for i, n, v in rows]
 
 
 def cmd_submit(cfg: configmod.Config, args) -> None:

@@ -46,7 +46,7 @@ def stages(cfg: Config) -> dict[str, Any]:
                                                      "pipeline/html_report.py", "pipeline/studies"],
         "params": ["tracking"],
         # the markdown pages and figures live in git (readable on any forge); the one-file HTML
-        # page (every figure inlined, ~10 MB) and the curves' data in DVC's cache
+        # page (every figure inlined, ~14 MB) and the curves' data in DVC's cache
         "outs": [{f"reports/{s.name}.md": {"cache": False}} for s in run]
         + [{"reports/published.md": {"cache": False}}, {"reports/index.md": {"cache": False}}, "reports/report.html"],
         "metrics": [{"reports/metrics.json": {"cache": False}}],

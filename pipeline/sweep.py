@@ -339,6 +339,8 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
             out = write_study(StudyResults(study=study, claim=claim, profile=profile_name, provenance=provenance,
                                            trials=results, references=references), results_dir)
             _log_comparison(uri, parent_id, study, claim, results, references, known.columns if known else None)
+            tracking.save_view(uri, sweep.experiment, f"pm2gan: {study}", _view_columns(results, known.columns if known
+                                                                                           else ()))
             tracking.log_files(uri, parent_id, {"results.json": (out / "trials.json").read_text()})
             tracking.log_values(uri, parent_id, tags={"outcome": "completed"})
     print(f"pm2gan: study {study} done: {out}", flush=True)
@@ -387,6 +389,17 @@ def _log_comparison(uri: str, parent_id: str, study: str, claim: str, results: l
         side_by_side = {p.name: p for _, paths in rows for p in paths}  # each trial's own curves are in its run
         tracking.log_files(uri, parent_id, side_by_side, "figures")
     tracking.log_files(uri, parent_id, {"comparison.md": report.study_table(claim, selected, references, columns)})
+
+
+def _view_columns(results: list[TrialResult], columns: tuple[str, ...]) -> list[str]:
+    """The runs-table columns of a study's saved MLflow view: the dataset, the factors its rows
+    vary, and its table's metrics under the keys the trials logged them (`eval/<name>`,
+    `eval/<sampler>/<name>`), in the table's order."""
+    factors = sorted({k for r in results for k in {**r.trial.variant, **r.trial.tuned}})
+    logged = {k for r in results for k, v in r.metrics.items() if v is not None and k.startswith("eval/")}
+    order = {name: i for i, name in enumerate(columns)}
+    metrics = sorted((k for k in logged if k.rsplit("/", 1)[-1] in order), key=lambda k: (order[k.rsplit("/", 1)[-1]], k))
+    return ["attributes.`Dataset`", *(f"params.`hparams.{k}`" for k in factors), *(f"metrics.`{k}`" for k in metrics)]
 
 
 def _check_outcome(cfg: Config, study: str, uri: str, parent_id: str, results: list, unfinished: list, errors: list,

@@ -14,6 +14,7 @@ set but does not answer stops the run before any training.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -199,6 +201,39 @@ def experiment_id(uri: str, name: str) -> str:
         if found.tags.get(key) != value:
             c.set_experiment_tag(found.experiment_id, key, value)
     return found.experiment_id
+
+
+# A saved view of MLflow 3's runs table (the *Views* menu; `?viewStateShareKey=<id>` opens it) is an
+# experiment tag `mlflow.sharedViewState.<id>` holding {name, createdAt, updatedAt, state}, `state`
+# the table's view as JSON (the UI writes it deflated, and reads plain JSON too). The fields below
+# are those MLflow 3.17's UI writes when a person saves a view; the browser test opens one.
+VIEW_TAG_PREFIX = "mlflow.sharedViewState."
+VIEW_ID = "pm2gan"  # one view per study experiment, rewritten by each finished sweep
+MAX_EXPERIMENT_TAG_VAL_LENGTH = 20_000  # MLflow 3's limit on a tag's value (mlflow.utils.validation)
+
+
+def view_tag(view_id: str = VIEW_ID) -> str:
+    return VIEW_TAG_PREFIX + view_id
+
+
+def save_view(uri: str, experiment: str, name: str, columns: list[str]) -> None:
+    """Save the runs-table view `name` on `experiment`, showing `columns` in that order, right of
+    the run's name (the UI's column keys: ``attributes.`Dataset` ``, ``params.`hparams.lr` ``,
+    ``metrics.`eval/recon_mse` ``), each wide enough for its name (the UI's default cuts
+    `eval/fitted_marginals/modes` and `eval/fitted_marginals/frechet` to the same `eval/fitted_m`)."""
+    widths = {c: max(110, 7 * len(c.split("`")[1]) + 40) for c in columns if not c.startswith("attributes.")}
+    state = {"searchFilter": "", "orderByKey": "attributes.start_time", "orderByAsc": False, "startTime": "ALL",
+             "lifecycleFilter": "Active", "datasetsFilter": [], "modelVersionFilter": "All Runs",
+             "selectedColumns": columns, "columnOrder": columns, "columnWidths": widths,
+             "runsHiddenMode": "FIRST_10_RUNS",
+             "viewMaximized": False, "runListHidden": False, "isAccordionReordered": False,
+             "useGroupedValuesInCharts": True, "hideEmptyCharts": True, "groupBy": None, "groupsExpanded": {},
+             "globalLineChartConfig": {"xAxisKey": "step", "lineSmoothness": 0, "selectedXAxisMetricKey": ""}}
+    now = int(time.time() * 1000)
+    envelope = {"name": name, "createdAt": now, "updatedAt": now, "state": json.dumps(state)}
+    if len(json.dumps(envelope)) > MAX_EXPERIMENT_TAG_VAL_LENGTH:  # as the UI stores it: zlib, base64
+        envelope["state"] = "deflate;" + base64.b64encode(zlib.compress(envelope["state"].encode())).decode()
+    client(uri).set_experiment_tag(experiment, view_tag(), json.dumps(envelope))
 
 
 def dataset_input(name: str, version: str, source: str, splits: dict[str, int], shape: tuple) -> Any:

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from pipeline import tracking
+from pipeline.studies import STUDIES
 from tests.checkout import ROOT, STAGES, dvc_env, make_checkout, stages_run
 
 pytestmark = pytest.mark.e2e
@@ -187,11 +188,22 @@ def test_mlflow_opens_the_experiments_as_model_training_with_datasets_and_the_co
         model = load_from_mlflow(child.info.run_id, uri)  # the documented one call
         assert type(model).__name__ == "GAN" and sum(p.numel() for p in model.parameters()) > 0
 
+        # the study's saved view: the dataset, the factor its rows vary, its table's metrics as logged
+        view = json.loads(experiment.tags[tracking.view_tag()])
+        columns = json.loads(view["state"])["selectedColumns"]
+        assert view["name"] == "pm2gan: generation" and columns[0] == "attributes.`Dataset`"
+        assert "params.`hparams.lr`" in columns  # the diverging GAN is the study's factor here
+        metrics = [c[len("metrics.`"):-1] for c in columns if c.startswith("metrics.")]
+        assert "eval/prior/modes" in metrics and "eval/shuffled_codes/frechet" in metrics
+        assert all(m.rsplit("/", 1)[-1] in STUDIES["generation"].columns for m in metrics)
+        logged = {k for r in runs if tracking.PARENT_TAG in r.data.tags for k in r.data.metrics}
+        assert set(metrics) <= logged  # under the keys the trials logged them
+
 
 def test_the_report_and_the_mlflow_ui_in_a_browser(checkout, first_run):
     """The HTML report opened from the file system and a study's runs in the MLflow UI, in
     headless Chromium: the verdicts, tables and figures are on the page, no image is broken."""
-    from pipeline.cli import ui_link
+    from pipeline.cli import _experiments, ui_link
     from tests import browser
 
     if browser.skip_reason():
@@ -216,12 +228,20 @@ def test_the_report_and_the_mlflow_ui_in_a_browser(checkout, first_run):
         c = tracking.client(uri)
         experiment = c.get_experiment_by_name("pm2gan/generation").experiment_id
         parent = next(r for r in c.search_runs([experiment]) if r.data.tags.get("kind") == "sweep")
-        p.goto(ui_link(uri, experiment))  # what `make ui` prints for each study
+        links = {name: (i, has_view) for i, name, has_view in _experiments(checkout / "mlruns" / "mlflow.db")}
+        assert links["pm2gan/generation"] == (experiment, True)
+        p.goto(ui_link(uri, experiment, view=True))  # what `make ui` prints for a study that has run
         p.get_by_text(parent.info.run_name).first.wait_for(timeout=60_000)
         p.get_by_text(f"{trial_count('generation') + 1} matching runs").wait_for(timeout=30_000)
         assert p.get_by_text("Detect Issues").count() == 0  # the model-training view, not GenAI's
         if p.get_by_role("button", name="Close").count():  # MLflow's assistant panel covers a third of the table
             p.get_by_role("button", name="Close").first.click()
+        # the saved view's columns: the study's key metrics (the first ones, left of the grid's fold), not
+        # every metric a trial logged
+        view = json.loads(c.get_experiment(experiment).tags[tracking.view_tag()])
+        first = next(k for k in json.loads(view["state"])["selectedColumns"] if k.startswith("metrics."))
+        p.get_by_role("columnheader", name=first[len("metrics.`"):-1], exact=True).first.wait_for(timeout=30_000)
+        assert p.get_by_role("columnheader", name="perf/steps_per_s").count() == 0
         p.locator(".ag-row button").first.click()  # the sweep's row opens onto its trials
         p.get_by_text("gan-lr=0.0002-ring8-s0").wait_for(timeout=30_000)
         assert p.get_by_text(re.compile(r"ring8 \([0-9a-f]{12}\)")).count() >= 1  # the dataset column: name (digest)

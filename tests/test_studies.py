@@ -124,3 +124,27 @@ def test_a_saved_study_keeps_samples_for_figures_and_a_traversal_whole(tmp_path)
     write_study(StudyResults(study="infogan", claim="c", profile="quick", provenance={}, trials=[r]), tmp_path)
     (back,) = read_study(tmp_path / "infogan").trials
     assert len(back.samples["prior"]) == MAX_SAVED_IMAGES and len(back.samples["traversal"]) == 80
+
+
+def test_a_studys_saved_mlflow_view_shows_its_factors_and_its_tables_metrics_as_logged():
+    from pipeline.sweep import _view_columns
+
+    results = (rows("pm", "ica", {"recon_mse": [0.1, 0.2], "total_correlation": [1.0, 2.0], "prior/modes": [3, 4],
+                                  "dead_units": [0, 0]}, {"lam": 0.1}) +
+               rows("ae", "ica", {"total_correlation": [3.0, 3.1]}))
+    assert _view_columns(results, ("total_correlation", "modes", "recon_mse")) == [
+        "attributes.`Dataset`", "params.`hparams.lam`", "metrics.`eval/total_correlation`",
+        "metrics.`eval/prior/modes`", "metrics.`eval/recon_mse`"]  # the table's order; dead_units is not in it
+
+
+def test_metrics_against_a_factor_are_drawn_for_each_model_run_at_two_values_of_it(tmp_path):
+    from PIL import Image
+
+    from pipeline import report
+
+    results = (rows("pm", "ica", {"total_correlation": [1.0, 1.2]}, {"lam": 0.0}) +
+               rows("pm", "ica", {"total_correlation": [0.5, 0.6]}, {"lam": 0.3}) +
+               rows("ae", "ica", {"total_correlation": [2.0, 2.1]}))  # one value only: no figure
+    written = report._factor_figures("roles", "ica", results, tmp_path, ("total_correlation",))
+    assert [p.name for p in written] == ["factor-ica-pm.png"]
+    assert min(Image.open(written[0]).size) > 100

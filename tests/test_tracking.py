@@ -128,3 +128,19 @@ def test_trials_that_start_together_on_a_new_dataset_each_record_it(server):
         for run_id in runs:
             (used,) = client.get_run(run_id).inputs.dataset_inputs
             assert (used.dataset.name, used.dataset.digest) == ("ring8", digest)
+
+
+def test_a_view_too_long_for_a_tag_is_stored_deflated_as_the_ui_stores_it(server):
+    import base64
+    import json
+    import zlib
+
+    experiment = tracking.experiment_id(server, "pm2gan/wide-view")
+    columns = ["attributes.`Dataset`", *(f"metrics.`eval/sampler_{i}/sample_loglik`" for i in range(400))]
+    tracking.save_view(server, experiment, "pm2gan: wide", columns)
+    stored = tracking.client(server).get_experiment(experiment).tags[tracking.view_tag()]
+    envelope = json.loads(stored)
+    assert envelope["name"] == "pm2gan: wide" and envelope["state"].startswith("deflate;")
+    state = json.loads(zlib.decompress(base64.b64decode(envelope["state"][len("deflate;"):])))
+    assert state["selectedColumns"] == state["columnOrder"] == columns
+    assert state["columnWidths"]["metrics.`eval/sampler_0/sample_loglik`"] >= 7 * len("eval/sampler_0/sample_loglik")
