@@ -338,9 +338,9 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
             references = known.references(cfg, datasets) if known else {}
             out = write_study(StudyResults(study=study, claim=claim, profile=profile_name, provenance=provenance,
                                            trials=results, references=references), results_dir)
-            _log_comparison(uri, parent_id, study, claim, results, references, known.columns if known else None)
-            tracking.save_view(uri, sweep.experiment, f"pm2gan: {study}", _view_columns(results, known.columns if known
-                                                                                           else ()))
+            columns = known.columns if known else None
+            _log_comparison(uri, parent_id, study, claim, results, references, columns)
+            tracking.save_view(uri, sweep.experiment, f"pm2gan: {study}", _view_columns(results, columns or ()))
             tracking.log_files(uri, parent_id, {"results.json": (out / "trials.json").read_text()})
             tracking.log_values(uri, parent_id, tags={"outcome": "completed"})
     print(f"pm2gan: study {study} done: {out}", flush=True)
@@ -433,8 +433,6 @@ class _Sweep:
 
     def __init__(self, cfg: Config, study: str, claim: str, trials: list[TrialConfig], uri: str, provenance: dict,
                  storage: str, data_versions: dict[str, str]):
-        from ray import tune
-
         self.cfg, self.study, self.trials, self.uri, self.provenance = cfg, study, trials, uri, provenance
         self.storage = storage
         self.name = _sweep_name(study, trials, data_versions, provenance["code_version"])

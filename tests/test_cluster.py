@@ -150,6 +150,13 @@ def children_of(c: LocalCluster, study: str) -> tuple[list, list]:
     return parents, [r for r in runs if tracking.PARENT_TAG in r.data.tags]
 
 
+def checkpointed_unfinished(storage: Path, study: str) -> int:
+    """Trials of `study`'s sweep in Tune's shared storage with an intermediate checkpoint and no
+    final one (which holds the trial's result.json): trials that are running."""
+    folders = [d for d in storage.glob(f"{study}-*/*") if d.is_dir() and any(d.glob("checkpoint_*"))]
+    return sum(1 for d in folders if not any((c / "result.json").exists() for c in d.glob("checkpoint_*")))
+
+
 @pytest.mark.e2e
 @pytest.mark.cluster
 def test_submit_runs_on_both_nodes_survives_a_lost_node_and_brings_the_outputs_back(two_nodes, clone):
@@ -159,6 +166,12 @@ def test_submit_runs_on_both_nodes_survives_a_lost_node_and_brings_the_outputs_b
 
     def kill_worker_mid_sweep(line: str) -> None:
         if line.startswith("[2/") and not killed:  # two trials done, one running on each node
+            # a node runs one trial at a time (1 CPU each): once two unfinished trials have written a
+            # checkpoint, the worker's has one to go on from (and a second to let Tune register it)
+            deadline = time.monotonic() + 120
+            while checkpointed_unfinished(repo.parent / "shared-storage", STUDY) < 2:
+                assert time.monotonic() < deadline, "the running trials wrote no checkpoint"
+                time.sleep(0.2)
             time.sleep(1.0)
             killed.append(worker.kill())
 

@@ -253,6 +253,8 @@ def test_the_report_and_the_mlflow_ui_in_a_browser(checkout, first_run):
         # the artifact view shows the figure from a blob: URL once fetched; it is 1,500 px wide
         p.wait_for_function("[...document.images].some(i => i.complete && i.naturalWidth >= 1000)", timeout=30_000)
         assert browser.broken_images(p) == []
+        for figure in c.list_artifacts(parent.info.run_id, "figures"):  # the tree lists every comparison figure
+            p.get_by_text(Path(figure.path).name, exact=True).first.wait_for(timeout=30_000)
         if p.get_by_role("button", name="Close").count():
             p.get_by_role("button", name="Close").first.click()
         browser.screenshot(p, "mlflow-generation-comparison")

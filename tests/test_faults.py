@@ -77,16 +77,18 @@ def servers_on(store: Path) -> list[int]:
     return found
 
 
-def saved_checkpoints(sweep_dir: Path) -> list[str]:
-    """Checkpoints of unfinished trials named by the sweep's saved state in storage: what a
-    restore reads. Before Tune's first sync there is no such state (and nothing is named)."""
+def saved_checkpoints(sweep_dir: Path) -> list[str] | None:
+    """The intermediate checkpoints (not a trial's final one, which holds its result.json) of
+    unfinished trials, as named by the sweep's saved state in storage: what a restore reads.
+    None while there is no readable state (before Tune's first sync, or during one)."""
     from ray.tune import ExperimentAnalysis
 
     try:
         trials = ExperimentAnalysis(str(sweep_dir)).trials
     except Exception:  # noqa: BLE001 - no snapshot yet, or one being replaced
-        return []
-    return [t.checkpoint.path for t in trials if t.status != "TERMINATED" and t.checkpoint is not None]
+        return None
+    return [t.checkpoint.path for t in trials if t.status != "TERMINATED" and t.checkpoint is not None
+            and not (Path(t.checkpoint.path) / "result.json").exists()]
 
 
 def kill_mid_sweep(folder: Path) -> Path:
@@ -119,21 +121,23 @@ def test_a_sigkilled_study_resumes_even_with_its_checkpoints_gone_and_leaves_no_
     worst case of that race): the trials start again from scratch and the study completes."""
     project(tmp_path, steps=4000, models=("ae", "pm"), seeds=(0, 1), checkpoint_every=500)
     sweep_dir = kill_mid_sweep(tmp_path)
-    # Tune copies its state to storage with a plain file copy after each checkpoint, so the kill
-    # can land mid-copy and truncate it (rarely, with checkpoints this far apart): then there is
-    # nothing to resume, the next test's case. Either way the study must complete.
-    resumable = bool(saved_checkpoints(sweep_dir))
+    # The kill came once the saved state named a running trial's intermediate checkpoint, but Tune
+    # may have saved again before it died: after a trial's final checkpoint (then nothing named is
+    # lost), or half of a copy (Tune copies its state to storage with a plain file copy, so then
+    # there is nothing to resume: the next test's case). Each way the study must complete.
+    named = saved_checkpoints(sweep_dir)
     for checkpoint in sweep_dir.glob("*/checkpoint_*"):
         if not (checkpoint / "result.json").exists():
             subprocess.run(["rm", "-rf", str(checkpoint)], check=True)
 
     done = pm2gan(tmp_path, "study", "factorial")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    if resumable:
-        assert "resuming interrupted sweep" in done.stdout, done.stdout[-3000:]
-        assert "trials' last checkpoints are gone" in done.stdout and "start again from scratch" in done.stdout
-    else:
+    if named is None:
         assert "left no state that Tune can resume" in done.stdout, done.stdout[-3000:]
+    else:
+        assert "resuming interrupted sweep" in done.stdout, done.stdout[-3000:]
+        lost = "trials' last checkpoints are gone" in done.stdout and "start again from scratch" in done.stdout
+        assert lost == bool(named), (named, done.stdout[-3000:])
     trials = yaml.safe_load((tmp_path / "results" / "factorial" / "trials.json").read_text())["trials"]
     assert len(trials) == 4 and all(t["outcome"] == "completed" for t in trials)
     assert not [r for r in runs(tmp_path / "mlruns") if r.info.status == "RUNNING"]
