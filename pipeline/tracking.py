@@ -209,7 +209,6 @@ def experiment_id(uri: str, name: str) -> str:
 # are those MLflow 3.17's UI writes when a person saves a view; the browser test opens one.
 VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 VIEW_ID = "pm2gan"  # one view per study experiment, rewritten by each finished sweep
-MAX_EXPERIMENT_TAG_VAL_LENGTH = 20_000  # MLflow 3's limit on a tag's value (mlflow.utils.validation)
 
 
 def view_tag(view_id: str = VIEW_ID) -> str:
@@ -229,6 +228,8 @@ def save_view(uri: str, experiment: str, name: str, columns: list[str]) -> None:
              "viewMaximized": False, "runListHidden": False, "isAccordionReordered": False,
              "useGroupedValuesInCharts": True, "hideEmptyCharts": True, "groupBy": None, "groupsExpanded": {},
              "globalLineChartConfig": {"xAxisKey": "step", "lineSmoothness": 0, "selectedXAxisMetricKey": ""}}
+    from mlflow.utils.validation import MAX_EXPERIMENT_TAG_VAL_LENGTH  # 20,000 characters in MLflow 3.17
+
     now = int(time.time() * 1000)
     envelope = {"name": name, "createdAt": now, "updatedAt": now, "state": json.dumps(state)}
     if len(json.dumps(envelope)) > MAX_EXPERIMENT_TAG_VAL_LENGTH:  # as the UI stores it: zlib, base64

@@ -100,6 +100,15 @@ def mlflow_runs(checkout: Path) -> dict[str, list]:
                 for e in client.search_experiments() if e.name.startswith("pm2gan/")}
 
 
+def view_columns(experiment) -> list[str]:
+    """The columns of the study's saved MLflow view (written as plain JSON: it fits in a tag)."""
+    return json.loads(json.loads(experiment.tags[tracking.view_tag()])["state"])["selectedColumns"]
+
+
+def metric_of(column: str) -> str:
+    return column[len("metrics.`"):-1]  # metrics.`eval/prior/modes` -> eval/prior/modes
+
+
 def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     assert stages_run(first_run) == set(STAGES)
     generation = (checkout / "reports" / "generation.md").read_text()
@@ -189,11 +198,11 @@ def test_mlflow_opens_the_experiments_as_model_training_with_datasets_and_the_co
         assert type(model).__name__ == "GAN" and sum(p.numel() for p in model.parameters()) > 0
 
         # the study's saved view: the dataset, the factor its rows vary, its table's metrics as logged
-        view = json.loads(experiment.tags[tracking.view_tag()])
-        columns = json.loads(view["state"])["selectedColumns"]
-        assert view["name"] == "pm2gan: generation" and columns[0] == "attributes.`Dataset`"
+        columns = view_columns(experiment)
+        assert json.loads(experiment.tags[tracking.view_tag()])["name"] == "pm2gan: generation"
+        assert columns[0] == "attributes.`Dataset`"
         assert "params.`hparams.lr`" in columns  # the diverging GAN is the study's factor here
-        metrics = [c[len("metrics.`"):-1] for c in columns if c.startswith("metrics.")]
+        metrics = [metric_of(c) for c in columns if c.startswith("metrics.")]
         assert "eval/prior/modes" in metrics and "eval/shuffled_codes/frechet" in metrics
         assert all(m.rsplit("/", 1)[-1] in STUDIES["generation"].columns for m in metrics)
         logged = {k for r in runs if tracking.PARENT_TAG in r.data.tags for k in r.data.metrics}
@@ -238,9 +247,8 @@ def test_the_report_and_the_mlflow_ui_in_a_browser(checkout, first_run):
             p.get_by_role("button", name="Close").first.click()
         # the saved view's columns: the study's key metrics (the first ones, left of the grid's fold), not
         # every metric a trial logged
-        view = json.loads(c.get_experiment(experiment).tags[tracking.view_tag()])
-        first = next(k for k in json.loads(view["state"])["selectedColumns"] if k.startswith("metrics."))
-        p.get_by_role("columnheader", name=first[len("metrics.`"):-1], exact=True).first.wait_for(timeout=30_000)
+        first = next(k for k in view_columns(c.get_experiment(experiment)) if k.startswith("metrics."))
+        p.get_by_role("columnheader", name=metric_of(first), exact=True).first.wait_for(timeout=30_000)
         assert p.get_by_role("columnheader", name="perf/steps_per_s").count() == 0
         p.locator(".ag-row button").first.click()  # the sweep's row opens onto its trials
         p.get_by_text("gan-lr=0.0002-ring8-s0").wait_for(timeout=30_000)
