@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Iterator, Literal, Optional
 
 import annotated_types as at
 from pydantic import model_validator
@@ -14,6 +14,7 @@ from pydantic import model_validator
 from models import FAMILIES, DataSpec, Hyper, NetConfig
 from models.base import Count, NonNegative, NonNegativeInt, Positive
 
+from .data import DATASETS, MIN_SPLIT, SHAPES, SYNTHETIC, split_sizes  # the datasets known, their shapes and splits
 from .schema import ConfigError, NonEmpty, Section, read_yaml, validate
 from .theory import Settings as TheorySettings
 
@@ -263,10 +264,76 @@ def _build_model(name: str, raw: Any, profiles: dict[str, Profile], file: str) -
     return ModelSpec(name, defaults, grid)
 
 
+@dataclasses.dataclass(frozen=True)
+class TrialSettings:
+    """One trial's settings as params.yaml resolves them, checked, before its seed: what
+    pipeline/trials.py packs into a TrialConfig per seed. They are resolved here, in the config
+    layer, because parse() must refuse a bad one before any compute, and the config must not
+    import the trials built on it."""
+
+    model: str
+    dataset: str
+    variant: dict[str, Any]  # the study's factors this trial sets (`studies.<name>.vary`)
+    tuned: dict[str, Any]  # the profile's tuning grid point (`models.<f>.grid.<profile>`)
+    hparams: Hyper  # the family's Hyper: defaults, the study's settings, the factor, the grid point
+    train: TrainBudget
+    nets: NetConfig
+
+
+def _points(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = sorted(axes)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(axes[k] for k in keys))]
+
+
+def trial_settings(cfg: Config, study: str) -> Iterator[TrialSettings]:
+    """Every trial's settings of `study` under the config's profile, in a stable order: models x
+    the study's factors (`vary`) x the profile's tuning grid x datasets. Each is checked as it is
+    made: a bad value, or one a family cannot work with on a dataset, is a ConfigError naming the
+    key."""
+    spec = cfg.studies[study]
+    key = f"studies.{study}"
+    profile_name, profile = cfg.profile_of(study)
+    for model in spec.models:
+        family, model_spec = FAMILIES[model], cfg.models[model]
+        fixed = {*spec.vary.get(model, {}), *spec.set.get(model, {})}  # the study's own choices win over tuning
+        tuning = {k: v for k, v in model_spec.grid.get(profile_name, {}).items() if k not in fixed}
+        for factor in _points(spec.vary.get(model, {})):
+            for tuned in _points(tuning):
+                for dataset in cfg.study_datasets(study, model):
+                    over = spec.by_dataset.get(dataset)
+                    where = f"{key}.by_dataset.{dataset}" if over else key
+                    raw = {**model_spec.defaults.model_dump(), **spec.set.get(model, {}),
+                           **(over.set.get(model, {}) if over else {}), **factor, **tuned}
+                    hparams = validate(family.Hyper, raw, cfg.file, f"{where}.set.{model}" if not factor else f"{key}.vary.{model}")
+                    budget = validate(TrainBudget, {**profile.budget(dataset).model_dump(), **spec.train,
+                                                    **(over.train if over else {})}, cfg.file, f"{where}.train")
+                    if profile.cap:  # after every override: the cap bounds what the study asks for
+                        budget = profile.cap.apply(budget, dataset)
+                    nets = validate(NetConfig, {**profile.nets.model_dump(), **spec.nets,
+                                                **(over.nets if over else {})}, cfg.file, f"{where}.nets")
+                    shape, bounded = SHAPES[dataset]
+                    refused = family.refuse(hparams, DataSpec(shape, cfg.datasets[dataset].code_dim, bounded))
+                    if refused:
+                        field, why = refused
+                        origin = ("vary" if field in factor else f"grid.{profile_name}" if field in tuned else None)
+                        at = f"{key}.vary.{model}.{field}" if origin == "vary" else (
+                            f"models.{model}.{origin}.{field}" if origin else _origin(study, spec, model, dataset, field))
+                        raise ConfigError(cfg.file, at, f"{why} ({dataset}, study {study})")
+                    yield TrialSettings(model, dataset, factor, tuned, hparams, budget, nets)
+
+
+def _origin(study: str, spec: StudySpec, model: str, dataset: str, field: str) -> str:
+    """The params.yaml key a refused setting came from: the study's overrides or the defaults."""
+    over = spec.by_dataset.get(dataset)
+    if over and field in over.set.get(model, {}):
+        return f"studies.{study}.by_dataset.{dataset}.set.{model}.{field}"
+    if field in spec.set.get(model, {}):
+        return f"studies.{study}.set.{model}.{field}"
+    return f"models.{model}.defaults.{field}"
+
+
 def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) -> Config:
     """Validate a loaded params mapping. `profile` overrides the file's `profile` key."""
-    from pipeline.data import DATASETS, MIN_SPLIT, SYNTHETIC, split_sizes  # the catalogue of dataset makers
-
     file = str(file)
     params: Params = validate(Params, raw, file)
     profile_name = profile or params.profile
@@ -320,10 +387,9 @@ def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) 
         if not any(d in p.datasets for d in study.datasets for p in params.profiles.values()):
             raise ConfigError(file, f"studies.{name}.datasets",
                               f"none of them is in any profile's datasets ({', '.join(params.profiles)})")
-    from .trials import expand  # every trial's settings are valid and workable, or we stop here
-
-    for name in params.studies:
-        expand(cfg, name)
+    for name in params.studies:  # every trial's settings are valid and workable, or we stop here
+        for _ in trial_settings(cfg, name):
+            pass
     return cfg
 
 

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from .results import atomic_file
+from .atomic import atomic_file
 
 SPLITS = ("train", "val", "test")
 DATA_DIR = Path("data")

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .data import DataError, Dataset
-from .results import atomic_file
+from .atomic import atomic_file
 
 EVALNET_DIR = Path("evalnets")
 

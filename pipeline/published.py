@@ -6,18 +6,41 @@ verdict is "reproduced" or "not reproduced" only when our run is as large as the
 (trials, training steps) and on the paper's dataset; otherwise it is "not comparable yet", with
 what falls short. The training budgets of the papers live in params.yaml (the `reference`
 profile, each value with its source); the published values live here, each with its source.
+
+This module sits below the studies: the published-number studies (modes2d, features) judge by
+it, so it imports nothing from pipeline/studies/ (it reads their rows through `RowLike` and
+`TableLike`, and the report, above both, adds what the `parzen` study says of the ordering).
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from .studies.base import Row, Table
-
 ErrorKind = Literal["trials", "test images", "share", "none"]
+
+
+class RowLike(Protocol):
+    """What a comparison reads of a study's row (pipeline.studies.base.Row)."""
+
+    seeds: int
+    diverged: int
+    improving: int
+    steps: int
+
+    def get(self, metric: str) -> list[float]: ...
+
+    def code_note(self) -> str: ...
+
+
+class TableLike(Protocol):
+    """What a comparison reads of a study's table (pipeline.studies.base.Table)."""
+
+    provenance: dict[str, Any]
+
+    def row(self, dataset: str, model: str) -> RowLike | None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +128,7 @@ class Comparison:
     why: str  # what decides the verdict
 
 
-def _ours(entry: Published, row: Row) -> tuple[float, float | None, str]:
+def _ours(entry: Published, row: RowLike) -> tuple[float, float | None, str]:
     """Our value on the published scale, the same kind of error bar, and how it reads."""
     values = np.array(row.get(entry.metric)) * entry.scale
     mean = float(values.mean())
@@ -120,7 +143,7 @@ def _ours(entry: Published, row: Row) -> tuple[float, float | None, str]:
     return mean, se, (f"{mean:.{digits}f} ± {se:.{digits}f}" if se is not None else f"{mean:.{digits}f}") + f" ({n} runs)"
 
 
-def shortfalls(entry: Published, row: Row, provenance: dict[str, Any]) -> list[str]:
+def shortfalls(entry: Published, row: RowLike, provenance: dict[str, Any]) -> list[str]:
     """What makes our row smaller than the paper's run: dataset, trials, training steps."""
     out = []
     if entry.paper_dataset and entry.paper_dataset != entry.dataset:
@@ -144,7 +167,7 @@ def agrees(entry: Published, ours: float, se: float | None) -> bool:
     return abs(ours - entry.value) <= 2 * combined
 
 
-def compare(tables: dict[str, Table]) -> list[Comparison]:
+def compare(tables: dict[str, TableLike]) -> list[Comparison]:
     """One comparison per published number, from each study's Table (its provenance attached)."""
     out = []
     for entry in PUBLISHED:
@@ -184,18 +207,6 @@ def _published_text(entry: Published) -> str:
     return f"{entry.value:g}" + (f" ± {entry.error:g}" if entry.error is not None else "")
 
 
-def orderings(tables: dict[str, Table]) -> list[str]:
-    """What a smaller or different run can still check: the published ordering AAE > GAN of the
-    Parzen log-likelihood (AAE 340 vs GAN 225 on MNIST), as the `parzen` study's verdict judges it."""
-    from .studies import STUDIES
-
-    if "parzen" not in tables:
-        return []
-    verdict = STUDIES["parzen"].verdict(tables["parzen"])
-    return [f"Parzen ordering (published AAE > GAN on MNIST), `parzen` study: **{verdict.outcome}**; "
-            + "; ".join(verdict.because)]
-
-
 def markdown(comparisons: list[Comparison], extra: list[str]) -> str:
     lines = ["# Published numbers", "",
              "Every number the sources publish that pm2gan can measure, beside ours under the paper's protocol. "
@@ -219,12 +230,11 @@ def markdown(comparisons: list[Comparison], extra: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def study_verdict(study: str, table: Table, extra: list[str] | None = None):
-    """A published-number study's verdict: holds when every published number it measures is
-    reproduced, does not hold when none is, mixed between; "not testable at this budget" when
-    any is not comparable yet (a capped or smaller run). Each comparison is a sentence."""
-    from .studies.base import Verdict
-
+def study_outcome(study: str, table: TableLike, extra: list[str] | None = None) -> tuple[str, list[str]]:
+    """A published-number study's verdict, as its outcome and the sentences behind it (the study
+    wraps them in its Verdict): holds when every published number it measures is reproduced,
+    does not hold when none is, mixed between; "not testable at this budget" when any is not
+    comparable yet (a capped or smaller run). Each comparison is a sentence."""
     mine = [c for c in compare({study: table})
             if c.entry.study == study and c.verdict != "not run" and not c.entry.other_protocol]
     because = [f"{c.entry.name} {c.entry.dataset} {c.entry.metric.split('/')[-1]}: published {_published_text(c.entry)}, "
@@ -240,4 +250,4 @@ def study_verdict(study: str, table: Table, extra: list[str] | None = None):
         outcome = "mixed"
     else:
         outcome = "does not hold"
-    return Verdict(outcome, because)
+    return outcome, because

@@ -1,22 +1,19 @@
-"""What a run leaves behind, typed: a trial's result, a study's results folder, the theory
-study's checks, and the one way this project writes a file or a folder (atomically: a
-half-written result never carries its final name).
+"""What a run leaves behind, typed: a trial's result, a study's results folder and the theory
+study's checks (written atomically, pipeline/atomic.py: a half-written result never carries its
+final name).
 
     results/<study>/trials.json           StudyResults: every TrialResult, with its config and provenance
     results/<study>/samples/<trial>-<sampler>.npy   the samples each sampler of a trial drew (images: the first MAX_SAVED_IMAGES)
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Literal, Optional
+from typing import Any, Literal, Optional
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from .atomic import atomic_folder
 from .trials import TrialConfig
 
 RESULTS_DIR = Path("results")
@@ -128,40 +125,3 @@ class TheoryResults(BaseModel):
     seconds: float
     checks: list[Check]
     metrics: dict[str, float]
-
-
-# --------------------------------------------------------------------------- atomic writes
-
-
-@contextlib.contextmanager
-def atomic_file(target: Path, suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temporary path beside `target`; on success it replaces `target` in one rename,
-    on failure it is removed and `target` is left as it was."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-@contextlib.contextmanager
-def atomic_folder(target: Path) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `target`; on success it replaces `target`."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
-    try:
-        yield tmp
-        tmp.chmod(0o755)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)

@@ -8,6 +8,7 @@ classes are harder than MNIST's digits: the comparison then says so, never "repr
 """
 from __future__ import annotations
 
+from ..published import study_outcome
 from .base import Study, Table, Verdict
 
 CHANCE = 0.1  # 10 classes
@@ -20,12 +21,10 @@ class FeaturesStudy(Study):
     columns = ("cluster_accuracy", "knn_accuracy", "linear_probe", "frechet")
 
     def verdict(self, table: Table) -> Verdict:
-        from ..published import study_verdict
-
         extra = []
         for dataset in table.datasets():
             for model, metric in (("infogan", "cluster_accuracy"), ("bigan", "knn_accuracy")):
                 row = table.row(dataset, model)
                 if row is not None and row.get(metric):
                     extra.append(f"{dataset}: {model} {metric} {row.fmt(metric)} (chance {CHANCE})")
-        return study_verdict(self.name, table, extra)
+        return Verdict(*study_outcome(self.name, table, extra))

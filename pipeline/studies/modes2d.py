@@ -8,6 +8,7 @@ CPU cap). The unpublished rows are listed for every generator under the same pro
 """
 from __future__ import annotations
 
+from ..published import study_outcome
 from .base import Study, Table, Verdict
 
 
@@ -19,8 +20,6 @@ class Modes2D(Study):
     columns = ("modes", "high_quality", "reverse_kl", "sample_loglik")
 
     def verdict(self, table: Table) -> Verdict:
-        from ..published import study_verdict
-
         unpublished = []
         for dataset in table.datasets():
             rows = [r for (d, _, _), r in table.rows.items() if d == dataset]
@@ -32,4 +31,4 @@ class Modes2D(Study):
                     quality = key.replace("/modes", "/high_quality")
                     cells.append(f"{r.label()} {r.fmt(key, 1)} ({100 * r.mean(quality):.1f}% high quality{note})")
             unpublished.append(f"{dataset} modes, every generator under this protocol: " + ", ".join(cells))
-        return study_verdict(self.name, table, unpublished)
+        return Verdict(*study_outcome(self.name, table, unpublished))

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import figures, theory, tracking
+from ..atomic import atomic_folder
 from ..config import Config, ConfigError
 from ..figures import plt
 from ..provenance import code_version
-from ..results import RESULTS_DIR, Check, TheoryResults, atomic_folder
+from ..results import RESULTS_DIR, Check, TheoryResults
 from .base import Study, Verdict
 
 THEORY_DIR = RESULTS_DIR / "theory"
