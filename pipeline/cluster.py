@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from .config import Config, ConfigError
+from .store import STORE_ENV
 from .sweep import STORAGE_ENV, SweepError
 
 REMOTE_ENV = "PM2GAN_DVC_REMOTE_URL"  # the DVC remote the job pushes to (a remote in config.local does not travel)
@@ -61,7 +62,10 @@ def dvc_remote_url(name: str | None) -> tuple[str, str]:
 
 
 def job_env(tracking_uri: str, storage: str, remote_url: str) -> dict[str, str]:
-    return {"MLFLOW_TRACKING_URI": tracking_uri, STORAGE_ENV: storage, REMOTE_ENV: remote_url}
+    # The trial store, when set here, names a folder on the head that outlives jobs; unset, each
+    # job keeps its trained trials in its own working tree, reused within that job only.
+    store = {STORE_ENV: os.environ[STORE_ENV]} if os.environ.get(STORE_ENV) else {}
+    return {"MLFLOW_TRACKING_URI": tracking_uri, STORAGE_ENV: storage, REMOTE_ENV: remote_url, **store}
 
 
 def _check_stages(cfg: Config, names: list[str]) -> None:

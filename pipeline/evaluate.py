@@ -5,7 +5,12 @@ the family declares, and keyed by it."""
 from __future__ import annotations
 
 import functools
+import io
+import json
 import zlib
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -14,9 +19,20 @@ from models import Family
 
 from . import metrics
 from .data import Dataset, as_tensor
+from .fit import PACKAGE_ROOT, Trained, seed_everything, source_digest
 from .samplers import SAMPLERS
 
 SPLIT_PREFIX = {"test": "eval", "val": "val"}
+# Every file whose code an evaluation depends on: this module and what it imports (the families,
+# the trained weights' format, the metrics, the samplers, the data), and the evaluation
+# classifier's net (pipeline/evalnet.py). tests/test_store.py checks the list against the imports.
+EVALUATION_SOURCES = ("models", "pipeline/fit.py", "pipeline/evaluate.py", "pipeline/metrics.py",
+                      "pipeline/samplers.py", "pipeline/data.py", "pipeline/atomic.py", "pipeline/evalnet.py")
+
+
+def evaluation_code_version(root: Path = PACKAGE_ROOT) -> str:
+    """The evaluation code's version: equal versions score equal trained models alike."""
+    return source_digest(EVALUATION_SOURCES, root)
 TRAIN_CODES = 10_000  # training examples encoded as the probes' reference
 CODE_POINTS = 2500  # examples whose codes the code metrics read: the k-NN and energy-distance
 # estimates cost N^2 memory, and the toys' test split holds 20,000 (splits are shuffled, so
@@ -138,3 +154,82 @@ def evaluate(model: Family, ds: Dataset, n_samples: int, seed: int, classifier=N
             out.update({f"{prefix}/{sampler}/{k}": v for k, v in values.items()})
     model.train(was_training)
     return out, {**samples, **extras}
+
+
+# --------------------------------------------------------------------------- a trained trial, evaluated
+
+PROGRESS = tuple(name for group in metrics.METRICS for name in group.progress)
+
+
+def improving(curves: dict[str, list[tuple[int, float]]]) -> list[str]:
+    """The validation curves that were still improving at the last evaluation."""
+    groups = {name: g for g in metrics.METRICS for name in g.progress}
+    out = []
+    for key, curve in curves.items():
+        name = key.rsplit("/", 1)[-1]
+        if key.startswith("val/") and name in groups and metrics.still_improving(
+                curve, groups[name].better[name], groups[name].change[name]):
+            out.append(key)
+    return sorted(out)
+
+
+@dataclass
+class Assessment:
+    """What evaluation makes of a trained trial: the final `metrics` (test and validation
+    splits, None where a metric does not apply), the validation `curves` over training (at
+    each snapshot, then at the end), the curves still `improving`, and the `samples` drawn."""
+
+    metrics: dict[str, float | None]
+    curves: dict[str, list[tuple[int, float]]]
+    improving: list[str]
+    samples: dict[str, np.ndarray]
+
+    def to_bytes(self) -> bytes:
+        """One .npz: the samples as arrays, the rest as JSON (NaN kept as NaN: None means 'not applicable')."""
+        buffer = io.BytesIO()
+        meta = json.dumps({k: v for k, v in asdict(self).items() if k != "samples"})
+        np.savez(buffer, __meta__=np.array(meta), **{f"samples/{k}": v for k, v in self.samples.items()})
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> Assessment:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+            meta = json.loads(str(npz["__meta__"]))
+            samples = {k.removeprefix("samples/"): npz[k] for k in npz.files if k.startswith("samples/")}
+        curves = {k: [tuple(p) for p in v] for k, v in meta["curves"].items()}
+        return cls(metrics=meta["metrics"], curves=curves, improving=meta["improving"], samples=samples)
+
+
+def assess(trained: Trained, ds: Dataset, n_samples: int, seed: int, classifier=None) -> Assessment:
+    """Evaluate a trained trial: its snapshots on the validation split (the progress metrics),
+    then the final model on both splits. A function of the trained weights, the data and this
+    code alone: the global random streams are reset first, so a trial reused from the store
+    scores exactly what it scored straight after training."""
+    seed_everything(seed)
+    model = trained.model
+    if trained.outcome != "completed":
+        keys = metric_keys(model, ds, classifier is not None) + metric_keys(model, ds, classifier is not None, split="val")
+        return Assessment(metrics={**dict.fromkeys(keys), "diverged_at_step": float(trained.steps)}, curves={},
+                          improving=[], samples={})
+    curves: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    if trained.snapshots:
+        final_state = {k: v.clone() for k, v in model.state_dict().items()}
+        for step, weights in sorted(trained.snapshots.items()):
+            model.load_state_dict(weights)
+            values, _ = evaluate(model, ds, n_samples, seed, classifier, split="val", only=PROGRESS)
+            for k, v in values.items():
+                if v is not None and k.rsplit("/", 1)[-1] in PROGRESS:
+                    curves[k].append((step, v))
+        model.load_state_dict(final_state)
+    values, samples = evaluate(model, ds, n_samples, seed, classifier)
+    val, _ = evaluate(model, ds, n_samples, seed, classifier, split="val")
+    values.update(val)
+    for k, v in val.items():  # the curves end where training ended
+        if k in curves and v is not None:
+            curves[k].append((trained.steps, v))
+    still = improving(curves)
+    values["eval/still_improving"] = float(bool(still))
+    for name, (curve, _, _) in metrics.CURVE_METRICS.items():
+        if curve in trained.curves:
+            values[f"eval/{name}"] = metrics.early_mean(trained.curves[curve], trained.config["train"]["steps"])
+    return Assessment(metrics=values, curves=dict(curves), improving=still, samples=samples)

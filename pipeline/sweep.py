@@ -12,15 +12,21 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from . import data as datamod
 from . import evalnet, figures, report, tracking
 from .config import Config, ConfigError
+from .evaluate import Assessment
+from .fit import is_trained
 from .provenance import code_version
 from .results import RESULTS_DIR, StudyResults, TrialResult, write_study
+from .store import ASSESSMENT_FILE, TrialStore, state_digest
 from .studies.base import select_on_validation
 from .train import CHECKPOINT_FILE, train
 from .trials import TrialConfig, expand
@@ -117,10 +123,13 @@ def ray_node() -> str:
     return f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()[:8]}"
 
 
-def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info: dict) -> None:
-    """The Tune trainable: one trial, logged to its own MLflow child run."""
+def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info: dict, trainings: dict) -> None:
+    """The Tune trainable: one trial, logged to its own MLflow child run. A trial whose training
+    the store holds (`trainings[trial_id]['stored']`, its final checkpoint in Ray's object store)
+    is evaluated without training again."""
     import logging
 
+    import ray
     from ray import tune
 
     # One line per checkpoint per trial drowns the progress lines; the paths are in MLflow.
@@ -130,16 +139,30 @@ def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info:
     ds = datasets[cfg.dataset]
     reference = ds.x["train"][:2000] if ds.kind == "toy2d" else None
     node = ray_node()
+    training = trainings[cfg.trial_id]
+    reused, scored = training["stored"] is not None, training["assessment"] is not None
+    training_tags = {"training_key": training["key"], "reused_training": str(reused).lower(),
+                     "evaluation_key": training["evaluation_key"], "reused_evaluation": str(scored).lower()}
     run = open_trial_run(tracking_info["uri"], tracking_info["experiment_id"], tracking_info["parent_run_id"], cfg,
-                         tracking_info["tags"] | {"data_version": ds.meta.get("version", ""), "ray_node": node}, ds)
+                         tracking_info["tags"] | training_tags | {"data_version": ds.meta.get("version", ""),
+                                                                  "ray_node": node}, ds)
     resume = tune.get_checkpoint()
-    provenance = tracking_info["provenance"] | {"data_version": ds.meta.get("version"), "ray_node": node}
+    provenance = tracking_info["provenance"] | {"data_version": ds.meta.get("version"), "ray_node": node,
+                                                "training_key": training["key"], "reused_training": reused,
+                                                "evaluation_key": training["evaluation_key"], "reused_evaluation": scored}
+    assessed = Assessment.from_bytes(ray.get(training["assessment"])) if scored else None
     try:
         with contextlib.ExitStack() as stack:
-            resume_from = None
-            if resume is not None:  # Tune restarted this trial: go on from its last checkpoint
+            resume_from = trained = None
+            if reused:
+                trained = Path(stack.enter_context(tempfile.TemporaryDirectory())) / CHECKPOINT_FILE
+                trained.write_bytes(ray.get(training["stored"]))
+            elif resume is not None:  # Tune restarted this trial: go on from its last checkpoint
                 resume_from = Path(stack.enter_context(resume.as_directory())) / CHECKPOINT_FILE
-            train(cfg, ds, classifiers.get(cfg.dataset), _TuneHooks(run, reference), resume_from, provenance)
+                if is_trained(torch.load(resume_from, map_location="cpu", weights_only=True)):
+                    trained, resume_from = resume_from, None  # it had finished training: evaluate it
+            train(cfg, ds, classifiers.get(cfg.dataset), _TuneHooks(run, reference), resume_from, provenance, trained,
+                  assessed)
     except Exception as err:  # record the failure where the user looks, then let Tune see it
         run.fail(err)
         raise
@@ -324,8 +347,19 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
           f"{len(cfg.study_datasets(study))} datasets, {len(cfg.study_seeds(study))} seeds; profile "
           f"{profile_name}{capped})", flush=True)
 
+    versions = {name: ds.meta.get("version", "") for name, ds in datasets.items()}
+    store = TrialStore()
+    classifier_digests = {name: state_digest(classifiers.get(name)) for name in datasets}
+    keys = {}
+    for t in trials:
+        key = store.key(t, versions[t.dataset])
+        keys[t.trial_id] = (key, store.evaluation_key(key, t, classifier_digests[t.dataset]))
+    trained = sum(store.checkpoint(k) is not None for k, _ in keys.values())
+    scored = sum(store.checkpoint(k) is not None and store.assessment(e) is not None for k, e in keys.values())
+    print(f"pm2gan: study {study}: of its {len(trials)} trials, {trained} were trained and {scored} evaluated before "
+          f"(trial store {store.root}): trains {len(trials) - trained}, evaluates {len(trials) - scored}", flush=True)
+
     with _study_lock(study), tracking.tracking_server(cfg.tracking.store, cfg.tracking.host) as uri:
-        versions = {name: ds.meta.get("version", "") for name, ds in datasets.items()}
         sweep = _Sweep(cfg, study, claim, trials, uri, provenance, storage, versions)
         with tracking.run(uri, sweep.experiment, sweep.run_name, sweep.tags, run_id=sweep.parent_id) as parent_id:
             sweep.parent_id = parent_id
@@ -333,7 +367,8 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
             if not sweep.resuming:
                 tracking.log_values(uri, parent_id, params={"trials": len(trials)})
             _ray_init(cfg)
-            results, unfinished, errors = _fit(sweep, datasets, classifiers)
+            sweep.trainings = _trainings(store, keys)
+            results, unfinished, errors = _fit(sweep, datasets, classifiers, _keeper(store, study))
             _check_outcome(cfg, study, uri, parent_id, results, unfinished, errors, len(trials), results_dir)
             references = known.references(cfg, datasets) if known else {}
             out = write_study(StudyResults(study=study, claim=claim, profile=profile_name, provenance=provenance,
@@ -347,10 +382,46 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
     return out
 
 
+def _trainings(store: TrialStore, keys: dict[str, tuple[str, str]]) -> dict[str, dict]:
+    """Each trial's training and evaluation keys and, for those the store holds, its trained
+    checkpoint and its evaluation, put in Ray's object store (one object each: a worker fetches
+    only its own trial's). An evaluation is only taken with the training it scored."""
+    import ray
+
+    out = {}
+    for tid, (key, evaluation_key) in keys.items():
+        checkpoint = store.checkpoint(key)
+        assessment = store.assessment(evaluation_key) if checkpoint is not None else None
+        out[tid] = {"key": key, "evaluation_key": evaluation_key,
+                    "stored": ray.put(checkpoint.read_bytes()) if checkpoint is not None else None,
+                    "assessment": ray.put(assessment.read_bytes()) if assessment is not None else None}
+    return out
+
+
+def _keeper(store: TrialStore, study: str):
+    """What `_collect` does with each finished trial's final checkpoint: a trial this sweep
+    trained goes into the store as soon as the driver sees it finished (so a study that fails
+    later, or is interrupted, keeps what it trained)."""
+
+    def keep(result: TrialResult, folder: Path) -> None:
+        p = result.provenance
+        key, evaluation_key = p.get("training_key"), p.get("evaluation_key")
+        if key is None:
+            return
+        by = {"study": study, "ray_node": p.get("ray_node"), "code_version": p.get("code_version")}
+        if store.checkpoint(key) is None:
+            store.put(key, folder / CHECKPOINT_FILE, result.trial, p.get("data_version") or "", by)
+        if evaluation_key and store.assessment(evaluation_key) is None and (folder / ASSESSMENT_FILE).exists():
+            store.put_assessment(evaluation_key, folder / ASSESSMENT_FILE,
+                                 {"training_key": key, "eval_samples": result.trial.train.eval_samples, **by})
+
+    return keep
+
+
 MAX_RECOVERIES = 3  # rounds of going on after lost nodes: a cluster losing more is not one to finish on
 
 
-def _fit(sweep: "_Sweep", datasets: dict, classifiers: dict) -> tuple[list, list, list]:
+def _fit(sweep: "_Sweep", datasets: dict, classifiers: dict, keep=None) -> tuple[list, list, list]:
     """Run the sweep to its end, going on after what a cluster loses:
     - trials whose node died (a machine lost, a spot instance reclaimed) continue from their last
       checkpoints on the nodes that are left, once every other trial is done: Tune's own retry
@@ -360,7 +431,7 @@ def _fit(sweep: "_Sweep", datasets: dict, classifiers: dict) -> tuple[list, list
     A trial that raised stops the study: it would raise again (its MLflow run holds the error)."""
     tuner = sweep.tuner(datasets, classifiers)
     for _ in range(MAX_RECOVERIES):
-        results, unfinished, errors = _collect(tuner.fit())
+        results, unfinished, errors = _collect(tuner.fit(), keep)
         lost_checkpoint = [e for e in errors if LOST_CHECKPOINT in e.message]
         if lost_checkpoint:  # its saved state names the deleted checkpoint
             print(f"pm2gan: {len(lost_checkpoint)} trials' last checkpoints are gone (the sweep was killed while they "
@@ -373,7 +444,7 @@ def _fit(sweep: "_Sweep", datasets: dict, classifiers: dict) -> tuple[list, list
         else:
             break
     else:
-        results, unfinished, errors = _collect(tuner.fit())
+        results, unfinished, errors = _collect(tuner.fit(), keep)
     return results, unfinished, [e.message for e in errors]
 
 
@@ -434,6 +505,7 @@ class _Sweep:
     def __init__(self, cfg: Config, study: str, claim: str, trials: list[TrialConfig], uri: str, provenance: dict,
                  storage: str, data_versions: dict[str, str]):
         self.cfg, self.study, self.trials, self.uri, self.provenance = cfg, study, trials, uri, provenance
+        self.trainings: dict[str, dict] = {}  # trial_id -> its training key and stored model (`_trainings`)
         self.storage = storage
         self.name = _sweep_name(study, trials, data_versions, provenance["code_version"])
         self.path = f"{self.storage.rstrip('/')}/{self.name}"
@@ -461,7 +533,8 @@ class _Sweep:
                 "provenance": self.provenance,
                 "tags": {"code_version": self.provenance["code_version"], "profile": self.provenance["profile"]}}
         trainable = tune.with_resources(
-            tune.with_parameters(run_trial, datasets=datasets, classifiers=classifiers, tracking_info=info),
+            tune.with_parameters(run_trial, datasets=datasets, classifiers=classifiers, tracking_info=info,
+                                 trainings=self.trainings),
             _trial_resources(self.cfg))
         if restart_errored:
             return tune.Tuner.restore(self.path, trainable, resume_unfinished=True, restart_errored=True)
@@ -519,9 +592,10 @@ def _lost_with_its_node(error: BaseException) -> bool:
     return isinstance(error, (RayActorError, NodeDiedError, ActorUnavailableError)) and not raised
 
 
-def _collect(grid) -> tuple[list[TrialResult], list[str], list[TrialError]]:
+def _collect(grid, keep=None) -> tuple[list[TrialResult], list[str], list[TrialError]]:
     """(results, unfinished, errors) from Tune's ResultGrid: each finished trial's result
-    (with its samples); the trials that never finished (interrupted); the trials that failed."""
+    (with its samples); the trials that never finished (interrupted); the trials that failed.
+    `keep(result, folder)` sees each finished trial's final checkpoint folder."""
     results, unfinished, errors = [], [], []
     for r in grid:
         if r.error is not None:
@@ -532,6 +606,8 @@ def _collect(grid) -> tuple[list[TrialResult], list[str], list[TrialError]]:
             continue
         with r.checkpoint.as_directory() as folder:
             result = TrialResult.load(Path(folder))
+            if result is not None and keep is not None:
+                keep(result, Path(folder))
         if result is None:  # an intermediate checkpoint: cut off mid-training
             unfinished.append(str(r.path))
             continue

@@ -3,6 +3,7 @@ clones. Used by the end-to-end test and by benchmarks/repro_timing.py."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,3 +52,49 @@ def dvc_env() -> dict[str, str]:
 
 def stages_run(output: str) -> set[str]:
     return {s for s in STAGES if f"Running stage '{s}'" in output}
+
+
+# --------------------------------------------------------------------------- what a rerun does (tests, benchmarks)
+
+WORK = re.compile(r"pm2gan: study (\w+): of its (\d+) trials, .*: trains (\d+), evaluates (\d+)")
+
+
+def work_done(output: str) -> dict[str, tuple[int, int, int]]:
+    """study -> (trials it asks for, trainings it runs, evaluations it runs), from the line each
+    study prints before its sweep."""
+    return {m.group(1): (int(m.group(2)), int(m.group(3)), int(m.group(4))) for m in WORK.finditer(output)}
+
+
+def distinct_trainings(params: dict, studies: list[str], model: str | None = None) -> int:
+    """How many different trainings `studies` ask for (of `model`'s trials only, if given)."""
+    import json
+
+    from pipeline.config import parse
+    from pipeline.store import training_config
+    from pipeline.trials import expand
+
+    cfg = parse(params)
+    return len({json.dumps(training_config(t), sort_keys=True) for s in studies for t in expand(cfg, s)
+                if model is None or t.model == model})
+
+
+def edit_verdict(checkout: Path, study: str = "generation") -> None:
+    """An edit to a study's verdict rule (its module): what a report-only change looks like to DVC."""
+    rule = checkout / "pipeline" / "studies" / f"{study}.py"
+    rule.write_text(rule.read_text() + "\n# an edit to the verdict rule's module\n")
+
+
+NEW_METRIC = "code_abs_mean"
+
+
+def add_metric(checkout: Path) -> None:
+    """A metric registered after the models were trained (the registry is pipeline/metrics.py)."""
+    metrics = checkout / "pipeline" / "metrics.py"
+    metrics.write_text(metrics.read_text() + f"""
+
+# a metric added after the models were trained: every trial is evaluated again, none trained
+METRICS = METRICS + (Metric(("{NEW_METRIC}",), {{"{NEW_METRIC}": "mean absolute code value"}},
+                            {{"{NEW_METRIC}": "none"}}, _always, lambda p: p.can("encode"),
+                            lambda p: {{"{NEW_METRIC}": float(abs(p.codes).mean())}}),)
+DESCRIPTIONS["{NEW_METRIC}"], BETTER["{NEW_METRIC}"] = "mean absolute code value", "none"
+""")

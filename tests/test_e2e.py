@@ -12,7 +12,8 @@ import yaml
 
 from pipeline import tracking
 from pipeline.studies import STUDIES
-from tests.checkout import ROOT, STAGES, dvc_env, make_checkout, stages_run
+from tests.checkout import (NEW_METRIC, ROOT, STAGES, add_metric, distinct_trainings, dvc_env, edit_verdict, make_checkout,
+                            stages_run, work_done)
 
 pytestmark = pytest.mark.e2e
 
@@ -276,13 +277,48 @@ def test_second_repro_trains_nothing(checkout, first_run):
     assert sum(len(r) for r in mlflow_runs(checkout).values()) == before
 
 
-def test_changing_one_family_reruns_only_its_studies(checkout, first_run):
+def test_a_cold_repro_trains_each_distinct_training_once(checkout, first_run):
+    work = work_done(first_run)
+    trained = [s for s in STUDIES if STUDIES[s].kind != "analytic"]
+    assert sorted(work) == sorted(trained)
+    assert {s: n for s, (n, _, _) in work.items()} == {s: trial_count(s) for s in trained}
+    distinct = distinct_trainings(tiny_params(), trained)
+    assert distinct < sum(n for n, _, _ in work.values())  # studies share trainings: the test means something
+    assert sum(t for _, t, _ in work.values()) == distinct
+    assert sum(e for _, _, e in work.values()) == distinct
+
+
+def test_an_edit_to_a_verdict_rule_trains_and_evaluates_nothing(checkout, first_run):
+    edit_verdict(checkout, "generation")
+    output = dvc(checkout, "repro")
+    assert stages_run(output) == {"generation", "report"}
+    (asked, trains, evaluates), = work_done(output).values()
+    assert (asked, trains, evaluates) == (trial_count("generation"), 0, 0)
+
+
+def test_changing_one_family_reruns_only_its_studies_and_trains_only_its_trials(checkout, first_run):
     params = yaml.safe_load((checkout / "params.yaml").read_text())
     params["models"]["gan"]["defaults"]["disc_steps"] = 2  # the studies that train a GAN, and only those
     (checkout / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     output = dvc(checkout, "repro")
-    assert stages_run(output) == {"generation", "roles", "gen_costs", "modes2d", "parzen", "report"}
+    gan_studies = ["generation", "roles", "gen_costs", "modes2d", "parzen"]
+    assert stages_run(output) == {*gan_studies, "report"}
     assert "Data and pipelines are up to date" in dvc(checkout, "status")
+    work = work_done(output)
+    gan_trainings = distinct_trainings(params, gan_studies, model="gan")
+    assert sum(t for _, t, _ in work.values()) == gan_trainings  # the GAN trials, each once; no other family's
+    assert sum(e for _, _, e in work.values()) == gan_trainings
+
+
+def test_a_new_metric_evaluates_every_trial_and_trains_none(checkout, first_run):
+    add_metric(checkout)
+    output = dvc(checkout, "repro", "generation")
+    (asked, trains, evaluates), = work_done(output).values()
+    assert (asked, trains, evaluates) == (trial_count("generation", yaml.safe_load((checkout / "params.yaml").read_text())),
+                                          0, asked)
+    trials = json.loads((checkout / "results" / "generation" / "trials.json").read_text())["trials"]
+    encoders = [t for t in trials if t["trial"]["model"] in ("ae", "pm", "aae") and t["outcome"] == "completed"]
+    assert encoders and all(t["metrics"][f"eval/{NEW_METRIC}"] is not None for t in encoders)
 
 
 def test_interrupted_sweep_writes_nothing_and_resumes(tmp_path):

@@ -168,6 +168,17 @@ def select_on_validation(results: list) -> list:
     return kept
 
 
+PIPELINE_ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def shared_sources() -> list[str]:
+    """The code every study stage runs: the pipeline's modules and the study registry's base,
+    each listed (a module added later makes dvc.yaml stale until `pm2gan stages` lists it)."""
+    shared = sorted((PIPELINE_ROOT / "pipeline").glob("*.py")) + [PIPELINE_ROOT / "pipeline/studies/__init__.py",
+                                                                    PIPELINE_ROOT / "pipeline/studies/base.py"]
+    return [p.relative_to(PIPELINE_ROOT).as_posix() for p in shared]
+
+
 class Study:
     """Base of every study. Subclasses set the class attributes and `verdict`."""
 
@@ -190,9 +201,13 @@ class Study:
 
     # -- what the stage reads (dvc.yaml is generated from this: `pm2gan stages`) ---------
     def stage(self, spec: Any) -> dict[str, Any]:
+        own = Path(type(self).__module__.replace(".", "/") + ".py").as_posix()
         return {
             "cmd": f"pm2gan study {self.name}",
-            "deps": ["data", "evalnets", "models", "pipeline"],
+            # The pipeline's shared code and this study's own module, not the other studies': an
+            # edit to one study's verdict or figures reruns that study (which trains and evaluates
+            # nothing it did before: pipeline/store.py), not all of them.
+            "deps": ["data", "evalnets", "models", *shared_sources(), own],
             # a study pinned to a profile (`studies.<name>.profile`) reads that profile, not the top-level one
             "params": [*([f"profiles.{spec.profile}"] if spec.profile else ["profile", "profiles.${profile}"]),
                        "datasets", f"studies.{self.name}",

@@ -1,0 +1,75 @@
+"""What a rerun costs: a cold `dvc repro` in a scratch checkout, then three edits, each followed
+by `dvc repro`, with for each the stages DVC ran, the trials the studies asked for, the
+trainings and evaluations actually run (each study prints them before its sweep), and the wall
+time:
+
+1. cold: every distinct training once (the trials the studies ask for, counted once each);
+2. an edit to a verdict rule (pipeline/studies/generation.py): trains and evaluates nothing;
+3. a new metric (pipeline/metrics.py): evaluates every trial again, trains none;
+4. `dvc exp run -S models.gan.defaults.lr=2e-3`: trains only the GAN trials (their config changed).
+
+    python benchmarks/rerun_cost.py            # the committed params.yaml (the default profile: about an hour here)
+    python benchmarks/rerun_cost.py --tiny     # the end-to-end tests' tiny profile (minutes)
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.checkout import (add_metric, distinct_trainings, dvc_env, edit_verdict, make_checkout,  # noqa: E402
+                            stages_run, work_done)
+
+
+def run(checkout: Path, *args: str) -> tuple[float, str]:
+    start = time.monotonic()
+    done = subprocess.run(["dvc", *args], cwd=checkout, env=dvc_env(), capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"dvc {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return time.monotonic() - start, done.stdout + done.stderr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tiny", action="store_true", help="the end-to-end tests' tiny profile")
+    args = parser.parse_args()
+    if args.tiny:
+        from tests.test_e2e import tiny_params
+
+        with tempfile.TemporaryDirectory() as fashion:
+            params = tiny_params(Path(fashion))
+            measure(params, yaml.safe_dump(params, sort_keys=False))
+    else:
+        measure(yaml.safe_load((ROOT / "params.yaml").read_text()), None)
+
+
+def measure(params: dict, params_text: str | None) -> None:
+    from pipeline.studies import STUDIES
+
+    studies = [s for s in STUDIES if s in params["studies"] and STUDIES[s].kind != "analytic"]
+    print(f"distinct trainings the studies ask for: {distinct_trainings(params, studies)}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        checkout = make_checkout(Path(tmp) / "pm2gan", params_text)
+        steps = [("cold dvc repro", lambda: None, ("repro",)),
+                 ("verdict rule edited", lambda: edit_verdict(checkout), ("repro",)),
+                 ("metric added", lambda: add_metric(checkout), ("repro",)),
+                 ("-S models.gan.defaults.lr=2e-3", lambda: None, ("exp", "run", "-S", "models.gan.defaults.lr=2e-3"))]
+        print(f"{'run':32} {'wall':>8} {'asked':>6} {'trained':>8} {'evaluated':>10}  stages", flush=True)
+        for name, edit, command in steps:
+            edit()
+            wall, output = run(checkout, *command)
+            work = work_done(output).values()
+            print(f"{name:32} {wall:7.0f}s {sum(w[0] for w in work):6d} {sum(w[1] for w in work):8d} "
+                  f"{sum(w[2] for w in work):10d}  {', '.join(sorted(stages_run(output))) or '-'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Train once, evaluate apart: a trial is trained once under the key of what determines its
+training, kept in the trial store, and every study that asks for the same training reads that
+model (evaluating it again, training nothing)."""
+from __future__ import annotations
+
+import copy
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+
+from pipeline import config, data, evalnet, fit, tracking
+from pipeline.evaluate import EVALUATION_SOURCES
+from pipeline.store import TrialStore, training_key
+from pipeline.train import train
+from tests.conftest import ROOT, trial
+from tests.test_imports import import_graph
+
+
+def test_the_key_is_the_training_not_the_study_that_asks(datasets):
+    ds = datasets["ica"]
+    base = trial("ae", ds, steps=20)
+    relabelled = type(base).from_dict({**base.to_dict(), "study": "other", "variant": {"lr": 0.001}})
+    assert training_key(base, "v1", "c1") == training_key(relabelled, "v1", "c1")
+    other_lr = trial("ae", ds, steps=20, lr=2e-3)
+    other_seed = trial("ae", ds, steps=20, seed=1)
+    longer = trial("ae", ds, steps=21)
+    keys = {training_key(t, "v1", "c1") for t in (base, other_lr, other_seed, longer)}
+    assert len(keys) == 4
+    budget = base.to_dict()["train"]
+    scored_apart = type(base).from_dict({**base.to_dict(), "train": {**budget, "eval_samples": 99, "checkpoint_every": 5}})
+    assert training_key(scored_apart, "v1", "c1") == training_key(base, "v1", "c1")  # neither changes the weights
+    assert training_key(base, "v2", "c1") != training_key(base, "v1", "c1")  # new data
+    assert training_key(base, "v1", "c2") != training_key(base, "v1", "c1")  # new training code
+
+
+def test_the_training_code_version_reads_the_training_code_and_nothing_else(tmp_path):
+    for source in fit.TRAINING_SOURCES:
+        target = tmp_path / source
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if (ROOT / source).is_dir() else shutil.copyfile)(ROOT / source, target)
+    shutil.copyfile(ROOT / "pipeline/metrics.py", tmp_path / "pipeline/metrics.py")
+    before = fit.training_code_version(tmp_path)
+    assert before == fit.training_code_version(ROOT)
+    (tmp_path / "pipeline/metrics.py").write_text("# a new metric\n")  # evaluation: no retraining
+    assert fit.training_code_version(tmp_path) == before
+    (tmp_path / "models/gan.py").write_text((tmp_path / "models/gan.py").read_text() + "\n# changed\n")
+    assert fit.training_code_version(tmp_path) != before
+
+
+def _closure(module: str) -> set[str]:
+    """The modules of models/ and pipeline/ that `module` imports, however indirectly (any import
+    counts: a function-level one runs too)."""
+    edges = import_graph(ROOT)
+    found, todo = {module}, [module]
+    while todo:
+        here = todo.pop()
+        for source, target in edges:
+            if source == here and target not in found:
+                found.add(target)
+                todo.append(target)
+    return found
+
+
+def _covered(module: str, sources: tuple[str, ...]) -> bool:
+    path = module.replace(".", "/")
+    return any(path == s.removesuffix(".py") or path.startswith(s + "/") or path == s for s in sources)
+
+
+@pytest.mark.parametrize("entry, sources", [(("pipeline.fit",), fit.TRAINING_SOURCES),
+                                             (("pipeline.evaluate", "pipeline.evalnet"), EVALUATION_SOURCES)])
+def test_a_code_version_reads_every_module_its_code_imports(entry, sources):
+    """Training and evaluation are keyed by a digest of their source files: a module they import
+    but the digest does not read could change their results without changing their keys."""
+    imported = set().union(*(_closure(m) for m in entry))
+    assert sorted(m for m in imported if not _covered(m, sources)) == []
+
+
+class Keep:
+    """train.Hooks that keeps the final checkpoint and every logged point."""
+
+    def __init__(self, folder):
+        self.folder, self.logged, self.final = folder, [], None
+
+    def log(self, step, values):
+        self.logged.append((step, dict(values)))
+
+    def checkpoint(self, step, checkpoint):
+        pass
+
+    def finish(self, result, checkpoint):
+        self.final = self.folder / "trained.pt"
+        self.final.write_bytes(checkpoint.read_bytes())
+
+
+@pytest.mark.parametrize("name", ["gan", "aae"])
+def test_a_stored_training_evaluates_exactly_as_straight_after_training(name, datasets, tmp_path):
+    ds = datasets["ring8"]
+    cfg = trial(name, ds, steps=60, log_every=10, eval_every=20)
+    hooks = Keep(tmp_path)
+    straight = train(cfg, ds, hooks=hooks)
+    assert sorted({s for k, curve in straight.curves.items() if k.startswith("val/") for s, _ in curve}) == [20, 40, 60]
+    replayed = Keep(tmp_path / "again")
+    (tmp_path / "again").mkdir()
+    reused = train(cfg, ds, hooks=replayed, trained=hooks.final)
+    assert reused.metrics == straight.metrics  # steps/s included: the training's own pace travels with it
+    assert reused.curves == straight.curves
+    assert reused.samples.keys() == straight.samples.keys()
+    for sampler in straight.samples:
+        np.testing.assert_array_equal(reused.samples[sampler], straight.samples[sampler])
+    logged = lambda h: sorted((s, k) for s, values in h.logged for k in values if not k.startswith("perf/"))  # noqa: E731
+    assert logged(replayed) == logged(hooks)  # its tracking run shows the same curves
+
+
+def test_a_stored_training_is_refused_for_another_config(datasets, tmp_path):
+    ds = datasets["ica"]
+    hooks = Keep(tmp_path)
+    train(trial("ae", ds, steps=20), ds, hooks=hooks)
+    with pytest.raises(ValueError, match="another config"):
+        train(trial("ae", ds, steps=20, seed=1), ds, trained=hooks.final)
+
+
+@pytest.fixture()
+def project(tmp_path, monkeypatch):
+    """A working folder with the shipped params.yaml and its own MLflow server."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("PM2GAN_TRIAL_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with tracking.tracking_server(tmp_path / "mlruns") as uri:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+        raw["resources"]["storage_path"] = str(tmp_path / "ray_results")
+        yield tmp_path, raw, uri
+
+
+def test_two_studies_that_ask_for_one_training_train_it_once(project):
+    """`generation` and `inference` both ask for the AE on digits, seed 0: the second study
+    evaluates the model the first one trained, and says so in its results and its MLflow run."""
+    import ray
+
+    from pipeline.results import read_study
+    from pipeline.sweep import run_study
+
+    folder, raw, uri = project
+    raw = copy.deepcopy(raw)
+    raw["profiles"]["quick"].update(seeds=[0], train={"steps": 30, "batch_size": 32, "log_every": 10,
+                                                       "checkpoint_every": 0, "eval_samples": 64, "eval_every": 10})
+    raw["studies"]["generation"].update(models=["ae", "pm"], datasets=["digits"])
+    raw["studies"]["inference"].update(models=["ae"], datasets=["digits"])
+    cfg = config.parse(raw, "params.yaml")
+    data.save(data.make_digits(0, 0.1, 0.2), folder / "data")
+    # an untrained evaluation classifier: its scores mean nothing, but are the same in both studies
+    evalnet.save(evalnet.Classifier(64, 8, 10), {"dataset": "digits"}, "digits", folder / "evalnets")
+    try:
+        run_study(cfg, "generation", results_dir=folder / "results")
+        store = TrialStore()
+        assert store.root == (folder / ".pm2gan" / "store").resolve()
+        assert len(list(store.trained.glob("*/record.json"))) == 2  # both trainings kept
+        assert len(list(store.evaluated.glob("*/record.json"))) == 2  # and their evaluations
+        run_study(cfg, "inference", results_dir=folder / "results")
+    finally:
+        ray.shutdown()
+    assert len(list(store.trained.glob("*/record.json"))) == 2  # nothing new trained
+    assert len(list(store.evaluated.glob("*/record.json"))) == 2  # nor evaluated
+    first = {r.trial.model: r for r in read_study(folder / "results" / "generation").trials}["ae"]
+    (second,) = read_study(folder / "results" / "inference").trials
+    assert first.provenance["reused_training"] is False and second.provenance["reused_training"] is True
+    assert first.provenance["reused_evaluation"] is False and second.provenance["reused_evaluation"] is True
+    assert first.provenance["training_key"] == second.provenance["training_key"]
+    assert first.provenance["evaluation_key"] == second.provenance["evaluation_key"]
+    assert store.record(second.provenance["training_key"])["trained_by_study"] == "generation"
+    assert second.metrics == first.metrics and second.curves == first.curves
+
+    client = tracking.client(uri)
+    runs = {e.name.rsplit("/", 1)[-1]: client.search_runs([e.experiment_id], "tags.model = 'ae'")
+            for e in client.search_experiments() if e.name.rsplit("/", 1)[-1] in ("generation", "inference")}
+    assert runs["generation"][0].data.tags["reused_training"] == "false"
+    assert runs["inference"][0].data.tags["reused_training"] == "true"
+    assert runs["inference"][0].data.tags["training_key"] == second.provenance["training_key"]
+    history = client.get_metric_history(runs["inference"][0].info.run_id, "loss/recon")
+    assert [m.step for m in history] == [10, 20, 30]  # the reused trial's run shows its training curves
