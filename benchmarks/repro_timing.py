@@ -60,7 +60,7 @@ class CpuMonitor(threading.Thread):
 def repro(checkout: Path, monitor: CpuMonitor | None = None) -> tuple[float, str, list[tuple[str, float]]]:
     """Run `dvc repro`, streaming its output; return wall time, output and stage start times."""
     start = time.monotonic()
-    proc = subprocess.Popen(["dvc", "repro"], cwd=checkout, env=dvc_env(), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(["dvc", "repro"], cwd=checkout, env=dvc_env(checkout), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines, marks = [], []
     for line in proc.stdout:

@@ -31,7 +31,7 @@ from tests.checkout import (add_metric, distinct_trainings, dvc_env, edit_verdic
 
 def run(checkout: Path, *args: str) -> tuple[float, str]:
     start = time.monotonic()
-    done = subprocess.run(["dvc", *args], cwd=checkout, env=dvc_env(), capture_output=True, text=True)
+    done = subprocess.run(["dvc", *args], cwd=checkout, env=dvc_env(checkout), capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"dvc {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return time.monotonic() - start, done.stdout + done.stderr

@@ -43,10 +43,14 @@ def make_checkout(target: Path, params_text: str | None = None) -> Path:
     return target
 
 
-def dvc_env() -> dict[str, str]:
-    """The environment `make repro` gives dvc: the venv's tools first, no outside tracking or cluster."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
+def dvc_env(repo: Path | None = None) -> dict[str, str]:
+    """The environment `make repro` gives dvc: the venv's tools first, no outside tracking or cluster.
+    With `repo`, its stages run that checkout's code, not the code the venv's editable install
+    points at: an edit made in the checkout is the code that runs (and that DVC hashes)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS", "PM2GAN_TRIAL_STORE")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    if repo is not None:
+        env["PYTHONPATH"] = str(repo)
     return env
 
 

@@ -76,7 +76,7 @@ def trial_count(study: str, params: dict | None = None) -> int:
 
 
 def dvc(checkout: Path, *args: str) -> str:
-    done = subprocess.run(["dvc", *args], cwd=checkout, env=dvc_env(), capture_output=True, text=True, timeout=900)
+    done = subprocess.run(["dvc", *args], cwd=checkout, env=dvc_env(checkout), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"dvc {' '.join(args)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return done.stdout + done.stderr
 
@@ -333,7 +333,7 @@ def test_interrupted_sweep_writes_nothing_and_resumes(tmp_path):
     params["studies"]["factorial"]["models"] = ["ae", "pm", "aae"]
     repo = make_checkout(tmp_path / "pm2gan", yaml.safe_dump(params, sort_keys=False))
     dvc(repo, "repro", "evalnet")
-    proc = subprocess.Popen(["dvc", "repro", "factorial"], cwd=repo, env=dvc_env(), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(["dvc", "repro", "factorial"], cwd=repo, env=dvc_env(repo), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     for line in proc.stdout:
         if line.startswith("[2/"):  # two trials done, others running or pending

@@ -41,7 +41,7 @@ def project(folder: Path, steps: int = 60, models=("ae",), seeds=(0,), **train) 
 
 def env() -> dict[str, str]:
     """The code under test (this checkout) for the CLI and its Ray workers; no outside server or cluster."""
-    return {**dvc_env(), "PYTHONPATH": str(ROOT)}
+    return dvc_env(ROOT)
 
 
 def pm2gan(folder: Path, *args: str, timeout: float = 600, extra_env: dict | None = None):
