@@ -54,13 +54,15 @@ def total_correlation_gaussian(codes: np.ndarray, ridge: float = 1e-6) -> float:
 def total_correlation_knn(codes: np.ndarray, k: int = 3) -> float:
     """Non-parametric total correlation (multi-information) by k nearest neighbours: the
     Kraskov-Stögbauer-Grassberger estimator (2004) in the form of Gao et al. (2017, "Estimating
-    mutual information for discrete-continuous mixtures"), extended to m variables:
-        mean_i [ psi(k_i) + (m - 1) log N - sum_j log(n_ij + 1) ],
-    where rho_i is the distance (max-norm, joint space) to the k-th neighbour of point i,
-    k_i = k (or the number of points tied with i when rho_i = 0) and n_ij counts the points
-    within rho_i of point i in unit j alone. Codes that repeat exactly (a deterministic encoder
-    on discrete data such as bars) are handled by the ties rule, where plain KSG diverges.
-    Sees nonlinear dependence ((u, u^2) scores high); units are standardised first."""
+    mutual information for discrete-continuous mixtures"; their code, wgao9/mixed_KSG), extended
+    to m variables:
+        mean_i [ psi(k_i) + (m - 1) log N - sum_j psi(n_ij) ],
+    where rho_i is the distance (max-norm, joint space) to the k-th neighbour of point i and
+    n_ij counts the points (i itself included) strictly within rho_i of point i in unit j alone;
+    when rho_i = 0 (point i repeats), k_i and n_ij count the points tied with i, jointly and in
+    unit j. Codes that repeat exactly (a deterministic encoder on discrete data such as bars)
+    are handled by the ties rule, where plain KSG diverges. Sees nonlinear dependence ((u, u^2)
+    scores high); units are standardised first."""
     c = np.asarray(codes, dtype=np.float64)
     n, m = c.shape
     if m < 2:
@@ -69,13 +71,14 @@ def total_correlation_knn(codes: np.ndarray, k: int = 3) -> float:
     c = (c - c.mean(0)) / np.where(std > 0, std, 1.0)
     tree = cKDTree(c)
     rho = tree.query(c, k=k + 1, p=np.inf)[0][:, k]  # the k-th neighbour, the point itself excluded
-    tied = tree.query_ball_point(c, r=0.0, p=np.inf, return_length=True) - 1
-    k_i = np.where(rho > 0, k, tied)
+    tied = rho == 0
+    k_i = np.where(tied, tree.query_ball_point(c, r=0.0, p=np.inf, return_length=True), k)
     marginal = np.zeros(n)
     for j in range(m):
         v = np.sort(c[:, j])
-        within = np.searchsorted(v, c[:, j] + rho, side="right") - np.searchsorted(v, c[:, j] - rho, side="left") - 1
-        marginal += np.log(within + 1)
+        strictly = np.searchsorted(v, c[:, j] + rho, side="left") - np.searchsorted(v, c[:, j] - rho, side="right")
+        ties = np.searchsorted(v, c[:, j], side="right") - np.searchsorted(v, c[:, j], side="left")
+        marginal += digamma(np.where(tied, ties, strictly))
     return float(np.mean(digamma(k_i) + (m - 1) * math.log(n) - marginal))
 
 
