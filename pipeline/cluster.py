@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .config import Config, ConfigError
 from .store import STORE_ENV
-from .sweep import STORAGE_ENV, SweepError
+from .sweep_storage import STORAGE_ENV, SweepError
 
 REMOTE_ENV = "PM2GAN_DVC_REMOTE_URL"  # the DVC remote the job pushes to (a remote in config.local does not travel)
 RESTORE_ONLY_ENV = "PM2GAN_RESTORE_ONLY"  # set while `submit` restores: a stage that would compute here refuses

@@ -15,6 +15,7 @@ import numpy as np
 from . import figures, metrics
 from .samplers import SAMPLERS
 from .results import StudyResults, TheoryResults, TrialResult, read_study
+from .studies.base import Row, Table, Verdict
 
 REPORTS_DIR = Path("reports")
 NOT_APPLICABLE = "n/a"
@@ -23,52 +24,55 @@ NO_SAMPLER = "—"
 # Columns in the registry's order (pipeline/metrics.py), then speed and size.
 COLUMNS = [*metrics.DESCRIPTIONS, "steps_per_s", "parameters"]
 metrics.DESCRIPTIONS.setdefault("steps_per_s", "training steps per second over the loop, validation evaluations excluded")
-EXTRA = {"perf/steps_per_s": "steps_per_s", "model/parameters": "parameters"}
 
 
-def _group(results: list[TrialResult]) -> dict[tuple[str, str, str], list[TrialResult]]:
-    groups: dict[tuple[str, str, str], list[TrialResult]] = defaultdict(list)
-    for r in results:
-        groups[(r.trial.dataset, r.trial.model, r.variant)].append(r)
-    return dict(groups)
-
-
-def _table_key(key: str) -> str | None:
-    """'eval/recon_mse' -> 'recon_mse', 'eval/prior/modes' -> 'prior/modes', perf -> short; the
-    validation split and bookkeeping stay out of the tables."""
-    if key.startswith("eval/"):
-        return key[len("eval/"):]
-    return EXTRA.get(key)
+def _stat(row: Row, name: str) -> dict | None:
+    """{mean, std, n, undefined} of a row's metric: std the sample standard deviation (ddof 1;
+    None below two values), `undefined` the completed seeds where it was NaN/inf (counted apart,
+    never averaged); None when no trial could compute it (not applicable)."""
+    values, undefined = row.get(name), row.undefined.get(name, 0)
+    if not values and not undefined:
+        return None
+    std = row.std(name) if values else math.nan
+    return {"mean": row.mean(name) if values else None, "std": std if math.isfinite(std) else None,
+            "n": len(values), "undefined": undefined}
 
 
 def aggregate(results: list[TrialResult]) -> dict[str, dict[str, Any]]:
-    """'dataset/model[variant]' -> {seeds, diverged, improving, samplers, metric: {mean, std, n}}
-    over completed trials; metrics of samples are '<sampler>/<name>'. A metric no trial of the
-    group could compute is None (not applicable)."""
+    """'dataset/model[variant]' -> {seeds, diverged, improving, samplers, metric: {mean, std, n,
+    undefined}} over completed trials, read from the studies' one aggregation (studies.base.Table);
+    metrics of samples are '<sampler>/<name>'. A metric no trial of the group could compute is
+    None (not applicable)."""
     out = {}
-    for (dataset, model, variant), group in sorted(_group(results).items()):
-        done = [r for r in group if r.outcome == "completed"]
-        names = {_table_key(k): k for r in group for k in r.metrics if _table_key(k)}
-        entry: dict[str, Any] = {"seeds": len(group), "diverged": len(group) - len(done),
-                                 "improving": sum(bool(r.improving) for r in done),
-                                 "samplers": sorted({n.split("/")[0] for n in names if "/" in n})}
-        for name, key in sorted(names.items()):
-            values = [r.metrics[key] for r in done if r.metrics.get(key) is not None]
-            entry[name] = ({"mean": float(np.mean(values)), "std": float(np.std(values)), "n": len(values)}
-                           if values else None)
-        key = f"{dataset}/{model}" + ("" if variant == "default" else f"[{variant}]")
-        out[key] = entry
+    for (dataset, model, variant), row in Table(results).rows.items():
+        entry: dict[str, Any] = {"seeds": row.seeds, "diverged": row.diverged, "improving": row.improving,
+                                 "samplers": sorted({n.split("/")[0] for n in row.reported if "/" in n})}
+        for name in sorted(row.reported):
+            entry[name] = _stat(row, name)
+        out[f"{dataset}/{model}" + ("" if variant == "default" else f"[{variant}]")] = entry
     return out
 
 
 def _fmt(stat: dict | None) -> str:
     if stat is None:
         return NOT_APPLICABLE
-    mean, std = stat["mean"], stat["std"]
-    if not math.isfinite(mean):
-        return str(mean)
+    mean, std, n, undefined = stat["mean"], stat["std"], stat["n"], stat.get("undefined", 0)
+    if mean is None:
+        return f"undefined ({undefined} of {undefined})"
     digits = 0 if abs(mean) >= 1000 else 3
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    text = f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
+    return text + (f" (n={n} of {n + undefined})" if undefined else "")
+
+
+def _baseline_cell(value: Any) -> str:
+    """A baseline's value: one number, or mean ± sample std over its draws."""
+    if isinstance(value, list):
+        v = np.asarray(value, dtype=np.float64)
+        v = v[np.isfinite(v)]
+        if not len(v):
+            return "undefined"
+        return f"{v.mean():.3f}" + (f" ± {v.std(ddof=1):.3f}" if len(v) > 1 else "") + f" ({len(v)} draws)"
+    return f"{value:.3f}" if value is not None else ""
 
 
 def study_table(claim: str, results: list[TrialResult], references: dict | None = None,
@@ -86,7 +90,7 @@ def study_table(claim: str, results: list[TrialResult], references: dict | None 
     shown: set[str] = set()
     for dataset, rows in by_dataset.items():
         names = {k.split("/")[-1] for _, e in rows for k in e if isinstance(e[k], dict) or e[k] is None}
-        names |= {m for row in references.get(dataset, {}).values() for m in row}
+        names |= {m.split("/")[-1] for row in references.get(dataset, {}).values() for m in row}
         wanted = columns if columns else [c for c in COLUMNS if c not in ("steps_per_s", "parameters")]
         cols = [c for c in wanted if c in names]
         shown.update(cols)
@@ -100,14 +104,18 @@ def study_table(claim: str, results: list[TrialResult], references: dict | None 
                 lines.append(f"| {model} | {sampler} | {entry['seeds']} | {entry['diverged']} | {improving} | "
                              + " | ".join(cells) + " |")
         for name, values in references.get(dataset, {}).items():
-            cells = [f"{values[c]:.3f}" if c in values else "" for c in cols]
-            lines.append(f"| *{name} (reference)* | {NO_SAMPLER} | | | | " + " | ".join(cells) + " |")
+            cells = [_baseline_cell(values.get(c, values.get(f"prior/{c}"))) for c in cols]
+            lines.append(f"| *{name} (baseline)* | {'prior' if any('/' in m for m in values) else NO_SAMPLER} | | | | "
+                         + " | ".join(cells) + " |")
         lines.append("")
-    lines += [f"Mean ± std over completed seeds, on the test split; `{NOT_APPLICABLE}`: the model cannot provide what "
-              "the metric needs. Diverged trials (loss NaN/inf) are counted, not averaged. *still improving*: seeds "
+    lines += [f"Mean ± sample std (ddof 1) over completed seeds, on the test split; `{NOT_APPLICABLE}`: the model cannot "
+              "provide what the metric needs; *(n=2 of 3)*: the metric was undefined (NaN) in the other seeds, which are "
+              "counted apart, never averaged. Diverged trials (loss NaN/inf) are counted, not averaged. *still improving*: seeds "
               "whose validation progress metrics were still improving at the last evaluation (their numbers are "
               "lower bounds of what the model reaches, not results). *sampler*: how the samples of the sample "
-              "metrics were drawn (pipeline/samplers.py). *reference* rows are computed without training.", "",
+              "metrics were drawn (pipeline/samplers.py). *baseline* rows are computed without training, under the same protocol (pipeline/baselines.py: noise, PCA, "
+              "random projections, a Gaussian fit to the pixels, real images; FastICA, raw pixels), mean ± std over their "
+              "draws where they draw.", "",
               "**Columns.**", ""]
     lines += [f"- `{c}`: {metrics.DESCRIPTIONS[c]}" for c in COLUMNS if c in shown and c in metrics.DESCRIPTIONS]
     lines += _nodes_line(results)
@@ -230,7 +238,8 @@ def _factor_figures(study: str, dataset: str, results: list[TrialResult], out_di
         points: dict[str, list[tuple[str, float, float]]] = {}
         for name in wanted:
             for full in sorted({k for _, e in variants for k in e if k == name or k.endswith(f"/{name}")}):
-                series = [(v, e[full]["mean"], e[full]["std"]) for v, e in variants if isinstance(e.get(full), dict)]
+                series = [(v, e[full]["mean"], e[full]["std"] or 0.0) for v, e in variants
+                          if isinstance(e.get(full), dict) and e[full]["mean"] is not None]
                 if len(series) >= 2:
                     points[full] = series
         if points:
@@ -245,7 +254,7 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
     """reports/<study>.md (claim, verdict, table, figures) for every study with results,
     reports/figures/<study>/*.png, reports/metrics.json and reports/index.md (the talk's
     comparison as measured, then every study's verdict)."""
-    from .studies import STUDIES, Table
+    from .studies import STUDIES
     from .studies.base import select_on_validation
 
     reports_dir.mkdir(parents=True, exist_ok=True)
@@ -282,7 +291,7 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
         own = study.figures(table, results, fig_dir, data_dir)
         if own:
             rows.append(("the study's own figures", own))
-        md = [f"# Study `{name}`", "", f"**Claim.** {study.claim}", "", f"**Verdict.** {verdicts[name].line()}", "",
+        md = [f"# Study `{name}`", "", f"**Claim.** {study.claim}", "", *verdict_lines(verdicts[name]),
               *budget_caveat(table),
               f"*The rule that decides it is in `pipeline/studies/{name}.py`.* Profile `{summary.profile}`, code "
               f"`{summary.provenance.get('code_version')}`, {len(results)} trials.", "",
@@ -324,6 +333,16 @@ def orderings(verdicts: dict[str, Verdict]) -> list[str]:
     verdict = verdicts["parzen"]
     return [f"Parzen ordering (published AAE > GAN on MNIST), `parzen` study: **{verdict.outcome}**; "
             + "; ".join(verdict.because)]
+
+
+def verdict_lines(verdict) -> list[str]:
+    """The verdict, then each sentence behind it as a bullet: the tests with their outcome in the
+    conjunction ([holds], [does not hold], [inconclusive]), effect, 95% interval and p-value."""
+    return [f"**Verdict.** **{verdict.outcome}**", "", *[f"- {line}" for line in verdict.because], "",
+            "*Each test: one-sided Welch t-test at 5% (a false positive in 5% of studies with no difference), "
+            "effect in the claimed direction with its 95% interval, and the effect it could have detected with 80% "
+            "power; the verdict holds when every test does, does not hold when one is reversed at 5% / k (k tests), "
+            "and is inconclusive otherwise (pipeline/studies/stats.py).*", ""]
 
 
 def budget_caveat(table: Table) -> list[str]:

@@ -82,7 +82,8 @@ class StudyResults(BaseModel):
     profile: str
     provenance: dict[str, Any]
     trials: list[TrialResult]
-    references: dict[str, dict[str, dict[str, float]]] = {}  # dataset -> row -> metric: rows without training
+    # dataset -> row -> metric -> a value, or one value per draw: baselines computed without training
+    references: dict[str, dict[str, dict[str, float | list[float] | None]]] = {}
 
 
 def write_study(study: StudyResults, results_dir: Path = RESULTS_DIR) -> Path:

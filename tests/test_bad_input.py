@@ -194,17 +194,17 @@ def _resources(**changes):
 ])
 def test_requests_no_node_can_meet_are_refused_before_any_trial(two_cpu_cluster, changes, words):
     from pipeline.config import ConfigError
-    from pipeline.sweep import _trial_resources
+    from pipeline.resources import trial_resources
 
     with pytest.raises(ConfigError) as err:
-        _trial_resources(_resources(**changes))
+        trial_resources(_resources(**changes))
     assert words in str(err.value)
 
 
 def test_gpus_per_trial_without_a_gpu_says_the_trials_run_on_cpu(two_cpu_cluster, capsys):
-    from pipeline.sweep import _trial_resources
+    from pipeline.resources import trial_resources
 
-    assert _trial_resources(_resources(gpus_per_trial=8)) == {"cpu": 1}
+    assert trial_resources(_resources(gpus_per_trial=8)) == {"cpu": 1}
     assert "the Ray cluster has no GPU: trials run on CPU" in capsys.readouterr().out
 
 
@@ -213,13 +213,13 @@ def test_more_gpus_per_trial_than_a_node_has_is_refused():
     import ray
 
     from pipeline.config import ConfigError
-    from pipeline.sweep import _trial_resources
+    from pipeline.resources import trial_resources
 
     ray.init(num_cpus=1, num_gpus=1, include_dashboard=False)
     try:
         with pytest.raises(ConfigError, match="8 GPUs per trial, but the largest node of the Ray cluster has 1"):
-            _trial_resources(_resources(gpus_per_trial=8))
-        assert _trial_resources(_resources(gpus_per_trial=0.25)) == {"cpu": 1, "gpu": 0.25}
+            trial_resources(_resources(gpus_per_trial=8))
+        assert trial_resources(_resources(gpus_per_trial=0.25)) == {"cpu": 1, "gpu": 0.25}
     finally:
         ray.shutdown()
 

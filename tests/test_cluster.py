@@ -19,7 +19,7 @@ import yaml
 
 from pipeline import cluster as clustermod
 from pipeline import tracking
-from pipeline.sweep import _lost_with_its_node
+from pipeline.recovery import lost_with_its_node
 from tests.checkout import dvc_env, make_checkout
 from tests.cluster import LocalCluster
 from tests.test_e2e import tiny_params
@@ -87,16 +87,16 @@ def test_restore_refuses_to_train_here(tmp_path):
 def test_lost_nodes_are_told_from_trials_that_raised():
     from ray.exceptions import ActorDiedError, ActorUnavailableError, NodeDiedError, RayTaskError
 
-    assert _lost_with_its_node(ActorUnavailableError("RPC error: Socket closed", None))  # what a killed node gives
-    assert _lost_with_its_node(NodeDiedError("node 1 died"))
-    assert _lost_with_its_node(ActorDiedError())
+    assert lost_with_its_node(ActorUnavailableError("RPC error: Socket closed", None))  # what a killed node gives
+    assert lost_with_its_node(NodeDiedError("node 1 died"))
+    assert lost_with_its_node(ActorDiedError())
     try:
         raise ValueError("a bug in a trial")
     except ValueError as err:
         raised = RayTaskError("run_trial", "traceback", err).as_instanceof_cause()
-    assert not _lost_with_its_node(raised)
-    assert not _lost_with_its_node(ActorDiedError(RayTaskError("run_trial", "traceback", ValueError("in __init__"))))
-    assert not _lost_with_its_node(ValueError("a bug"))
+    assert not lost_with_its_node(raised)
+    assert not lost_with_its_node(ActorDiedError(RayTaskError("run_trial", "traceback", ValueError("in __init__"))))
+    assert not lost_with_its_node(ValueError("a bug"))
 
 
 def test_job_refuses_to_run_outside_a_submission(tmp_path):

@@ -17,7 +17,7 @@ import yaml
 from filelock import FileLock
 
 from pipeline import config, tracking
-from pipeline.sweep import LOCK_DIR, _sweep_name
+from pipeline.sweep_storage import LOCK_DIR, sweep_name
 from pipeline.trials import expand
 from tests.checkout import ROOT, dvc_env
 
@@ -242,11 +242,11 @@ def test_a_sweep_is_its_trials_data_and_code():
     """Finding 2a: resume keyed on the trials alone republished old results after the data changed."""
     cfg = config.load(ROOT / "params.yaml")
     trials = expand(cfg, "factorial")
-    name = _sweep_name("factorial", trials, {"ica": "aaa"}, "c1")
-    assert name == _sweep_name("factorial", trials, {"ica": "aaa"}, "c1")
-    assert name != _sweep_name("factorial", trials, {"ica": "bbb"}, "c1")
-    assert name != _sweep_name("factorial", trials, {"ica": "aaa"}, "c2")
-    assert name != _sweep_name("factorial", trials[1:], {"ica": "aaa"}, "c1")
+    name = sweep_name("factorial", trials, {"ica": "aaa"}, "c1")
+    assert name == sweep_name("factorial", trials, {"ica": "aaa"}, "c1")
+    assert name != sweep_name("factorial", trials, {"ica": "bbb"}, "c1")
+    assert name != sweep_name("factorial", trials, {"ica": "aaa"}, "c2")
+    assert name != sweep_name("factorial", trials[1:], {"ica": "aaa"}, "c1")
 
 
 def test_a_study_whose_every_trial_diverges_exits_nonzero_and_writes_nothing(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from pipeline import tracking
-from pipeline.sweep import TrackingHooks, open_trial_run
+from pipeline.trainable import TrackingHooks, open_trial_run
 from pipeline.train import train
 from tests.conftest import trial
 

@@ -2,9 +2,11 @@
 `studies.<name>`: models, datasets, factors), the columns that show it, the rule that turns
 the numbers into a verdict, and the figures. One module per study declares all of that.
 
-Verdict rules compare rows with one test, `clearly`: A beats B when the difference of their
-means over seeds exceeds the sum of their standard deviations. With three seeds that is a
-conservative test; a difference it does not call clear is reported as such, not as a win.
+Verdict rules compare rows with one procedure (pipeline/studies/stats.py): Welch's one-sided
+t-test at a stated 5% false-positive rate, each comparison with its effect, 95% interval and the
+effect it could have detected; a verdict is *holds*, *does not hold* (only where an effect is
+reversed beyond chance) or *inconclusive*. Rows are compared with the trivial baselines a
+study computes without training (noise, PCA, random projections: pipeline/baselines.py).
 """
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-Outcome = Literal["holds", "does not hold", "mixed", "not testable at this budget"]
+from . import stats
+
+Outcome = Literal["holds", "does not hold", "inconclusive"]
+OUTCOMES: tuple[str, ...] = ("holds", "does not hold", "inconclusive")
 
 
 @dataclasses.dataclass
@@ -26,10 +31,17 @@ class Verdict:
     def line(self) -> str:
         return f"**{self.outcome}** — " + "; ".join(self.because)
 
+    @classmethod
+    def of(cls, parts: list[stats.Part], summary: list[str] | None = None) -> Verdict:
+        """The conjunction of tested parts (stats.conclude), each part's sentence with its outcome."""
+        return cls(stats.conclude(parts), (summary or []) + stats.describe(parts))
+
 
 @dataclasses.dataclass
 class Row:
-    """One row of a study's table: a model (with its factor values) on a dataset, over seeds."""
+    """One row of a study's table: a model (with its factor values) on a dataset, over seeds; or a
+    baseline computed without training (`baseline`: noise, PCA), over its draws, `fixed` when it
+    is one deterministic number."""
 
     dataset: str
     model: str
@@ -37,9 +49,13 @@ class Row:
     seeds: int
     diverged: int
     improving: int  # completed seeds whose validation metrics were still improving at the end
-    values: dict[str, list[float]]  # 'recon_mse', 'prior/modes' -> one value per completed seed
+    values: dict[str, list[float]]  # 'recon_mse', 'prior/modes' -> one finite value per completed seed
     steps: int = 0  # training steps of its trials (the fewest, if they differ)
     code_dim: int = 0  # units of the family's code on this dataset
+    undefined: dict[str, int] = dataclasses.field(default_factory=dict)  # metric -> completed seeds with NaN/inf
+    reported: tuple[str, ...] = ()  # every metric its trials report, with a value or n/a
+    baseline: bool = False
+    fixed: bool = False
 
     def code_note(self) -> str:
         """'' for a live code; else how much of it is dead. A collapsed code (every unit dead in
@@ -59,20 +75,45 @@ class Row:
         return float(np.mean(v)) if v else math.nan
 
     def std(self, metric: str) -> float:
+        """The sample standard deviation over seeds (ddof 1); 0 for a fixed baseline, nan below two values."""
         v = self.get(metric)
-        return float(np.std(v)) if v else math.nan
+        if self.fixed and v:
+            return 0.0
+        return float(np.std(v, ddof=1)) if len(v) > 1 else math.nan
 
     def label(self) -> str:
         return self.model + ("" if self.variant == "default" else f"[{self.variant}]")
 
     def fmt(self, metric: str, digits: int = 3) -> str:
-        return f"{self.mean(metric):.{digits}f} ± {self.std(metric):.{digits}f}"
+        """'mean ± sd', with '(n=2 of 3)' when some completed seeds gave no finite value."""
+        if self.fixed:
+            return f"{self.mean(metric):.{digits}f}"
+        missing = self.undefined.get(metric, 0)
+        std = self.std(metric)
+        text = f"{self.mean(metric):.{digits}f}" + (f" ± {std:.{digits}f}" if math.isfinite(std) else "")
+        return text + (f" (n={len(self.get(metric))} of {len(self.get(metric)) + missing})" if missing else "")
+
+
+# Trial metric keys a table shows, and under which name: every test-split metric ('eval/…'),
+# then speed and size.
+EXTRA = {"perf/steps_per_s": "steps_per_s", "model/parameters": "parameters"}
+
+
+def table_key(key: str) -> str | None:
+    """'eval/recon_mse' -> 'recon_mse', 'eval/prior/modes' -> 'prior/modes', perf -> short; the
+    validation split and bookkeeping stay out of the tables."""
+    if key.startswith("eval/"):
+        return key[len("eval/"):]
+    return EXTRA.get(key)
 
 
 class Table:
-    """A study's results as rows, keyed by (dataset, model, variant)."""
+    """A study's results as rows, keyed by (dataset, model, variant): the one aggregation of
+    trials that the verdicts, the report's tables and figures and metrics.json all read. The
+    study's baselines (results' `references`: dataset -> name -> metric -> a value, or one value
+    per draw) are rows too, apart (`baseline`)."""
 
-    def __init__(self, results: list, references: dict[str, dict[str, dict[str, float]]] | None = None):
+    def __init__(self, results: list, references: dict[str, dict[str, dict[str, Any]]] | None = None):
         groups: dict[tuple[str, str, str], list] = {}
         for r in results:
             groups.setdefault((r.trial.dataset, r.trial.model, r.variant), []).append(r)
@@ -80,20 +121,36 @@ class Table:
         for (dataset, model, variant), group in sorted(groups.items()):
             done = [r for r in group if r.outcome == "completed"]
             values: dict[str, list[float]] = {}
+            undefined: dict[str, int] = {}
+            reported = dict.fromkeys(name for r in group for k in r.metrics if (name := table_key(k)))
             for r in done:
                 for key, value in r.metrics.items():
-                    if key.startswith("eval/") and value is not None and math.isfinite(value):
-                        values.setdefault(key[len("eval/"):], []).append(float(value))
-                    elif key == "perf/steps_per_s" and value is not None:
-                        values.setdefault("steps_per_s", []).append(float(value))
-            self.rows[(dataset, model, variant)] = Row(dataset, model, variant, len(group), len(group) - len(done),
-                                                       sum(bool(r.improving) for r in done), values,
-                                                       min(r.trial.train.steps for r in group), group[0].trial.code_dim)
-        self.references = references or {}  # dataset -> row name -> metric -> value (e.g. FastICA)
+                    name = table_key(key)
+                    if name is None or value is None:
+                        continue
+                    if math.isfinite(value):
+                        values.setdefault(name, []).append(float(value))
+                    else:
+                        undefined[name] = undefined.get(name, 0) + 1
+            self.rows[(dataset, model, variant)] = Row(
+                dataset, model, variant, len(group), len(group) - len(done), sum(bool(r.improving) for r in done),
+                values, min(r.trial.train.steps for r in group), group[0].trial.code_dim, undefined, tuple(reported))
+        self.references = references or {}  # as stored in the results
+        self.baselines: dict[tuple[str, str], Row] = {}
+        for dataset, named in self.references.items():
+            for name, metrics in named.items():
+                fixed = all(not isinstance(v, list) for v in metrics.values())
+                values = {m: ([float(x) for x in v] if isinstance(v, list) else [float(v)]) for m, v in metrics.items()}
+                draws = max((len(v) for v in values.values()), default=0)
+                self.baselines[(dataset, name)] = Row(dataset, name, "default", draws, 0, 0, values,
+                                                      reported=tuple(values), baseline=True, fixed=fixed)
         self.provenance: dict[str, Any] = {}  # the sweep's profile, cap and uncapped budgets (results' provenance)
 
     def row(self, dataset: str, model: str, variant: str = "default") -> Row | None:
         return self.rows.get((dataset, model, variant))
+
+    def baseline(self, dataset: str, name: str) -> Row | None:
+        return self.baselines.get((dataset, name))
 
     def datasets(self) -> list[str]:
         return sorted({d for d, _, _ in self.rows})
@@ -102,28 +159,31 @@ class Table:
         return sorted({v for d, m, v in self.rows if m == model and (dataset is None or d == dataset)})
 
 
-def clearly(a: Row | None, b: Row | None, metric: str, better: str) -> bool:
-    """A's metric beats B's beyond the spread over seeds: |mean difference| > std(A) + std(B),
-    in the `better` direction ('lower' or 'higher'). False when either has no value."""
-    if a is None or b is None or not a.get(metric) or not b.get(metric):
-        return False
-    diff = a.mean(metric) - b.mean(metric)
-    margin = a.std(metric) + b.std(metric)
-    return diff < -margin if better == "lower" else diff > margin
+def compare(a: Row | None, b: Row | None, metric: str, better: str, metric_b: str | None = None) -> stats.Comparison:
+    """a better than b on `metric` by the studies' one test (stats.compare)."""
+    return stats.compare(a, b, metric, better, metric_b)
 
 
-def compare(a: Row | None, b: Row | None, metric: str, better: str) -> str:
-    """'lower', 'higher' or 'within the spread' for a's metric against b's, with both values."""
-    if a is None or b is None or not a.get(metric) or not b.get(metric):
-        return f"{metric}: n/a"
-    opposite = "higher" if better == "lower" else "lower"
-    if clearly(a, b, metric, better):
-        word = "clearly " + better
-    elif clearly(a, b, metric, opposite):
-        word = "clearly " + opposite
-    else:
-        word = "within the spread of"
-    return f"{a.label()} {a.fmt(metric)} {word} {'than' if word.startswith('clearly') else ''} {b.label()} {b.fmt(metric)}".replace("  ", " ")
+def code_dims(trials: list) -> dict[str, int]:
+    """dataset -> the code size of its trials (every family's on a dataset is the same)."""
+    return {t.dataset: t.code_dim for t in trials}
+
+
+def trivial_generators(dataset: str, table: Table) -> list[Row]:
+    """The baselines a generator must beat on `dataset` (pipeline/baselines.generator_baselines):
+    the noise rows on a 2-D toy, the Gaussian fit to the pixels on images; not the real-image floor."""
+    return [b for (d, name), b in sorted(table.baselines.items())
+            if d == dataset and (name.startswith("uniform") or name == "Gaussian fit to the pixels")]
+
+
+def generates(row: Row | None, sampler: str, dataset: str, table: Table) -> list[stats.Part]:
+    """Parts: `row`'s samples from `sampler` beat each trivial generator of the dataset, on the
+    high-quality share of a toy, the Fréchet distance of images (one-sided Welch at 5%)."""
+    parts = []
+    for base in trivial_generators(dataset, table) if row is not None else []:
+        metric, better = (("high_quality", "higher") if base.get("prior/high_quality") else ("frechet", "lower"))
+        parts.append(compare(row, base, f"{sampler}/{metric}", better, f"prior/{metric}").part())
+    return parts
 
 
 def all_still_improving(*rows: Row | None) -> bool:
@@ -174,8 +234,8 @@ PIPELINE_ROOT = Path(__file__).resolve().parent.parent.parent
 def shared_sources() -> list[str]:
     """The code every study stage runs: the pipeline's modules and the study registry's base,
     each listed (a module added later makes dvc.yaml stale until `pm2gan stages` lists it)."""
-    shared = sorted((PIPELINE_ROOT / "pipeline").glob("*.py")) + [PIPELINE_ROOT / "pipeline/studies/__init__.py",
-                                                                    PIPELINE_ROOT / "pipeline/studies/base.py"]
+    shared = sorted((PIPELINE_ROOT / "pipeline").glob("*.py")) + [
+        PIPELINE_ROOT / f"pipeline/studies/{name}.py" for name in ("__init__", "base", "stats")]
     return [p.relative_to(PIPELINE_ROOT).as_posix() for p in shared]
 
 

@@ -3,7 +3,7 @@ images: InfoGAN's categorical code as a classifier (about 5% error on MNIST) and
 accuracy of BiGAN's encoder (92.1% on E(x), jeffdonahue/bigan README), on Fashion-MNIST here.
 
 Rule: each published number (pipeline/published.py) against ours: holds when reproduced,
-"not testable at this budget" while our run is smaller or on another dataset (Fashion-MNIST's
+"inconclusive" while our run is smaller or on another dataset (Fashion-MNIST's
 classes are harder than MNIST's digits: the comparison then says so, never "reproduced").
 """
 from __future__ import annotations

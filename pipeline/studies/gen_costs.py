@@ -1,18 +1,22 @@
 """`gen_costs`: the generator's cost changes the game: minimax saturates early; `kl` is
 mode-seeking, `ml` mode-covering.
 
-Rule, three parts, over the datasets.
-- minimax saturates: its generator gradient over the first 10% of training is clearly smaller
-  than the non-saturating cost's on most datasets.
-- `kl` seeks modes: on the 2-D toys it holds no more modes than `ml` and a high-quality share
-  not clearly lower.
-- `ml` covers modes: on the toys it holds at least as many modes as `kl` (a diverged `ml`
-  run, its exp(a) overflowing, counts against it).
-Holds when all three do, mixed when some do.
+Rule, every part tested by the studies' one procedure (one-sided Welch at 5%:
+pipeline/studies/stats.py); the verdict is their conjunction.
+- minimax saturates: on every dataset its generator gradient over the first 10% of training is
+  smaller than the non-saturating cost's (the ratio of the two means is shown: the test reads
+  the direction, not how close to zero).
+- `kl` seeks modes and `ml` covers them: on each 2-D toy `ml` holds more modes than `kl`.
+- A mode count is read only beside samples on the data: on each toy, `kl`'s and `ml`'s
+  high-quality share beats the trivial generators (uniform noise; on ring8 the ring's circle,
+  which holds all 8 modes: pipeline/baselines.py).
+Diverged seeds (an `ml` run whose exp(a) overflows) are counted apart and enter no mean.
 """
 from __future__ import annotations
 
-from .base import Study, Table, Verdict, clearly, compare
+from . import stats
+from ..baselines import generator_baselines
+from .base import Study, Table, Verdict, compare, generates
 
 TOYS = ("ring8", "grid25")
 
@@ -26,22 +30,25 @@ class GenCosts(Study):
     claim = "Generator cost changes the game: minimax saturates early; `kl` is mode-seeking, `ml` mode-covering."
     columns = ("gen_grad_early", "modes", "high_quality", "reverse_kl", "sample_loglik", "frechet", "class_kl")
 
+    def references(self, cfg, datasets, trials, classifiers):
+        return generator_baselines(datasets, trials, classifiers)
+
     def verdict(self, table: Table) -> Verdict:
-        because, saturates, seeks, covers = [], [], [], []
+        saturates, orders, on_data, shown = [], [], [], []
         for dataset in table.datasets():
             minimax, ns = table.row(dataset, "gan", cost("minimax")), table.row(dataset, "gan", cost("nonsaturating"))
             if minimax and ns:
-                saturates.append(clearly(minimax, ns, "gen_grad_early", "lower"))
-                because.append(f"{dataset}: {compare(minimax, ns, 'gen_grad_early', 'lower')}")
+                saturates.append(compare(minimax, ns, "gen_grad_early", "lower").part())
+                ratio = minimax.mean("gen_grad_early") / ns.mean("gen_grad_early")
+                shown.append(f"{dataset}: early gradient ratio minimax / nonsaturating {ratio:.2f}")
             kl, ml = table.row(dataset, "gan", cost("kl")), table.row(dataset, "gan", cost("ml"))
             if dataset in TOYS and kl and ml:
-                ml_modes = ml.mean("prior/modes") if ml.get("prior/modes") else 0.0
-                seeks.append(kl.mean("prior/modes") <= ml_modes and not clearly(kl, ml, "prior/high_quality", "lower"))
-                covers.append(ml_modes >= kl.mean("prior/modes") and ml.diverged == 0)
-                because.append(f"{dataset}: modes kl {kl.fmt('prior/modes', 1)} vs ml {ml.fmt('prior/modes', 1)} "
-                               f"({ml.diverged} of {ml.seeds} ml runs diverged); {compare(kl, ml, 'prior/high_quality', 'higher')}")
-        parts = {"minimax saturates early": bool(saturates) and sum(saturates) > len(saturates) / 2,
-                 "kl seeks modes": bool(seeks) and all(seeks), "ml covers modes": bool(covers) and all(covers)}
-        held = [k for k, v in parts.items() if v]
-        outcome = "holds" if len(held) == 3 else "mixed" if held else "does not hold"
-        return Verdict(outcome, [f"{k}: {'yes' if v else 'no'}" for k, v in parts.items()] + because)
+                orders.append(compare(ml, kl, "prior/modes", "higher").part())
+                on_data += generates(kl, "prior", dataset, table) + generates(ml, "prior", dataset, table)
+                shown.append(f"{dataset}: {ml.diverged} of {ml.seeds} ml runs diverged, {kl.diverged} of {kl.seeds} kl runs")
+        total = len(saturates) + len(orders) + len(on_data)
+        return Verdict.of(saturates + orders + on_data, [
+            f"minimax saturates early: {stats.tally(saturates, total)}",
+            f"ml holds more modes than kl: {stats.tally(orders, total)}",
+            f"kl's and ml's samples lie on the data (beat the trivial generators): {stats.tally(on_data, total)}",
+            *shown])

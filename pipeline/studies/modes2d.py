@@ -3,7 +3,7 @@ nobody has published: PM, PM + scalar GANs and the AAE on the same ring and grid
 
 Rule: each published number this study measures (GAN and ALI's modes, the GAN's high-quality
 share and reverse KL) is compared with ours (pipeline/published.py): holds when all are
-reproduced, "not testable at this budget" while any row is smaller than the paper's run (the
+reproduced, "inconclusive" while any row is smaller than the paper's run (the
 CPU cap). The unpublished rows are listed for every generator under the same protocol.
 """
 from __future__ import annotations
@@ -18,6 +18,12 @@ class Modes2D(Study):
              "KL 0.45; ALI 6.6 ± 0.3; grid of 25: GAN 17.3 ± 0.8 modes; ALI 24.1 ± 0.4), and where PM, PM + scalar "
              "GANs and the AAE stand under the same protocol.")
     columns = ("modes", "high_quality", "reverse_kl", "sample_loglik")
+
+    def references(self, cfg, datasets, trials, classifiers):
+        """Uniform noise (and the ring's circle) under the same protocol, beside the generators."""
+        from ..baselines import generator_baselines
+
+        return generator_baselines(datasets, trials, classifiers)
 
     def verdict(self, table: Table) -> Verdict:
         unpublished = []

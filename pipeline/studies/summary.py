@@ -3,7 +3,7 @@ mapping, the role of the game, what the code must be), each cell the talk's stat
 the measured evidence of the study that tests it; then every study's verdict."""
 from __future__ import annotations
 
-from .base import Verdict
+from .base import OUTCOMES, Verdict
 
 # (model, aspect) -> (the talk's statement, the studies whose verdicts are its evidence)
 SLIDE: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
@@ -58,6 +58,10 @@ def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, no
         missing = f"not run in profile `{not_run[name]}` (none of its datasets)" if name in not_run else "not run"
         lines.append(f"| [{name}]({name}.md) | {study.claim} | "
                      + (f"**{verdict.outcome}** — {verdict.because[0]}" if verdict else missing) + " |")
+    counted = [verdicts[n].outcome for n in STUDIES if n in verdicts]
+    lines += ["", f"**{len(counted)} verdicts**: " + ", ".join(f"{counted.count(o)} {o}" for o in OUTCOMES) + ". A verdict "
+              "holds when every test behind it does (one-sided Welch at 5%), does not hold only when one is reversed "
+              "beyond chance, and is inconclusive otherwise; each study's page lists its tests."]
     if comparisons:
         counts: dict[str, int] = {}
         for c in comparisons:

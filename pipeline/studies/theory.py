@@ -5,7 +5,7 @@ per step; the `ml` and `kl` costs' expected gradients are those of KL(p_data||p_
 KL(p_g||p_data). The study runs them, judges each identity against its tolerance in
 params.yaml (`theory.tolerances`), writes results/theory/ and an MLflow run.
 
-Rule: holds when every identity holds; mixed when some do; does not hold when none does.
+Rule: holds when every identity holds within its tolerance; does not hold when one does not.
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class Theory(Study):
 
     def verdict(self, summary: TheoryResults) -> Verdict:
         held = sum(c.holds for c in summary.checks)
-        outcome = "holds" if held == len(summary.checks) else "mixed" if held else "does not hold"
+        outcome = "holds" if held == len(summary.checks) else "does not hold"
         return Verdict(outcome, [f"{held} of {len(summary.checks)} identities hold within their tolerances"] +
                        [f"{c.identity}: error {c.measured_error:.3g} (tolerance {c.tolerance:g})"
                         for c in summary.checks if not c.holds])

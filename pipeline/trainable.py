@@ -1,0 +1,147 @@
+"""The Tune trainable: one trial on a Ray worker, recorded in its own MLflow child run.
+
+A trial whose training the store holds is evaluated (or its stored evaluation replayed)
+without training again; a trial Tune restarts goes on from its last checkpoint.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from . import data as datamod
+from . import figures, tracking
+from .evaluate import Assessment
+from .fit import is_trained
+from .results import TrialResult
+from .train import CHECKPOINT_FILE, train
+from .trials import TrialConfig
+
+
+def open_trial_run(uri: str, experiment: str, parent_run_id: str | None, cfg: TrialConfig,
+                   tags: dict[str, str], ds: datamod.Dataset | None = None) -> tracking.TrialRun:
+    """The trial's MLflow child run: named after the trial, its resolved config as params, its
+    data as a dataset input."""
+    tags = {"model": cfg.model, "dataset": cfg.dataset, "seed": str(cfg.seed), "study": cfg.study,
+            "variant": cfg.variant_label, "trial_id": cfg.trial_id, "config": json.dumps(cfg.to_dict()), **tags}
+    dataset = None if ds is None else tracking.dataset_input(
+        ds.name, str(ds.meta.get("version", "")), str(datamod.DATA_DIR / f"{ds.name}.npz"),
+        {split: len(x) for split, x in ds.x.items()}, ds.shape)
+    return tracking.TrialRun(uri, experiment, parent_run_id, cfg.run_name, tags, cfg.flat_params(), dataset)
+
+
+class TrackingHooks:
+    """train.Hooks that record a trial in its MLflow run: every logged point, and at the end
+    the final metrics, sample and curve figures, result.json and the checkpoint."""
+
+    def __init__(self, run: tracking.TrialRun, reference=None):
+        self.run = run
+        self.reference = reference  # data points drawn under a toy's sample scatter
+
+    def log(self, step, values):
+        self.run.log(step, values)
+
+    def checkpoint(self, step, checkpoint):
+        pass  # intermediate checkpoints stay in Tune's storage; MLflow keeps the final one
+
+    def finish(self, result: TrialResult, checkpoint: Path) -> None:
+        files = {"result.json": result.model_dump_json(indent=1)}
+        for sampler, drawn in result.samples.items():
+            files[f"samples-{sampler}.png"] = figures.samples_figure(drawn, f"{result.run_name} ({sampler})",
+                                                                     reference=self.reference)
+        if result.curves:
+            files["curves.png"] = figures.curves_figure(result.curves, result.run_name)
+        self.run.finish(result.steps, result.outcome, result.metrics, files, checkpoint)
+
+
+class _TuneHooks(TrackingHooks):
+    """TrackingHooks that also report to Tune and hand it the checkpoints.
+
+    Tune only needs a heartbeat for its status and scheduling, and each `tune.report`
+    is a round trip to the trial's actor, so intermediate reports are throttled to one
+    per REPORT_EVERY_S."""
+
+    REPORT_EVERY_S = 10.0
+
+    def __init__(self, run: tracking.TrialRun, reference=None):
+        super().__init__(run, reference)
+        self._last_report = time.monotonic()
+
+    def log(self, step, values):
+        from ray import tune
+
+        super().log(step, values)
+        if time.monotonic() - self._last_report > self.REPORT_EVERY_S:
+            tune.report({**values, "step": step})
+            self._last_report = time.monotonic()
+
+    def checkpoint(self, step, checkpoint):
+        from ray import tune
+
+        tune.report({"step": step}, checkpoint=tune.Checkpoint.from_directory(str(checkpoint.parent)))
+
+    def finish(self, result, checkpoint):
+        from ray import tune
+
+        super().finish(result, checkpoint)
+        result.save(checkpoint.parent)  # beside the final checkpoint: what the driver collects
+        metrics = {"step": result.steps, "outcome": result.outcome,
+                   **{k: v for k, v in result.metrics.items() if v is not None}}
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint.parent)))
+
+
+def ray_node() -> str:
+    """The Ray node this process runs on, as '<ip>/<first 8 hex digits of its id>': the address
+    tells machines apart, the id nodes that share one (a restarted machine, this repo's tests)."""
+    import ray
+
+    return f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()[:8]}"
+
+
+def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info: dict, trainings: dict) -> None:
+    """The Tune trainable: one trial, logged to its own MLflow child run. A trial whose training
+    the store holds (`trainings[trial_id]['stored']`, its final checkpoint in Ray's object store)
+    is evaluated without training again."""
+    import logging
+
+    import ray
+    from ray import tune
+
+    # One line per checkpoint per trial drowns the progress lines; the paths are in MLflow.
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
+
+    cfg = TrialConfig.from_dict(config["trial"])
+    ds = datasets[cfg.dataset]
+    reference = ds.x["train"][:2000] if ds.kind == "toy2d" else None
+    node = ray_node()
+    training = trainings[cfg.trial_id]
+    reused, scored = training["stored"] is not None, training["assessment"] is not None
+    training_tags = {"training_key": training["key"], "reused_training": str(reused).lower(),
+                     "evaluation_key": training["evaluation_key"], "reused_evaluation": str(scored).lower()}
+    run = open_trial_run(tracking_info["uri"], tracking_info["experiment_id"], tracking_info["parent_run_id"], cfg,
+                         tracking_info["tags"] | training_tags | {"data_version": ds.meta.get("version", ""),
+                                                                  "ray_node": node}, ds)
+    resume = tune.get_checkpoint()
+    provenance = tracking_info["provenance"] | {"data_version": ds.meta.get("version"), "ray_node": node,
+                                                "training_key": training["key"], "reused_training": reused,
+                                                "evaluation_key": training["evaluation_key"], "reused_evaluation": scored}
+    assessed = Assessment.from_bytes(ray.get(training["assessment"])) if scored else None
+    try:
+        with contextlib.ExitStack() as stack:
+            resume_from = trained = None
+            if reused:
+                trained = Path(stack.enter_context(tempfile.TemporaryDirectory())) / CHECKPOINT_FILE
+                trained.write_bytes(ray.get(training["stored"]))
+            elif resume is not None:  # Tune restarted this trial: go on from its last checkpoint
+                resume_from = Path(stack.enter_context(resume.as_directory())) / CHECKPOINT_FILE
+                if is_trained(torch.load(resume_from, map_location="cpu", weights_only=True)):
+                    trained, resume_from = resume_from, None  # it had finished training: evaluate it
+            train(cfg, ds, classifiers.get(cfg.dataset), _TuneHooks(run, reference), resume_from, provenance, trained,
+                  assessed)
+    except Exception as err:  # record the failure where the user looks, then let Tune see it
+        run.fail(err)
+        raise
