@@ -22,8 +22,12 @@ NOT_APPLICABLE = "n/a"
 NO_SAMPLER = "—"
 
 # Columns in the registry's order (pipeline/metrics.py), then speed and size.
-COLUMNS = [*metrics.DESCRIPTIONS, "steps_per_s", "parameters"]
-metrics.DESCRIPTIONS.setdefault("steps_per_s", "training steps per second over the loop, validation evaluations excluded")
+COLUMNS = [*metrics.DESCRIPTIONS, "steps_per_s", "flops_per_step", "parameters"]
+metrics.DESCRIPTIONS.setdefault("steps_per_s", "training steps per second over the loop, validation evaluations excluded "
+                                               "(moves with the machine and its load: shown, never tested)")
+metrics.DESCRIPTIONS.setdefault("flops_per_step", "floating-point operations of one training step, inner loops included "
+                                                  "(PyTorch's FlopCounterMode: matrix products and convolutions; "
+                                                  "pipeline/cost.py): the work a step costs on any machine")
 
 
 def _stat(row: Row, name: str) -> dict | None:
@@ -91,7 +95,7 @@ def study_table(claim: str, results: list[TrialResult], references: dict | None 
     for dataset, rows in by_dataset.items():
         names = {k.split("/")[-1] for _, e in rows for k in e if isinstance(e[k], dict) or e[k] is None}
         names |= {m.split("/")[-1] for row in references.get(dataset, {}).values() for m in row}
-        wanted = columns if columns else [c for c in COLUMNS if c not in ("steps_per_s", "parameters")]
+        wanted = columns if columns else [c for c in COLUMNS if c not in ("steps_per_s", "flops_per_step", "parameters")]
         cols = [c for c in wanted if c in names]
         shown.update(cols)
         lines += [f"### {dataset}", "", "| model | sampler | seeds | diverged | still improving | " + " | ".join(cols) + " |",
@@ -234,7 +238,7 @@ def _factor_figures(study: str, dataset: str, results: list[TrialResult], out_di
     for model, variants in by_model.items():
         if len(variants) < 2:
             continue
-        wanted = columns or [c for c in COLUMNS if c not in ("steps_per_s", "parameters")]
+        wanted = columns or [c for c in COLUMNS if c not in ("steps_per_s", "flops_per_step", "parameters")]
         points: dict[str, list[tuple[str, float, float]]] = {}
         for name in wanted:
             for full in sorted({k for _, e in variants for k in e if k == name or k.endswith(f"/{name}")}):

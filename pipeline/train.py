@@ -17,7 +17,8 @@ import torch
 from models import Family
 
 from . import evaluate as evaluation
-from .data import Dataset
+from .cost import flops_per_step
+from .data import Dataset, as_tensor
 from .evalnet import from_state
 from .fit import CHECKPOINT_FILE, Hooks, NoHooks, build, fit, load_trained, resolve_device, save_trained  # noqa: F401
 from .results import TrialResult
@@ -88,6 +89,9 @@ def train(cfg: TrialConfig, ds: Dataset, classifier_state: dict | None = None, h
     metrics = dict(assessed.metrics)
     metrics["perf/steps_per_s"] = done.steps_per_s
     metrics["model/parameters"] = float(done.model.parameter_count())
+    if done.outcome == "completed":  # the work of one step, where a study compares costs (cost.py)
+        batch = as_tensor(ds.x["train"][:cfg.train.batch_size], device)
+        metrics["model/flops_per_step"] = flops_per_step(done.model, batch)
     result = TrialResult(trial=cfg, outcome=done.outcome, steps=done.steps, metrics=metrics,
                          curves={**done.curves, **assessed.curves}, improving=assessed.improving,
                          provenance=provenance or {}, samples=assessed.samples)

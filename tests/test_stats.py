@@ -98,3 +98,10 @@ def test_rows_use_the_sample_std_and_count_undefined_seeds_apart():
     assert r.std("m") == pytest.approx(1.0)  # ddof 1 (ddof 0 would be 0.816)
     assert r.fmt("m") == "2.000 ± 1.000 (n=3 of 4)"
     assert math.isnan(row("a", [1.0]).std("m")) and row("p", [0.9], fixed=True).std("m") == 0.0
+
+
+def test_an_exact_quantity_holds_or_is_reversed_with_certainty():
+    assert stats.exact(38.0, 94.0, "lower", "flops").outcome() == "holds"
+    assert stats.exact(94.0, 38.0, "lower", "flops").outcome() == "does not hold"
+    assert stats.exact(38.0, 38.0, "lower", "flops").outcome() == "inconclusive"
+    assert stats.exact(float("nan"), 38.0, "lower", "flops").outcome() == "inconclusive"

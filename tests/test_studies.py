@@ -183,3 +183,17 @@ def test_metrics_against_a_factor_are_drawn_for_each_model_run_at_two_values_of_
     written = report._factor_figures("roles", "ica", results, tmp_path, ("total_correlation",))
     assert [p.name for p in written] == ["factor-ica-pm.png"]
     assert min(Image.open(written[0]).size) > 100
+
+
+def test_prior_verdict_reads_the_match_and_the_work_per_step_never_steps_per_second():
+    study = STUDIES["prior"]
+    g = {"prior": "gaussian"}
+    aae = rows("aae", "digits", {"ks_prior": [0.10, 0.11, 0.12], "mmd_prior": [0.02, 0.021, 0.019],
+                                 "flops_per_step": [9e7] * 3, "steps_per_s": [300.0] * 3}, g)
+    cheap = {"ks_prior": [0.10, 0.105, 0.11], "mmd_prior": [0.02, 0.02, 0.021], "flops_per_step": [4e7] * 3,
+             "steps_per_s": [100.0] * 3}  # slower on this machine, yet less work per step
+    alternatives = rows("mmd_ae", "digits", cheap, g) + rows("pm_gan", "digits", cheap, g)
+    assert study.verdict(Table(aae + alternatives)).outcome == "holds"
+    dear = dict(cheap, flops_per_step=[2e8] * 3)
+    assert study.verdict(Table(aae + rows("mmd_ae", "digits", cheap, g) + rows("pm_gan", "digits", dear, g))
+                         ).outcome == "does not hold"

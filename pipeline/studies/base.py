@@ -96,7 +96,7 @@ class Row:
 
 # Trial metric keys a table shows, and under which name: every test-split metric ('eval/…'),
 # then speed and size.
-EXTRA = {"perf/steps_per_s": "steps_per_s", "model/parameters": "parameters"}
+EXTRA = {"perf/steps_per_s": "steps_per_s", "model/parameters": "parameters", "model/flops_per_step": "flops_per_step"}
 
 
 def table_key(key: str) -> str | None:

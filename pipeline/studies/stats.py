@@ -172,6 +172,17 @@ def no_worse(a: Sample | None, b: Sample | None, metric: str, better: str, margi
                 + plain.sentence(), p_within, plain.p_reversed)
 
 
+def exact(a: float, b: float, better: str, text: str) -> Part:
+    """A deterministic quantity (the same for every seed, e.g. the FLOPs of a step): a better
+    than b holds or is reversed with certainty; no value (nan) proves nothing."""
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return Part(f"{text}: no values", 1.0, 1.0)
+    won = a < b if better == "lower" else a > b
+    lost = a > b if better == "lower" else a < b
+    return Part(f"{text}: {a:.4g} vs {b:.4g} ({better} is better; exact, the same for every seed)",
+                0.0 if won else 1.0, 0.0 if lost else 1.0)
+
+
 def binomial(successes: int, trials: int, rate: float, margin: float, text: str) -> Part:
     """A share of successes against a published rate, by exact one-sided binomial tests: it holds
     when the share is significantly above `rate - margin` (non-inferior to the paper within the
