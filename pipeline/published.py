@@ -29,6 +29,7 @@ class RowLike(Protocol):
     diverged: int
     improving: int
     steps: int
+    code_dim: int
 
     def get(self, metric: str) -> list[float]: ...
 
@@ -60,6 +61,8 @@ class Published:
     scale: float = 1.0  # ours x scale is on the published scale (100 for a share shown in percent)
     runnable: str = ""  # why pm2gan cannot measure it at all ('' when it can)
     other_protocol: str = ""  # why ours, under another paper's protocol, can never be compared with it
+    paper_latent: int = 0  # the paper's latent (noise or code) size, where we know it (0: not checked)
+    nets_differ: str = ""  # how the paper's nets differ from ours ('' where they match or are unknown)
 
     @property
     def name(self) -> str:
@@ -70,6 +73,8 @@ PACGAN = ("PacGAN (Lin et al. 2018) Table 1; fjxmlzn/PacGAN synthetic_data_exper
           "final generator, high quality within 3 std (per axis) of the nearest mode, 100,000 training points, "
           "batch 100, 400,000 steps, Adam 1e-4 (beta1 0.8); G 4x400 ReLU+BN, D 3x200 maxout-5; ± standard error "
           "over 10 trials")
+PACGAN_D = ("the paper's G is 4 x 400 ReLU with batch norm and its D 3 x 200 maxout-5; ours are both 4 x 400 "
+            "LeakyReLU MLPs without batch norm")
 VEEGAN = ("VEEGAN (Srivastava et al. 2017) Table 1: the same metric definitions as PacGAN, 2,500 samples, 5 runs; "
           "its nets and budget are in a notebook we could not read")
 PARZEN = ("Gaussian Parzen window on 10,000 samples, sigma chosen on 1,000 validation images from logspace(-1, 0, 10), "
@@ -85,16 +90,16 @@ PM1992 = ("Schmidhuber 1992 sec. 7: share of 10 runs that reach a binary factori
           "on the non-uniform ensemble), off-line training")
 
 PUBLISHED: tuple[Published, ...] = (
-    Published("PacGAN Table 1", "modes2d", "ring8", "gan", "prior/modes", 6.3, 0.5, "trials", 10, PACGAN, "GAN"),
+    Published("PacGAN Table 1", "modes2d", "ring8", "gan", "prior/modes", 6.3, 0.5, "trials", 10, PACGAN, "GAN", paper_latent=2, nets_differ=PACGAN_D),
     Published("PacGAN Table 1", "modes2d", "ring8", "gan", "prior/high_quality", 98.2, 0.2, "trials", 10, PACGAN, "GAN",
               scale=100),
-    Published("PacGAN Table 1", "modes2d", "ring8", "gan", "prior/reverse_kl", 0.45, 0.09, "trials", 10, PACGAN, "GAN"),
-    Published("PacGAN Table 1", "modes2d", "grid25", "gan", "prior/modes", 17.3, 0.8, "trials", 10, PACGAN, "GAN"),
+    Published("PacGAN Table 1", "modes2d", "ring8", "gan", "prior/reverse_kl", 0.45, 0.09, "trials", 10, PACGAN, "GAN", paper_latent=2, nets_differ=PACGAN_D),
+    Published("PacGAN Table 1", "modes2d", "grid25", "gan", "prior/modes", 17.3, 0.8, "trials", 10, PACGAN, "GAN", paper_latent=2, nets_differ=PACGAN_D),
     Published("PacGAN Table 1", "modes2d", "grid25", "gan", "prior/high_quality", 94.8, 0.7, "trials", 10, PACGAN,
               "GAN", scale=100),
-    Published("PacGAN Table 1", "modes2d", "grid25", "gan", "prior/reverse_kl", 0.70, 0.07, "trials", 10, PACGAN, "GAN"),
-    Published("PacGAN Table 1", "modes2d", "ring8", "bigan", "prior/modes", 6.6, 0.3, "trials", 10, PACGAN, "ALI"),
-    Published("PacGAN Table 1", "modes2d", "grid25", "bigan", "prior/modes", 24.1, 0.4, "trials", 10, PACGAN, "ALI"),
+    Published("PacGAN Table 1", "modes2d", "grid25", "gan", "prior/reverse_kl", 0.70, 0.07, "trials", 10, PACGAN, "GAN", paper_latent=2, nets_differ=PACGAN_D),
+    Published("PacGAN Table 1", "modes2d", "ring8", "bigan", "prior/modes", 6.6, 0.3, "trials", 10, PACGAN, "ALI", paper_latent=2, nets_differ=PACGAN_D),
+    Published("PacGAN Table 1", "modes2d", "grid25", "bigan", "prior/modes", 24.1, 0.4, "trials", 10, PACGAN, "ALI", paper_latent=2, nets_differ=PACGAN_D),
     Published("VEEGAN Table 1", "modes2d", "ring8", "gan", "prior/modes", 1.0, None, "none", 5, VEEGAN, "GAN", other_protocol=VEEGAN_DIFFERS),
     Published("VEEGAN Table 1", "modes2d", "ring8", "bigan", "prior/modes", 2.8, None, "none", 5, VEEGAN, "ALI", other_protocol=VEEGAN_DIFFERS),
     Published("VEEGAN Table 1", "modes2d", "grid25", "gan", "prior/modes", 3.3, None, "none", 5, VEEGAN, "GAN", other_protocol=VEEGAN_DIFFERS),
@@ -103,7 +108,8 @@ PUBLISHED: tuple[Published, ...] = (
     Published("Schmidhuber 1992 sec. 7", "pm1992", "pm92_nonuniform", "pm", "success", 0.7, None, "share", 10, PM1992,
               "PM"),
     Published("GAN paper (Goodfellow et al. 2014) Table 1", "parzen", "fashion_mnist", "gan", "prior/parzen_ll", 225, 2,
-              "test images", 1, PARZEN, "GAN", paper_dataset="mnist"),
+              "test images", 1, PARZEN, "GAN", paper_dataset="mnist", paper_latent=100,
+              nets_differ="the paper's D is a maxout MLP, ours LeakyReLU"),
     Published("AAE paper (Makhzani et al. 2015) Table 1", "parzen", "fashion_mnist", "aae", "prior/parzen_ll", 340, 2,
               "test images", 1, PARZEN, "AAE", paper_dataset="mnist"),
     Published("AAE paper (Makhzani et al. 2015) Table 1", "parzen", "fashion_mnist", "gmmn_ae", "prior/parzen_ll", 282,
@@ -111,9 +117,10 @@ PUBLISHED: tuple[Published, ...] = (
               runnable="pm2gan has no GMMN+AE family (a GMMN trained on an autoencoder's codes); mmd_ae is WAE-MMD, "
                        "a different model"),
     Published("InfoGAN paper sec. 5.1", "features", "fashion_mnist", "infogan", "cluster_accuracy", 0.95, None, "none",
-              1, INFOGAN, "InfoGAN", paper_dataset="mnist"),
+              1, INFOGAN, "InfoGAN", paper_dataset="mnist",
+              nets_differ="the paper's convolutional nets, ours MLPs"),
     Published("BiGAN code release (README)", "features", "fashion_mnist", "bigan", "knn_accuracy", 0.921, None, "none",
-              1, BIGAN + "; on E(x)", "BiGAN", paper_dataset="mnist"),
+              1, BIGAN + "; on E(x)", "BiGAN", paper_dataset="mnist", paper_latent=50),
     Published("BiGAN code release (README)", "features", "fashion_mnist", "bigan", "penultimate_knn", 0.9735, None,
               "none", 1, BIGAN + "; on the encoder's penultimate layer", "BiGAN", paper_dataset="mnist",
               runnable="pm2gan's 1-NN reads the code E(x); the encoder's penultimate features are not exported"),
@@ -144,7 +151,8 @@ def _ours(entry: Published, row: RowLike) -> tuple[float, float | None, str]:
 
 
 def shortfalls(entry: Published, row: RowLike, provenance: dict[str, Any]) -> list[str]:
-    """What makes our row smaller than the paper's run: dataset, trials, training steps."""
+    """What makes our row differ from the paper's run: dataset, trials, training steps, latent
+    size and nets. Any of them makes the row "not comparable yet"."""
     out = []
     if entry.paper_dataset and entry.paper_dataset != entry.dataset:
         out.append(f"{entry.dataset}, published on {entry.paper_dataset}")
@@ -154,6 +162,10 @@ def shortfalls(entry: Published, row: RowLike, provenance: dict[str, Any]) -> li
     full = (provenance.get("uncapped_steps") or {}).get(entry.dataset)
     if full and row.steps < full:
         out.append(f"{row.steps:,} of {full:,} training steps")
+    if entry.paper_latent and row.code_dim and row.code_dim != entry.paper_latent:
+        out.append(f"a {row.code_dim}-D latent, the paper's {entry.paper_latent}-D")
+    if entry.nets_differ:
+        out.append(entry.nets_differ)
     return out
 
 

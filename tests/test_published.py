@@ -23,7 +23,15 @@ def row_for(comparisons, source: str, dataset: str, metric: str):
                 and c.entry.metric == metric)
 
 
-def test_a_full_run_within_the_errors_is_reproduced_and_one_outside_is_not():
+@pytest.fixture()
+def papers_nets(monkeypatch):
+    """As if our nets were the papers': what the comparison makes of the numbers alone."""
+    import dataclasses
+
+    monkeypatch.setattr(published, "PUBLISHED", tuple(dataclasses.replace(e, nets_differ="") for e in published.PUBLISHED))
+
+
+def test_a_full_run_within_the_errors_is_reproduced_and_one_outside_is_not(papers_nets):
     near = [6.0, 7.0, 6.0, 5.0, 7.0, 6.0, 7.0, 6.0, 7.0, 6.0]  # 6.3 ± 0.21: the paper's 6.3 ± 0.5
     c = row_for(published.compare(modes_table(near, uncapped=20)), "PacGAN", "ring8", "prior/modes")
     assert c.verdict == "reproduced" and c.ours.startswith("6.30 ± 0.21 (10 runs)")
@@ -32,7 +40,16 @@ def test_a_full_run_within_the_errors_is_reproduced_and_one_outside_is_not():
     assert c.verdict == "not reproduced" and "outside" in c.why
 
 
-def test_a_capped_or_smaller_run_is_never_reproduced_and_says_why():
+def test_other_nets_or_another_latent_size_keep_a_full_run_not_comparable():
+    near = [6.0, 7.0, 6.0, 5.0, 7.0, 6.0, 7.0, 6.0, 7.0, 6.0]
+    c = row_for(published.compare(modes_table(near, uncapped=20)), "PacGAN", "ring8", "prior/modes")
+    assert c.verdict == "not comparable yet" and "maxout" in c.why
+    t = Table(rows("bigan", "fashion_mnist", {"knn_accuracy": [0.9] * 3}))  # the test rows' code: 4-D
+    c = row_for(published.compare({"features": t}), "BiGAN", "fashion_mnist", "knn_accuracy")
+    assert c.verdict == "not comparable yet" and "a 4-D latent, the paper's 50-D" in c.why
+
+
+def test_a_capped_or_smaller_run_is_never_reproduced_and_says_why(papers_nets):
     near = [6.0, 7.0, 6.0, 5.0, 7.0, 6.0, 7.0, 6.0, 7.0, 6.0]
     c = row_for(published.compare(modes_table(near, uncapped=400_000)), "PacGAN", "ring8", "prior/modes")
     assert c.verdict == "not comparable yet" and "20 of 400,000 training steps" in c.why
