@@ -34,7 +34,8 @@ class Factorial(Study):
         from sklearn.decomposition import FastICA
 
         from ..baselines import code_baselines
-        from ..metrics import amari_distance
+        from ..evaluate import CODE_POINTS
+        from ..metrics import amari_distance, total_correlation_gaussian, total_correlation_knn
 
         out = {}
         for name, dim in code_dims(trials).items():
@@ -43,7 +44,10 @@ class Factorial(Study):
         if "ica" in datasets:
             ds = datasets["ica"]
             ica = FastICA(n_components=ds.x["train"].shape[1], random_state=0, max_iter=1000).fit(ds.x["train"])
-            out.setdefault("ica", {})["fastica"] = {"amari": amari_distance(ica.components_, np.array(ds.meta["mixing"]))}
+            codes = ica.transform(ds.x["test"][:CODE_POINTS])  # as many test codes as a family's are read on
+            out.setdefault("ica", {})["fastica"] = {"amari": amari_distance(ica.components_, np.array(ds.meta["mixing"])),
+                                                    "total_correlation": total_correlation_gaussian(codes),
+                                                    "total_correlation_knn": total_correlation_knn(codes)}
         return out
 
     @staticmethod
