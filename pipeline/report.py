@@ -279,8 +279,12 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
         if not (folder / "trials.json").exists():
             continue
         summary: StudyResults = read_study(folder)
-        if not summary.trials:  # none of its datasets is in the profile it ran under
+        if not summary.trials:  # none of its datasets is in the profile it ran under: a page that says so
             not_run[name] = summary.profile
+            written[name] = reports_dir / f"{name}.md"
+            written[name].write_text(f"# Study `{name}`\n\n**Claim.** {study.claim}\n\n**Not run** in profile "
+                                     f"`{summary.profile}`: none of its datasets is in that profile, so there is no verdict "
+                                     "(`studies.{name}.datasets` in params.yaml lists them).\n")
             continue
         results = select_on_validation(summary.trials)
         table = Table(results, summary.references)

@@ -197,3 +197,17 @@ def test_prior_verdict_reads_the_match_and_the_work_per_step_never_steps_per_sec
     dear = dict(cheap, flops_per_step=[2e8] * 3)
     assert study.verdict(Table(aae + rows("mmd_ae", "digits", cheap, g) + rows("pm_gan", "digits", dear, g))
                          ).outcome == "does not hold"
+
+
+def test_a_study_with_nothing_to_run_gets_a_page_that_says_so(tmp_path):
+    """DVC lists every study's page as an output of `report`: a profile where a study has no
+    dataset (`roles` under `reference`) must still write it, or the stage fails."""
+    from pipeline.report import build
+    from pipeline.results import StudyResults, write_study
+
+    write_study(StudyResults(study="roles", claim=STUDIES["roles"].claim, profile="reference", provenance={}, trials=[]),
+                tmp_path / "results")
+    written = build(tmp_path / "results", tmp_path / "reports", tmp_path / "data")
+    page = (tmp_path / "reports" / "roles.md").read_text()
+    assert written["roles"] == tmp_path / "reports" / "roles.md" and "**Not run** in profile `reference`" in page
+    assert "not run in profile `reference`" in (tmp_path / "reports" / "index.md").read_text()
