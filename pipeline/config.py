@@ -26,13 +26,24 @@ PARAMS_FILE = "params.yaml"
 
 Fraction = Annotated[float, at.Gt(0), at.Lt(1)]
 
+# Upper bounds far above any run this project makes (the papers' largest budget is 400,000 steps,
+# their largest nets 1,200 units), so that a typo (an extra three zeros) is an error here rather
+# than a sweep that never starts or a trial that asks for terabytes.
+MAX_SEEDS = 1_000
+MAX_STEPS = 100_000_000
+MAX_BATCH = 65_536
+MAX_EVAL_SAMPLES = 1_000_000
+MAX_HIDDEN = 65_536
+MAX_DEPTH = 64
+Seeds = Annotated[tuple[NonNegativeInt, ...], NonEmpty, at.MaxLen(MAX_SEEDS)]
+
 
 class TrainBudget(Section):
-    steps: Count  # training steps (one step = one update of every player)
-    batch_size: Count
+    steps: Annotated[Count, at.Le(MAX_STEPS)]  # training steps (one step = one update of every player)
+    batch_size: Annotated[Count, at.Ge(2), at.Le(MAX_BATCH)]  # a batch of 1 has no spread: batch statistics need 2
     log_every: Count  # steps between logged metric points
     checkpoint_every: NonNegativeInt  # steps between checkpoints; 0 = only at the end
-    eval_samples: Count  # samples drawn for sample-based metrics (per sampler)
+    eval_samples: Annotated[Count, at.Le(MAX_EVAL_SAMPLES)]  # samples drawn for sample-based metrics (per sampler)
     eval_every: NonNegativeInt  # steps between validation evaluations of the progress metrics; 0 = only at the end
 
 
@@ -42,9 +53,9 @@ class BudgetCap(Section):
     dataset's entry) and runs the first `seeds` seeds. Rows run under a cap are never
     called reproduced: the published-numbers table says "not comparable yet"."""
 
-    seeds: Count
-    steps: Count
-    steps_by_dataset: dict[str, Count] = {}
+    seeds: Annotated[Count, at.Le(MAX_SEEDS)]
+    steps: Annotated[Count, at.Le(MAX_STEPS)]
+    steps_by_dataset: dict[str, Annotated[Count, at.Le(MAX_STEPS)]] = {}
 
     def apply(self, budget: TrainBudget, dataset: str) -> TrainBudget:
         """The budget cut to the cap's steps; logging and evaluation scaled with it, so a capped
@@ -58,13 +69,26 @@ class BudgetCap(Section):
         return budget.model_copy(update={"steps": steps, **scaled})
 
 
+def check_nets(nets: NetConfig) -> None:
+    """The nets' sizes below the bounds above (NetConfig, the zoo's, sets only the lower ones)."""
+    if nets.hidden > MAX_HIDDEN:
+        raise ValueError(f"hidden must be <= {MAX_HIDDEN:,}, got {nets.hidden:,}")
+    if nets.depth > MAX_DEPTH:
+        raise ValueError(f"depth must be <= {MAX_DEPTH}, got {nets.depth}")
+
+
 class Profile(Section):
-    seeds: Annotated[tuple[NonNegativeInt, ...], NonEmpty]  # one trial per seed for every grid point
+    seeds: Seeds  # one trial per seed for every grid point
     datasets: Annotated[tuple[str, ...], NonEmpty]  # datasets this profile may use
     train: TrainBudget
     train_by_dataset: dict[str, dict[str, Any]] = {}  # dataset -> overrides of `train`: {ring8: {steps: 20000}}
     nets: NetConfig  # shared by every family (fair comparison)
     cap: Optional[BudgetCap] = None  # the one override that makes a papers'-budget profile fit a CPU; null: no cap
+
+    @model_validator(mode="after")
+    def _nets_within_bounds(self) -> Profile:
+        check_nets(self.nets)
+        return self
 
     def budget(self, dataset: str) -> TrainBudget:
         """The training budget on `dataset`: `train` with that dataset's overrides (before any cap)."""
@@ -113,7 +137,7 @@ class StudySpec(Section):
     vary: dict[str, dict[str, Annotated[list[Any], NonEmpty]]] = {}  # model -> axis -> values: the study's factors, a row each
     set: dict[str, dict[str, Any]] = {}  # model -> hyperparameter -> value, fixed for this study
     only: dict[str, tuple[str, ...]] = {}  # model -> the study's datasets it trains on (default: all)
-    seeds: Optional[Annotated[tuple[NonNegativeInt, ...], NonEmpty]] = None  # instead of the profile's
+    seeds: Optional[Seeds] = None  # instead of the profile's
     train: dict[str, Any] = {}  # overrides of the profile's training budget
     nets: dict[str, Any] = {}  # overrides of the profile's net sizes
     by_dataset: dict[str, DatasetOverrides] = {}  # dataset -> overrides on that dataset only
@@ -311,6 +335,10 @@ def trial_settings(cfg: Config, study: str) -> Iterator[TrialSettings]:
                         budget = profile.cap.apply(budget, dataset)
                     nets = validate(NetConfig, {**profile.nets.model_dump(), **spec.nets,
                                                 **(over.nets if over else {})}, cfg.file, f"{where}.nets")
+                    try:
+                        check_nets(nets)
+                    except ValueError as err:
+                        raise ConfigError(cfg.file, f"{where}.nets", str(err)) from None
                     shape, bounded = SHAPES[dataset]
                     refused = family.refuse(hparams, DataSpec(shape, cfg.datasets[dataset].code_dim, bounded))
                     if refused:

@@ -80,12 +80,28 @@ _COMPARISONS = {"greater_than": (">", "gt"), "greater_than_equal": (">=", "ge"),
                 "less_than_equal": ("<=", "le")}
 
 
+SHOWN_VALUE = 200  # characters of a bad value an error echoes: a 10 MB value is not a message
+
+
+class _Shown:
+    """A value as an error shows it: its repr, cut to SHOWN_VALUE characters."""
+
+    def __init__(self, value: Any):
+        text = repr(value)
+        self.text = text if len(text) <= SHOWN_VALUE else f"{text[:SHOWN_VALUE]}... ({len(text):,} characters)"
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 def _problem(error: dict, field: str, info: Any, parent: Any) -> str:
-    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    kind, value, ctx = error["type"], _Shown(error.get("input")), error.get("ctx") or {}
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
         return f"unknown key (allowed: {', '.join(sorted(_fields(_unwrap(parent)) or {}))})"
+    if kind == "too_long":
+        return f"{field} has {ctx.get('actual_length', 'too many'):,} entries; at most {ctx['max_length']:,}"
     if kind in _COMPARISONS:
         symbol, bound = _COMPARISONS[kind]
         why = f" ({info.description})" if info is not None and info.description else ""
@@ -124,12 +140,32 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
                               list("-+0123456789."))
 
+MAX_YAML_BYTES = 1_000_000  # params.yaml is a few kilobytes; a file a thousand times larger is a mistake
+
+
+class _NoAliases(_Loader):
+    """params.yaml without anchors and aliases: a dozen nested aliases (a "billion laughs") expand
+    to more values than memory holds, and a settings file has no use for them."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, f"alias *{event.anchor}: params.yaml takes no YAML aliases "
+                                              "(write the value out)", event.start_mark)
+        return super().compose_node(parent, index)
+
 
 def read_yaml(path: Path) -> Any:
     """The parsed file, or a ConfigError saying why it cannot be read."""
     if not path.is_file():
         raise ConfigError(path, "", "file not found (run from the project root, or pass --params)")
+    size = path.stat().st_size
+    if size > MAX_YAML_BYTES:
+        raise ConfigError(path, "", f"{size:,} bytes; a params file is at most {MAX_YAML_BYTES:,}")
     try:
-        return yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as err:
-        raise ConfigError(path, "", f"not valid YAML: {err}") from None
+        return yaml.load(path.read_text(), Loader=_NoAliases)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as err:  # one line: where, and what
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(path, "", f"not valid YAML{where}: {problem}") from None

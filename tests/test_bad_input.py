@@ -31,6 +31,17 @@ CONFIG_CASES = [  # (change to params.yaml, what the error line must say)
     (lambda r: r["datasets"]["ring8"].update(size=3), "datasets.ring8.size: size 3 gives splits train/val/test = 2/0/1"),
     (lambda r: r["resources"].update(device="tpu"), "resources.device: device must be one of"),
     (lambda r: r["resources"].update(cpus_per_trial=0), "resources.cpus_per_trial: cpus_per_trial must be > 0"),
+    # upper bounds: a typo with three extra zeros is an error, not a sweep that never starts
+    (lambda r: r["profiles"]["quick"].update(seeds=list(range(10_000))),
+     "profiles.quick.seeds: seeds has 10,000 entries; at most 1,000"),
+    (lambda r: r["profiles"]["quick"]["train"].update(steps=10**12), "profiles.quick.train.steps: steps must be <= 1e+08"),
+    (lambda r: r["profiles"]["quick"]["train"].update(batch_size=10**9),
+     "profiles.quick.train.batch_size: batch_size must be <= 65536"),
+    (lambda r: r["profiles"]["quick"]["train"].update(batch_size=1), "profiles.quick.train.batch_size: batch_size must be >= 2"),
+    (lambda r: r["profiles"]["quick"]["train"].update(eval_samples=10**9),
+     "profiles.quick.train.eval_samples: eval_samples must be <= 1e+06"),
+    (lambda r: r["profiles"]["quick"]["nets"].update(hidden=10**7), "profiles.quick: hidden must be <= 65,536"),
+    (lambda r: r["studies"]["generation"].update(nets={"depth": 1000}), "studies.generation.nets: depth must be <= 64"),
 ]
 
 
@@ -66,6 +77,26 @@ def test_bad_params_are_refused_with_one_line_naming_the_key(workdir, capsys, mu
     line = refused(["study", "generation"], capsys)
     assert words in line and "params.yaml" in line
     assert files_under(workdir) == {"params.yaml"}
+
+
+def test_yaml_aliases_and_huge_files_are_refused_at_once(workdir, capsys):
+    """A 'billion laughs' of nested aliases would expand beyond memory; a huge value would be
+    echoed whole into the error line."""
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(10))
+    (workdir / "params.yaml").write_text(bomb)
+    assert "takes no YAML aliases" in refused(["check"], capsys)
+    (workdir / "params.yaml").write_text("profile: quick\n" + "# padding\n" * 200_000)
+    assert "a params file is at most 1,000,000" in refused(["check"], capsys)
+    raw = shipped()
+    raw["profile"] = "q" * 5_000_000
+    (workdir / "params.yaml").write_text(yaml.safe_dump(raw, width=10**8))
+    assert "a params file is at most" in refused(["check"], capsys)
+    raw["profile"] = ["q" * 400_000]
+    (workdir / "params.yaml").write_text(yaml.safe_dump(raw, width=10**8))
+    line = refused(["check"], capsys)
+    assert "profile: must be str" in line and len(line) < 600
 
 
 def test_a_file_where_a_folder_belongs_is_refused_before_ray_starts(workdir, capsys):
