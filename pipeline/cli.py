@@ -5,23 +5,27 @@
     pm2gan evalnet          train the evaluation classifier of every labelled image dataset
     pm2gan study NAME       run one study (pipeline/studies/NAME.py): a Ray Tune sweep logged to MLflow
     pm2gan theory           the same as `pm2gan study theory`: the GAN tutorial's exercises as exact experiments
-    pm2gan stages [--check] write dvc.yaml from the studies and params.yaml (or check that it is current)
+    pm2gan stages [--check]  write dvc.yaml from the studies and params.yaml (or check that it is current)
     pm2gan report           write reports/ from results/ and attach it to an MLflow run
     pm2gan explore MODEL    train one family over a few settings here and print its validation metrics
     pm2gan ui               the MLflow UI on the project's tracking store
     pm2gan submit STAGE...  run DVC stages on a Ray cluster as a Ray job and restore their outputs here
-    pm2gan job STAGE...     what `submit` runs on the cluster's head (dvc repro, dvc push --run-cache)
+
+`pm2gan COMMAND --help` says more; --params and --profile go before or after the command.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import config as configmod
+if TYPE_CHECKING:
+    from . import config as configmod
 
 
 def cmd_check(cfg: configmod.Config, args) -> None:
@@ -64,6 +68,7 @@ def cmd_evalnet(cfg: configmod.Config, args) -> None:
 
 
 def cmd_study(cfg: configmod.Config, args) -> None:
+    from . import config as configmod
     from .studies import STUDIES
 
     study = STUDIES.get(args.name)
@@ -192,15 +197,59 @@ COMMANDS = {"check": cmd_check, "fetch": cmd_fetch, "evalnet": cmd_evalnet, "stu
 COMPUTING = ("fetch", "evalnet", "study", "theory", "report")  # what a cluster job's restore must not run here
 
 
+# What each command does, for `pm2gan --help` and `pm2gan COMMAND --help` (the module docstring's table).
+HELP = {re.split(r"\s{2,}", line.strip(), maxsplit=1)[0].split()[1]: re.split(r"\s{2,}", line.strip(), maxsplit=1)[1]
+        for line in __doc__.splitlines() if line.strip().startswith("pm2gan ") and re.search(r"\S\s{2,}\S", line.strip())}
+HELP["job"] = "what `submit` runs on the cluster's head (dvc repro, dvc push --run-cache)"
+HIDDEN = ("job",)  # run by `submit` on the cluster's head, not by people
+
+
+def study_names() -> list[str]:
+    """The studies' names, read from pipeline/studies/ without importing them (torch is slow to load)."""
+    folder = Path(__file__).parent / "studies"
+    return sorted(p.stem for p in folder.glob("*.py") if p.stem not in ("__init__", "base", "stats", "summary"))
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    from .provenance import code_version
+
+    try:
+        release = installed("pm2gan")
+    except PackageNotFoundError:
+        release = "not installed"
+    return f"pm2gan {release} (code {code_version()})"
+
+
+class _Version(argparse.Action):
+    """--version, computed only when asked (it reads the code's digest)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version())
+        parser.exit()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pm2gan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default=configmod.PARAMS_FILE, help="params file (default: params.yaml)")
+    parser.add_argument("--version", action=_Version, help="print the installed version and the code version, and exit")
+    common = argparse.ArgumentParser(add_help=False)  # also after the command: `pm2gan check --profile reference`
+    common.add_argument("--params", default=argparse.SUPPRESS, help="params file (default: params.yaml)")
+    common.add_argument("--profile", default=argparse.SUPPRESS, help="override the profile named in the params file")
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("--profile", default=None, help="override the profile named in the params file")
-    sub = parser.add_subparsers(dest="command", required=True)
+    shown = [n for n in COMMANDS if n not in HIDDEN]
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(shown) + "}")
     for name in COMMANDS:
-        p = sub.add_parser(name)
+        options = {} if name in HIDDEN else {"help": HELP.get(name, "")}
+        p = sub.add_parser(name, parents=[common], description=HELP.get(name), **options)
         if name == "study":
-            p.add_argument("name")
+            names = study_names()
+            p.add_argument("name", metavar="NAME", choices=names, help="one of: " + ", ".join(names))
         if name == "ui":
             p.add_argument("--port", type=int, default=5000)
         if name == "stages":
@@ -221,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                            help="a hyperparameter or budget key (steps, eval_every, ...) and its values; repeatable")
             p.add_argument("--seeds", nargs="+", type=int, default=[0])
     args = parser.parse_args(argv)
+    from . import config as configmod  # after parsing: `--help` and usage errors need no torch
     from .data import DataError
     from .sweep import SweepError
     from .tracking import TrackingError

@@ -124,12 +124,24 @@ def validate(schema: type, raw: Any, file: str, prefix: str = "") -> Any:
     try:
         return schema.model_validate(raw)
     except ValidationError as err:
-        error = err.errors(include_url=False)[0]
-        loc = tuple(error["loc"])
-        _, info, key = _walk(schema, loc)
-        parent = _walk(schema, loc[:-1])[0]
-        field = re.sub(r"\[\d+\]$", "", key.rsplit(".", 1)[-1])
-        raise ConfigError(file, ".".join(k for k in (prefix, key) if k), _problem(error, field, info, parent)) from None
+        found = [_located(schema, error, prefix) for error in err.errors(include_url=False)]
+        (key, problem), others = found[0], found[1:]
+        if others:  # every mistake at once, on the one line: fixing them one run at a time wastes runs
+            problem += f" (and {len(others)} more: " + "; ".join(f"{k}: {p}" for k, p in others[:MORE_SHOWN]) + (
+                "; ..." if len(others) > MORE_SHOWN else "") + ")"
+        raise ConfigError(file, key, problem) from None
+
+
+MORE_SHOWN = 5  # further mistakes named on the error's line
+
+
+def _located(schema: type, error: dict, prefix: str) -> tuple[str, str]:
+    """(the dotted key, what is wrong there) of one pydantic error."""
+    loc = tuple(error["loc"])
+    _, info, key = _walk(schema, loc)
+    parent = _walk(schema, loc[:-1])[0]
+    field = re.sub(r"\[\d+\]$", "", key.rsplit(".", 1)[-1])
+    return ".".join(k for k in (prefix, key) if k), _problem(error, field, info, parent)
 
 
 class _Loader(yaml.SafeLoader):

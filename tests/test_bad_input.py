@@ -289,3 +289,34 @@ def test_a_checkpoint_that_carries_code_is_refused_without_running_it(workdir):
     with pytest.raises(pickle.UnpicklingError):
         load_checkpoint(workdir / "checkpoint.pt", None)
     assert not (workdir / "pwned").exists()
+
+
+def test_two_mistakes_are_both_named_on_the_one_line(workdir, capsys):
+    raw = shipped()
+    raw["resources"]["cpus_per_trial"] = 0
+    raw["resources"]["device"] = "tpu"
+    (workdir / "params.yaml").write_text(yaml.safe_dump(raw))
+    line = refused(["check"], capsys)
+    assert "resources.cpus_per_trial: cpus_per_trial must be > 0" in line
+    assert "(and 1 more: resources.device: device must be one of" in line
+
+
+def test_the_cli_explains_itself_without_loading_torch(capsys):
+    """`--help` and usage errors answer before the heavy imports; options go after the command
+    too; a study name is checked against the studies."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "import sys; from pipeline.cli import main\n"
+                          "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+                          "print('torch' in sys.modules)"], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip().endswith("False") and "validate params.yaml" in out.stdout
+    assert "job" not in out.stdout.split("positional arguments")[1].split("\n")[1]  # the head's command is hidden
+    with pytest.raises(SystemExit):
+        main(["study", "nope"])
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("pm2gan ")
+    assert main(["check", "--profile", "reference", "--params", str(ROOT / "params.yaml")]) == 0
+    assert "profile reference" in capsys.readouterr().out
