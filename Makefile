@@ -50,7 +50,7 @@ test: setup browser
 	pytest -q
 
 test-fast: setup
-	pytest -q -m "not e2e"
+	pytest -q -m "not e2e and not service"
 
 ui: setup
 	pm2gan ui

@@ -223,6 +223,7 @@ def _resources(**changes):
     ({"cpus_per_trial": 8}, "resources.cpus_per_trial: 8 CPUs per trial, but the largest node of the Ray cluster has 2"),
     ({"device": "cuda"}, "resources.device: cuda, but the Ray cluster has no GPU"),
 ])
+@pytest.mark.service
 def test_requests_no_node_can_meet_are_refused_before_any_trial(two_cpu_cluster, changes, words):
     from pipeline.config import ConfigError
     from pipeline.resources import trial_resources
@@ -232,6 +233,7 @@ def test_requests_no_node_can_meet_are_refused_before_any_trial(two_cpu_cluster,
     assert words in str(err.value)
 
 
+@pytest.mark.service
 def test_gpus_per_trial_without_a_gpu_says_the_trials_run_on_cpu(two_cpu_cluster, capsys):
     from pipeline.resources import trial_resources
 
@@ -239,6 +241,7 @@ def test_gpus_per_trial_without_a_gpu_says_the_trials_run_on_cpu(two_cpu_cluster
     assert "the Ray cluster has no GPU: trials run on CPU" in capsys.readouterr().out
 
 
+@pytest.mark.service
 def test_more_gpus_per_trial_than_a_node_has_is_refused():
     """Ray's logical resources: a node declared with one GPU, as a one-GPU machine would be."""
     import ray

@@ -21,6 +21,8 @@ from pipeline.sweep_storage import LOCK_DIR, sweep_name
 from pipeline.trials import expand
 from tests.checkout import ROOT, dvc_env
 
+pytestmark = pytest.mark.service  # starts real services (Ray, an MLflow server, DVC): not the unit tier
+
 
 def project(folder: Path, steps: int = 60, models=("ae",), seeds=(0,), **train) -> dict:
     """A folder with a small params.yaml (ica only) and its data, as `pm2gan fetch` writes it."""

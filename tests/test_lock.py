@@ -9,7 +9,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.checkout import ROOT, dvc_env, make_checkout
+
+pytestmark = pytest.mark.service  # starts real services (Ray, an MLflow server, DVC): not the unit tier
 
 
 def stale_dependencies(repo: Path) -> dict[str, dict[str, object]]:

@@ -2,7 +2,6 @@
 its dataset, within the two numbers' errors; anything smaller says what it falls short of."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import yaml
 

@@ -12,6 +12,8 @@ import yaml
 from pipeline import config, data, evalnet, tracking
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.service  # starts real services (Ray, an MLflow server, DVC): not the unit tier
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

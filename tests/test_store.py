@@ -134,6 +134,7 @@ def project(tmp_path, monkeypatch):
         yield tmp_path, raw, uri
 
 
+@pytest.mark.service
 def test_two_studies_that_ask_for_one_training_train_it_once(project):
     """`generation` and `inference` both ask for the AE on digits, seed 0: the second study
     evaluates the model the first one trained, and says so in its results and its MLflow run."""

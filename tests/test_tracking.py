@@ -14,6 +14,8 @@ from pipeline.trainable import TrackingHooks, open_trial_run
 from pipeline.train import train
 from tests.conftest import trial
 
+pytestmark = pytest.mark.service  # starts real services (Ray, an MLflow server, DVC): not the unit tier
+
 
 def closed_port() -> int:
     with socket.socket() as s:
