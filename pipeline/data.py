@@ -261,7 +261,9 @@ def make_mnist_like(name: str, local_dir: str | None, download: bool, seed: int,
         where = f"local_dir {local_dir!r} does not exist" if local_dir else "no local_dir is set"
         raise FileNotFoundError(
             f"dataset {name}: {where} and download is false. Set datasets.{name}.local_dir in params.yaml "
-            f"to a folder holding the four IDX files, or datasets.{name}.download: true (needs network).")
+            f"to a folder holding the four IDX files, or datasets.{name}.download: true (needs network)"
+            + (". `make .cache/fashion-mnist` puts Debian's dataset-fashion-mnist there (`make repro` does it first)"
+               if name == "fashion_mnist" else "") + ".")
     train_x, train_y = raw["train"]
     parts = _split(len(train_x), val, 0.0, np.random.default_rng(seed))
     to_float = lambda a: (a.astype(np.float32) / 255.0)[:, None]  # noqa: E731
