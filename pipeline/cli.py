@@ -9,6 +9,7 @@
     pm2gan report           write reports/ from results/ and attach it to an MLflow run
     pm2gan explore MODEL    train one family over a few settings here and print its validation metrics
     pm2gan ui               the MLflow UI on the project's tracking store
+    pm2gan sample RUN_ID    draw samples from the trained model of a trial's MLflow run (a PNG and a .npy)
     pm2gan submit STAGE...  run DVC stages on a Ray cluster as a Ray job and restore their outputs here
 
 `pm2gan COMMAND --help` says more; --params and --profile go before or after the command.
@@ -133,6 +134,38 @@ def cmd_explore(cfg: configmod.Config, args) -> None:
     explore.run(cfg, args.model, args.datasets, args.set, args.seeds)
 
 
+def cmd_sample(cfg: configmod.Config, args) -> None:
+    """Load a trial's trained model from its MLflow run and draw from it: the first thing a user
+    of a trained model asks for. The tracking server is MLFLOW_TRACKING_URI, else the project's
+    local one (started for the download, stopped after)."""
+    import numpy as np
+    import torch
+
+    from . import data, figures, tracking
+    from .config import ConfigError
+    from .samplers import SAMPLERS
+    from .train import trial_from_mlflow
+
+    with contextlib.ExitStack() as stack:
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or stack.enter_context(
+            tracking.tracking_server(cfg.tracking.store, cfg.tracking.host))
+        tracking.check_server(uri)
+        model, trial = trial_from_mlflow(args.run_id, uri)
+    sampler = args.sampler or (model.samplers[0] if model.samplers else "prior")
+    if sampler not in model.samplers:
+        raise ConfigError("pm2gan sample", "--sampler", f"{model.__class__.__name__} draws with "
+                                    f"{', '.join(model.samplers) or 'no sampler'}, not {sampler!r}")
+    x_train = torch.empty(0)
+    if sampler != "prior":  # it encodes training examples: the run's dataset, from data/
+        x_train = torch.as_tensor(data.load(trial.dataset).x["train"])
+    drawn = SAMPLERS[sampler](model, args.n, torch.Generator().manual_seed(args.seed), x_train).cpu().numpy()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out.with_suffix(".npy"), drawn)
+    figures.save(figures.samples_figure(drawn, f"run {args.run_id[:8]}: {args.n} samples ({sampler})"), out)
+    print(f"sample: {args.n} samples ({sampler}) -> {out} and {out.with_suffix('.npy')}")
+
+
 def cmd_ui(cfg: configmod.Config, args) -> None:
     from .tracking import SERVER_ENV, port_is_free, server_command
 
@@ -193,7 +226,7 @@ def cmd_job(cfg: configmod.Config, args) -> None:
 
 COMMANDS = {"check": cmd_check, "fetch": cmd_fetch, "evalnet": cmd_evalnet, "study": cmd_study,
             "theory": cmd_theory, "report": cmd_report, "stages": cmd_stages, "explore": cmd_explore, "ui": cmd_ui,
-            "submit": cmd_submit, "job": cmd_job}
+            "sample": cmd_sample, "submit": cmd_submit, "job": cmd_job}
 COMPUTING = ("fetch", "evalnet", "study", "theory", "report")  # what a cluster job's restore must not run here
 
 
@@ -252,6 +285,12 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("name", metavar="NAME", choices=names, help="one of: " + ", ".join(names))
         if name == "ui":
             p.add_argument("--port", type=int, default=5000)
+        if name == "sample":
+            p.add_argument("run_id", metavar="RUN_ID", help="a trial's MLflow run id (the run's page, or its `run_id`)")
+            p.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
+            p.add_argument("--sampler", help="prior, shuffled_codes or fitted_marginals (default: the family's first)")
+            p.add_argument("--seed", type=int, default=0)
+            p.add_argument("--out", default="samples.png", help="the PNG; the samples go beside it as .npy")
         if name == "stages":
             p.add_argument("--check", action="store_true", help="only check that dvc.yaml is current")
         if name in ("submit", "job"):

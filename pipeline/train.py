@@ -47,11 +47,17 @@ def load_from_mlflow(run_id: str, tracking_uri: str | None = None, device: str =
     """The trained model of a trial's MLflow run, in one call: `load_from_mlflow("<run id>")`.
     The run's `checkpoint/` artifact is downloaded (MLflow's own download) and rebuilt with
     weights only: a checkpoint is data, never code."""
+    return trial_from_mlflow(run_id, tracking_uri, device)[0]
+
+
+def trial_from_mlflow(run_id: str, tracking_uri: str | None = None, device: str = "cpu") -> tuple[Family, TrialConfig]:
+    """The trained model of a trial's MLflow run and the trial's config (its dataset, seed, ...)."""
     import mlflow.artifacts
 
     folder = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="checkpoint",
                                                  tracking_uri=tracking_uri)  # None: MLFLOW_TRACKING_URI
-    return load_checkpoint(Path(folder) / CHECKPOINT_FILE, device=device)[0]
+    model, ckpt = load_checkpoint(Path(folder) / CHECKPOINT_FILE, device=device)
+    return model, TrialConfig.from_dict(ckpt["config"])
 
 
 def _log_points(hooks: Hooks, curves: dict[str, list[tuple[int, float]]]) -> None:

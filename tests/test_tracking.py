@@ -85,6 +85,27 @@ def test_trial_run_records_config_curves_images_and_checkpoint(server, datasets)
     assert [a.path for a in client.list_artifacts(run.run_id, "checkpoint")] == ["checkpoint/checkpoint.pt"]
 
 
+def test_a_trained_model_is_loaded_from_its_run_and_sampled_from_the_command_line(server, datasets, tmp_path,
+                                                                                  monkeypatch, capsys):
+    import numpy as np
+
+    from pipeline.cli import main
+    from tests.conftest import ROOT
+
+    ds = datasets["ring8"]
+    cfg = trial("gan", ds, steps=20, log_every=10)
+    run = open_trial_run(server, tracking.experiment_id(server, "test/sample"), None, cfg, {})
+    train(cfg, ds, hooks=TrackingHooks(run))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    out = tmp_path / "drawn" / "samples.png"
+    assert main(["--params", str(ROOT / "params.yaml"), "sample", run.run_id, "--n", "32", "--out", str(out)]) == 0
+    drawn = np.load(out.with_suffix(".npy"))
+    assert out.stat().st_size > 0 and drawn.shape == (32, 2) and np.isfinite(drawn).all()
+    assert "32 samples (prior)" in capsys.readouterr().out
+    assert main(["--params", str(ROOT / "params.yaml"), "sample", run.run_id, "--sampler", "shuffled_codes"]) == 2
+    assert "draws with prior, not 'shuffled_codes'" in capsys.readouterr().err
+
+
 def test_diverged_trial_is_recorded_as_such(server, datasets):
     import numpy as np
 
