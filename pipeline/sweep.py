@@ -35,13 +35,28 @@ class SweepInterrupted(SweepError, tracking.Interrupted):
     """The sweep stopped before every trial finished: its parent run ends KILLED, resumable."""
 
 
+HEARTBEAT_S = 60.0  # a trial still training says how far it got at most this often
+
+
 def _progress_callback(total: int):
-    """One line per finished trial, instead of Tune's tables of nested configs."""
+    """One line per finished trial, instead of Tune's tables of nested configs; and, for a trial
+    that trains longer than HEARTBEAT_S, a line now and then with its step (the papers' budgets
+    run for hours per trial)."""
     from ray import tune
 
     class Progress(tune.Callback):
         def __init__(self):
             self.start, self.here = time.monotonic(), 0
+            self.said: dict[str, float] = {}  # trial id -> when its last step line was printed
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            now = time.monotonic()
+            if "step" not in result or now - self.said.setdefault(trial.trial_id, now) < HEARTBEAT_S:
+                return
+            self.said[trial.trial_id] = now
+            cfg = TrialConfig.from_dict(trial.config["trial"])
+            print(f"  ... {cfg.run_name}: step {int(result['step']):,} of {cfg.train.steps:,} "
+                  f"({_duration(now - self.start)} into the sweep)", flush=True)
 
         def _line(self, trials, trial, outcome: str) -> None:
             # counted from Tune's own list: a resumed sweep's finished trials count too

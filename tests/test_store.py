@@ -135,14 +135,17 @@ def project(tmp_path, monkeypatch):
 
 
 @pytest.mark.service
-def test_two_studies_that_ask_for_one_training_train_it_once(project):
+def test_two_studies_that_ask_for_one_training_train_it_once(project, monkeypatch, capfd):
     """`generation` and `inference` both ask for the AE on digits, seed 0: the second study
-    evaluates the model the first one trained, and says so in its results and its MLflow run."""
+    evaluates the model the first one trained, and says so in its results and its MLflow run.
+    (With the heartbeat at 0 s, each trial's step lines show too.)"""
     import ray
 
+    from pipeline import sweep
     from pipeline.results import read_study
     from pipeline.sweep import run_study
 
+    monkeypatch.setattr(sweep, "HEARTBEAT_S", 0.0)
     folder, raw, uri = project
     raw = copy.deepcopy(raw)
     raw["profiles"]["quick"].update(seeds=[0], train={"steps": 30, "batch_size": 32, "log_every": 10,
@@ -155,6 +158,7 @@ def test_two_studies_that_ask_for_one_training_train_it_once(project):
     evalnet.save(evalnet.Classifier(64, 8, 10), {"dataset": "digits"}, "digits", folder / "evalnets")
     try:
         run_study(cfg, "generation", results_dir=folder / "results")
+        assert "  ... ae-digits-s0: step 30 of 30" in capfd.readouterr().out  # a trial's heartbeat, through Tune
         store = TrialStore()
         assert store.root == (folder / ".pm2gan" / "store").resolve()
         assert len(list(store.trained.glob("*/record.json"))) == 2  # both trainings kept
