@@ -246,17 +246,17 @@ def study_outcome(study: str, table: TableLike, extra: list[str] | None = None) 
     """A published-number study's verdict, as its outcome and the sentences behind it (the study
     wraps them in its Verdict): holds when every published number it measures is reproduced,
     does not hold when one is not (outside twice the combined error: a two-sided test at about
-    5%), inconclusive when any is not comparable yet (a capped or smaller run). Each comparison
-    is a sentence."""
+    5%), inconclusive otherwise (a row not comparable yet: a capped or smaller run, other nets).
+    Each comparison is a sentence."""
     mine = [c for c in compare({study: table})
             if c.entry.study == study and c.verdict != "not run" and not c.entry.other_protocol]
     because = [f"{c.entry.name} {c.entry.dataset} {c.entry.metric.split('/')[-1]}: published {_published_text(c.entry)}, "
                f"ours {c.ours}: {c.verdict} ({c.why})" for c in mine] + (extra or [])
     verdicts = {c.verdict for c in mine}
-    if not mine or "not comparable yet" in verdicts:
-        outcome = "inconclusive"
-    elif verdicts == {"reproduced"}:
+    if "not reproduced" in verdicts:  # a conjunction: one number refuted refutes it, whatever the others
+        outcome = "does not hold"
+    elif mine and verdicts == {"reproduced"}:
         outcome = "holds"
     else:
-        outcome = "does not hold"
+        outcome = "inconclusive"
     return outcome, because

@@ -147,3 +147,16 @@ def test_a_collapsed_code_is_named_beside_the_published_number():
     assert half.row("fashion_mnist", "bigan").code_note() == "1.0 of 4 code units dead on average"
     live = Table(rows("bigan", "fashion_mnist", {"knn_accuracy": [0.9] * 3, "dead_units": [0.0] * 3}))
     assert live.row("fashion_mnist", "bigan").code_note() == ""
+
+
+def test_a_published_number_study_reaches_each_of_its_three_outcomes(papers_nets):
+    near = [6.0, 7.0, 6.0, 5.0, 7.0, 6.0, 7.0, 6.0, 7.0, 6.0]
+    study = STUDIES["modes2d"]
+
+    def outcome(modes, uncapped):
+        table = modes_table(modes, uncapped)["modes2d"]
+        return study.verdict(table).outcome
+
+    assert outcome(near, uncapped=20) == "inconclusive"  # the GAN's other numbers (reverse KL, ...) are undefined here
+    assert outcome([1.0] * 10, uncapped=20) == "does not hold"  # a number outside the paper's error
+    assert outcome(near, uncapped=400_000) == "inconclusive"  # a capped run

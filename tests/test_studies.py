@@ -211,3 +211,56 @@ def test_a_study_with_nothing_to_run_gets_a_page_that_says_so(tmp_path):
     page = (tmp_path / "reports" / "roles.md").read_text()
     assert written["roles"] == tmp_path / "reports" / "roles.md" and "**Not run** in profile `reference`" in page
     assert "not run in profile `reference`" in (tmp_path / "reports" / "index.md").read_text()
+
+
+def _three(study: str, build) -> dict[str, str]:
+    """The outcome of `study` on results `build(kind)` made to hold, to be reversed, and to be
+    too spread to tell."""
+    return {kind: STUDIES[study].verdict(Table(*build(kind))).outcome for kind in ("good", "bad", "spread")}
+
+
+def test_roles_reaches_each_of_its_three_outcomes():
+    def build(kind):
+        tc = {"good": [0.2, 0.21, 0.19], "bad": [3.0, 3.1, 2.9], "spread": [0.1, 2.5, 1.0]}[kind]
+        plain = rows("pm", "bars", {"total_correlation": [1.0, 1.05, 0.95], "recon_mse": [1.0] * 3}, {"lam": 0.0})
+        game = rows("pm", "bars", {"total_correlation": tc, "recon_mse": [1.1] * 3}, {"lam": 1.0})
+        gauss = rows("gan", "digits", {"prior/frechet": [40.0, 41.0, 39.0]}, {"prior": "gaussian"})
+        other = rows("gan", "digits", {"prior/frechet": {"good": [40.0, 40.5, 39.5], "bad": [90.0, 91.0, 89.0],
+                                                         "spread": [20.0, 80.0, 45.0]}[kind]}, {"prior": "uniform"})
+        return (plain + game + gauss + other,)
+
+    assert _three("roles", build) == {"good": "holds", "bad": "does not hold", "spread": "inconclusive"}
+
+
+def test_gen_costs_reaches_each_of_its_three_outcomes():
+    noise = {"ring8": {"uniform noise over the box": {"prior/high_quality": [0.005, 0.006, 0.004, 0.005]}}}
+
+    def build(kind):
+        grad = {"good": [0.01, 0.011, 0.009], "bad": [0.9, 0.91, 0.89], "spread": [0.01, 0.9, 0.4]}[kind]
+        results = (rows("gan", "ring8", {"gen_grad_early": grad}, {"gen_cost": "minimax"})
+                   + rows("gan", "ring8", {"gen_grad_early": [0.5, 0.51, 0.49]}, {"gen_cost": "nonsaturating"})
+                   + rows("gan", "ring8", {"prior/modes": [2.0, 2.0, 3.0], "prior/high_quality": [0.9, 0.92, 0.91]},
+                          {"gen_cost": "kl"})
+                   + rows("gan", "ring8", {"prior/modes": [7.0, 8.0, 8.0], "prior/high_quality": [0.8, 0.82, 0.81]},
+                          {"gen_cost": "ml"}))
+        return results, noise
+
+    assert _three("gen_costs", build) == {"good": "holds", "bad": "does not hold", "spread": "inconclusive"}
+
+
+def test_ebgan_reaches_each_of_its_three_outcomes_and_reads_toy_modes_beside_noise():
+    noise = {"ring8": {"uniform on the ring's circle": {"prior/high_quality": [0.078, 0.08, 0.075, 0.077]}}}
+
+    def build(kind):
+        cosine = {"good": [0.1, 0.11, 0.09], "bad": [0.6, 0.61, 0.59], "spread": [0.05, 0.6, 0.3]}[kind]
+        off = rows("ebgan", "ring8", {"prior/code_cosine": [0.3, 0.31, 0.29], "prior/modes": [3.0, 3.0, 4.0],
+                                      "prior/high_quality": [0.9, 0.91, 0.92]}, {"pt_weight": 0.0})
+        on = rows("ebgan", "ring8", {"prior/code_cosine": cosine, "prior/modes": [8.0, 7.0, 8.0],
+                                     "prior/high_quality": [0.9, 0.91, 0.92]}, {"pt_weight": 0.1})
+        return off + on, noise
+
+    assert _three("ebgan", build) == {"good": "holds", "bad": "does not hold", "spread": "inconclusive"}
+    # modes gained, but the samples are no better than points on the circle: not a finding
+    off, _ = build("good")
+    at_noise = [r.model_copy(update={"metrics": {**r.metrics, "eval/prior/high_quality": 0.07}}) for r in off]
+    assert STUDIES["ebgan"].verdict(Table(at_noise, noise)).outcome == "does not hold"
