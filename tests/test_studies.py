@@ -264,3 +264,19 @@ def test_ebgan_reaches_each_of_its_three_outcomes_and_reads_toy_modes_beside_noi
     off, _ = build("good")
     at_noise = [r.model_copy(update={"metrics": {**r.metrics, "eval/prior/high_quality": 0.07}}) for r in off]
     assert STUDIES["ebgan"].verdict(Table(at_noise, noise)).outcome == "does not hold"
+
+
+def test_every_study_takes_what_its_stage_hands_its_baselines():
+    """The study stage calls `references(cfg, datasets, trials, classifiers)` on every study."""
+    cfg = config.load(ROOT / "params.yaml")
+    for name, study in STUDIES.items():
+        if study.kind != "analytic":
+            assert study.references(cfg, {}, [], {}) == {}, name
+
+
+def test_a_generator_with_no_trivial_generator_to_beat_is_not_said_to_generate():
+    ae = rows("ae", "grid25", {"shuffled_codes/high_quality": [0.1, 0.12, 0.11]})
+    pm = rows("pm", "grid25", {"shuffled_codes/high_quality": [0.6, 0.62, 0.65]})
+    gan = rows("gan", "grid25", {"prior/high_quality": [0.9, 0.85, 0.95]})
+    verdict = STUDIES["generation"].verdict(Table(ae + pm + gan))  # no baselines stored
+    assert verdict.outcome == "inconclusive" and any("no trivial generator" in b for b in verdict.because)

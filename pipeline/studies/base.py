@@ -179,8 +179,13 @@ def trivial_generators(dataset: str, table: Table) -> list[Row]:
 def generates(row: Row | None, sampler: str, dataset: str, table: Table) -> list[stats.Part]:
     """Parts: `row`'s samples from `sampler` beat each trivial generator of the dataset, on the
     high-quality share of a toy, the Fréchet distance of images (one-sided Welch at 5%)."""
+    if row is None:
+        return []
+    bases = trivial_generators(dataset, table)
+    if not bases:  # a claim with nothing to beat is not tested: it cannot hold
+        return [stats.Part(f"{dataset}: {row.label()}: no trivial generator was computed to compare with", 1.0, 1.0)]
     parts = []
-    for base in trivial_generators(dataset, table) if row is not None else []:
+    for base in bases:
         metric, better = (("high_quality", "higher") if base.get("prior/high_quality") else ("frechet", "lower"))
         parts.append(compare(row, base, f"{sampler}/{metric}", better, f"prior/{metric}").part())
     return parts
@@ -247,9 +252,11 @@ class Study:
     columns: ClassVar[tuple[str, ...]]  # the metrics its table shows, in order (registry names)
     kind: ClassVar[str] = "sweep"  # a Ray Tune sweep of trials; "analytic" for one that trains no family
 
-    def references(self, cfg, datasets: dict) -> dict[str, dict[str, dict[str, float]]]:
-        """Rows computed without training, beside the trials (FastICA on `ica`, raw pixels):
-        dataset -> row name -> metric -> value. None by default."""
+    def references(self, cfg, datasets: dict, trials: list, classifiers: dict) -> dict[str, dict[str, dict[str, Any]]]:
+        """Rows computed without training, beside the trials (trivial baselines, FastICA on `ica`,
+        raw pixels): dataset -> row name -> metric -> a value, or one value per draw. None by
+        default. `trials` are the study's trial configs; `classifiers` the evaluation
+        classifiers (dataset -> state) that score samples."""
         return {}
 
     def verdict(self, table: Table) -> Verdict:
