@@ -253,6 +253,10 @@ def study_outcome(study: str, table: TableLike, extra: list[str] | None = None) 
     because = [f"{c.entry.name} {c.entry.dataset} {c.entry.metric.split('/')[-1]}: published {_published_text(c.entry)}, "
                f"ours {c.ours}: {c.verdict} ({c.why})" for c in mine] + (extra or [])
     verdicts = {c.verdict for c in mine}
+    counted = [c.verdict for c in mine]
+    tally = ", ".join(f"{counted.count(v)} {v}" for v in ("reproduced", "not reproduced", "not comparable yet")
+                      if counted.count(v))
+    because = [f"of {len(mine)} published numbers: {tally or 'none measured'}"] + because
     if "not reproduced" in verdicts:  # a conjunction: one number refuted refutes it, whatever the others
         outcome = "does not hold"
     elif mine and verdicts == {"reproduced"}:

@@ -160,3 +160,14 @@ def test_a_published_number_study_reaches_each_of_its_three_outcomes(papers_nets
     assert outcome(near, uncapped=20) == "inconclusive"  # the GAN's other numbers (reverse KL, ...) are undefined here
     assert outcome([1.0] * 10, uncapped=20) == "does not hold"  # a number outside the paper's error
     assert outcome(near, uncapped=400_000) == "inconclusive"  # a capped run
+
+
+def test_an_ordering_of_a_generator_below_the_mean_image_is_no_result():
+    study = STUDIES["parzen"]
+    refs = {"fashion_mnist": {"mean training image": {"prior/parzen_ll": -156.0}}}
+    aae = rows("aae", "fashion_mnist", {"prior/parzen_ll": [300.0, 302.0, 301.0]})
+    broken = rows("gan", "fashion_mnist", {"prior/parzen_ll": [-300.0, -290.0, -310.0]})
+    working = rows("gan", "fashion_mnist", {"prior/parzen_ll": [200.0, 210.0, 205.0]})
+    verdict = study.verdict(Table(aae + broken, refs))
+    assert verdict.outcome == "inconclusive" and any("precondition, gan beats the mean" in b for b in verdict.because)
+    assert study.verdict(Table(aae + working, refs)).outcome == "holds"

@@ -57,7 +57,7 @@ def test_a_comparison_states_its_effect_interval_and_what_it_could_detect():
     c = stats.compare(row("a", [1.0, 1.1, 0.9]), row("b", [0.5, 0.4, 0.6]), "m", "higher")
     assert c.effect == pytest.approx(0.5) and c.low < 0.5 < c.high and c.low > 0
     assert 0 < c.detectable < 0.5  # found, and with room
-    assert "effect +0.5" in c.sentence() and "95% CI" in c.sentence() and "detectable" in c.sentence()
+    assert "effect +0.5 in the claimed direction" in c.sentence() and "95% CI" in c.sentence() and "detectable" in c.sentence()
     lower = stats.compare(row("b", [0.5, 0.4, 0.6]), row("a", [1.0, 1.1, 0.9]), "m", "lower")
     assert lower.effect == pytest.approx(0.5) and lower.p_support == pytest.approx(c.p_support)
 

@@ -32,9 +32,21 @@ class Verdict:
         return f"**{self.outcome}** — " + "; ".join(self.because)
 
     @classmethod
-    def of(cls, parts: list[stats.Part], summary: list[str] | None = None) -> Verdict:
-        """The conjunction of tested parts (stats.conclude), each part's sentence with its outcome."""
-        return cls(stats.conclude(parts), (summary or []) + stats.describe(parts))
+    def of(cls, parts: list[stats.Part], summary: list[str] | None = None, notes: list[str] | None = None) -> Verdict:
+        """The conjunction of tested parts (stats.conclude): its `summary` sentences (each
+        sub-claim's tally), each part's sentence with its outcome, then `notes` (numbers shown,
+        not tested)."""
+        return cls(stats.conclude(parts), (summary or []) + stats.describe(parts) + (notes or []))
+
+    def summary(self) -> list[str]:
+        """The sentences before the first test: what the index shows (the first sentence when
+        the verdict starts with a test)."""
+        lines = []
+        for line in self.because:
+            if line.startswith("["):
+                break
+            lines.append(line)
+        return lines or self.because[:1]
 
 
 @dataclasses.dataclass

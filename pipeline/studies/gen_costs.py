@@ -50,5 +50,5 @@ class GenCosts(Study):
         return Verdict.of(saturates + orders + on_data, [
             f"minimax saturates early: {stats.tally(saturates, total)}",
             f"ml holds more modes than kl: {stats.tally(orders, total)}",
-            f"kl's and ml's samples lie on the data (beat the trivial generators): {stats.tally(on_data, total)}",
-            *shown])
+            f"kl's and ml's samples lie on the data (beat the trivial generators): {stats.tally(on_data, total)}"],
+            shown)

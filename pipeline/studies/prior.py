@@ -45,4 +45,4 @@ class Prior(Study):
                 shown.append(f"{dataset} {row.label()} vs {aae.label()}: {row.mean('steps_per_s'):.0f} vs "
                              f"{aae.mean('steps_per_s'):.0f} steps/s (not tested), diverged {row.diverged} vs {aae.diverged}")
         return Verdict.of(parts, [f"WAE-MMD and PM + scalar GANs match the Gaussian prior as well as the AAE (within "
-                                  f"{MARGIN:.0%}) at a lower cost per step: {stats.tally(parts, len(parts))}"] + shown)
+                                  f"{MARGIN:.0%}) at a lower cost per step: {stats.tally(parts, len(parts))}"], shown)

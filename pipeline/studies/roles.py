@@ -49,5 +49,5 @@ class Roles(Study):
         total = len(pm_parts) + len(gan_parts)
         return Verdict.of(pm_parts + gan_parts, [
             f"PM's game regularises its autoencoder (lower total correlation than lambda = 0): {stats.tally(pm_parts, total)}",
-            f"the GAN's samples from other priors are no worse (within {MARGIN:.0%}): {stats.tally(gan_parts, total)}",
-            *shown])
+            f"the GAN's samples from other priors are no worse (within {MARGIN:.0%}): {stats.tally(gan_parts, total)}"],
+            shown)

@@ -85,12 +85,12 @@ class Comparison:
     def sentence(self) -> str:
         if self.n_a == 0 or (self.n_b == 0 and not math.isfinite(self.mean_b)):
             return f"{self.metric}: {self.a} vs {self.b}: no values"
-        sign = "−" if self.better == "lower" else "+"
         interval = f"[{self.low:.3g}, {self.high:.3g}]" if math.isfinite(self.low) else "[no interval: n < 2]"
         detect = f"; detectable ≥ {self.detectable:.3g}" if math.isfinite(self.detectable) else ""
         b_n = "fixed" if self.n_b == 0 else f"n={self.n_b}"
         return (f"{self.a} {self.mean_a:.4g} vs {self.b} {self.mean_b:.4g} ({self.metric}, {self.better} is better; "
-                f"n={self.n_a} vs {b_n}): effect {sign}{self.effect:.3g}, 95% CI {interval}, Welch p={self.p_support:.3g}"
+                f"n={self.n_a} vs {b_n}): effect {self.effect:+.3g} in the claimed direction, 95% CI {interval}, "
+                f"Welch p={self.p_support:.3g}"
                 f"{detect}")
 
 
@@ -154,6 +154,13 @@ def against(a: Sample | None, value: float, name: str, metric: str, better: str)
                           math.nan, math.nan, 1.0, 1.0, math.nan)
     effect, low, high, p, q, detectable, _ = welch(va, float(value), better)
     return Comparison(la, name, metric, better, len(va), 0, float(va.mean()), value, effect, low, high, p, q, detectable)
+
+
+def precondition(comparison: Comparison, why: str) -> Part:
+    """A comparison the claim presupposes rather than states (a row beats a trivial baseline, so
+    that it is a result at all): it must hold for the verdict to hold, and its failure makes the
+    verdict inconclusive, never a refutation of the claim itself."""
+    return Part(f"precondition, {why}: " + comparison.sentence(), comparison.p_support, 1.0)
 
 
 def no_worse(a: Sample | None, b: Sample | None, metric: str, better: str, margin: float) -> Part:

@@ -40,13 +40,6 @@ def _evidence(studies: tuple[str, ...], verdicts: dict[str, Verdict]) -> str:
     return "; ".join(found) if found else "not run"
 
 
-def summary_of(verdict: Verdict) -> list[str]:
-    """A verdict's summary sentences (each sub-claim's tally), without its tests' details; the
-    first test where a verdict has no summary."""
-    lines = [b for b in verdict.because if not b.startswith("[")]
-    return lines or verdict.because[:1]
-
-
 def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, not_run: dict[str, str] | None = None) -> str:
     from . import STUDIES
 
@@ -64,7 +57,7 @@ def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, no
         verdict = verdicts.get(name)
         missing = f"not run in profile `{not_run[name]}` (none of its datasets)" if name in not_run else "not run"
         lines.append(f"| [{name}]({name}.md) | {study.claim} | "
-                     + (f"**{verdict.outcome}** — " + "; ".join(summary_of(verdict)) if verdict else missing) + " |")
+                     + (f"**{verdict.outcome}** — " + "; ".join(verdict.summary()) if verdict else missing) + " |")
     counted = [verdicts[n].outcome for n in STUDIES if n in verdicts]
     lines += ["", f"**{len(counted)} verdicts**: " + ", ".join(f"{counted.count(o)} {o}" for o in OUTCOMES) + ". A verdict "
               "holds when every test behind it does (one-sided Welch at 5%), does not hold only when one is reversed "
