@@ -250,8 +250,8 @@ def study_outcome(study: str, table: TableLike, extra: list[str] | None = None) 
     Each comparison is a sentence."""
     mine = [c for c in compare({study: table})
             if c.entry.study == study and c.verdict != "not run" and not c.entry.other_protocol]
-    because = [f"{c.entry.name} {c.entry.dataset} {c.entry.metric.split('/')[-1]}: published {_published_text(c.entry)}, "
-               f"ours {c.ours}: {c.verdict} ({c.why})" for c in mine] + (extra or [])
+    because = [f"[{c.verdict}] {c.entry.name} {c.entry.dataset} {c.entry.metric.split('/')[-1]}: published "
+               f"{_published_text(c.entry)}, ours {c.ours} ({c.why})" for c in mine] + (extra or [])
     verdicts = {c.verdict for c in mine}
     counted = [c.verdict for c in mine]
     tally = ", ".join(f"{counted.count(v)} {v}" for v in ("reproduced", "not reproduced", "not comparable yet")

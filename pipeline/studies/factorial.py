@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Study, Table, Verdict, compare, code_dims
+from . import stats
+from .base import Study, Table, Verdict, code_dims, compare
 
 FAMILIES = {"pm": "PM", "aae": "AAE"}
 
@@ -56,16 +57,18 @@ class Factorial(Study):
         return "total_correlation_knn" if row is not None and row.get("total_correlation_knn") else "total_correlation"
 
     def verdict(self, table: Table) -> Verdict:
-        parts = []
+        by_family: dict[str, list] = {}
         for model in FAMILIES:
             for dataset in table.datasets():
                 metric = self.metric(dataset, table)
                 row, control = table.row(dataset, model), table.row(dataset, "ae")
                 if row is None or control is None:
                     continue
-                parts.append(compare(row, control, metric, "lower").part())
+                mine = by_family.setdefault(model, [])
+                mine.append(compare(row, control, metric, "lower").part())
                 pca = next((b for (d, n), b in table.baselines.items() if d == dataset and n.startswith("PCA")), None)
                 if pca is not None and metric == "total_correlation_knn" and pca.get(metric):
-                    parts.append(compare(row, pca, metric, "lower").part())
-        return Verdict.of(parts, [f"PM's and the AAE's codes against the plain autoencoder's and PCA's ({len(parts)} "
-                                  "tests, each one-sided Welch at 5%)"])
+                    mine.append(compare(row, pca, metric, "lower").part())
+        parts = [p for family in by_family.values() for p in family]
+        return Verdict.of(parts, [f"{label}'s code more factorial than the plain autoencoder's and PCA's: "
+                                  f"{stats.tally(by_family.get(model, []), len(parts))}" for model, label in FAMILIES.items()])
