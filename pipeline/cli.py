@@ -282,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, parents=[common], description=HELP.get(name), **options)
         if name == "study":
             names = study_names()
-            p.add_argument("name", metavar="NAME", choices=names, help="one of: " + ", ".join(names))
+            # named here, checked by `cmd_study`: an unknown name is one `pm2gan: error:` line like any bad input
+            p.add_argument("name", metavar="NAME", help="one of: " + ", ".join(names))
         if name == "ui":
             p.add_argument("--port", type=int, default=5000)
         if name == "sample":
