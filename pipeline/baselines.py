@@ -121,15 +121,21 @@ def image_baselines(ds, classifier_state: dict, samples: int, draws: int = 3) ->
     return {"real training images": _per_draw(floor), "Gaussian fit to the pixels": _per_draw(gaussian)}
 
 
+def samples_per_dataset(trials: list) -> dict[str, int]:
+    """dataset -> how many samples its trials score (the largest `eval_samples`, if they differ):
+    as many as a baseline draws."""
+    samples: dict[str, int] = {}
+    for t in trials:
+        samples[t.dataset] = max(samples.get(t.dataset, 0), t.train.eval_samples)
+    return samples
+
+
 def generator_baselines(datasets: dict, trials: list, classifiers: dict) -> dict:
     """The trivial generators of every dataset the trials run on, as many samples as its trials
     score: noise on a 2-D toy; the Gaussian fit to the pixels and the real-image floor on
     labelled images (with their evaluation classifier)."""
-    samples: dict[str, int] = {}
-    for t in trials:
-        samples[t.dataset] = max(samples.get(t.dataset, 0), t.train.eval_samples)
     out = {}
-    for name, n in samples.items():
+    for name, n in samples_per_dataset(trials).items():
         ds = datasets[name]
         if "centres" in ds.meta:
             out[name] = toy_noise(ds, n)

@@ -32,12 +32,9 @@ class ParzenStudy(Study):
     def references(self, cfg, datasets, trials, classifiers):
         """What the estimate gives without a generator: the training images, k-means centroids and
         the mean image (pipeline/baselines.py)."""
-        from ..baselines import parzen_baselines
+        from ..baselines import parzen_baselines, samples_per_dataset
 
-        samples: dict[str, int] = {}
-        for t in trials:
-            samples[t.dataset] = max(samples.get(t.dataset, 0), t.train.eval_samples)
-        return {name: parzen_baselines(datasets[name], n) for name, n in samples.items()}
+        return {name: parzen_baselines(datasets[name], n) for name, n in samples_per_dataset(trials).items()}
 
     def verdict(self, table: Table) -> Verdict:
         parts, unsettled = [], []
