@@ -15,6 +15,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Strict
 from torch import nn
 
+from . import nets
 from .nets import DataSpec, NetConfig, parameter_count
 from .priors import PRIORS
 
@@ -30,6 +31,7 @@ CRITIC_CODES = "critic_codes"  # samples -> their codes in the discriminator (EB
 Real = Annotated[float, Strict()]
 Positive = Annotated[float, Strict(), at.Gt(0)]
 NonNegative = Annotated[float, Strict(), at.Ge(0)]
+Share = Annotated[float, Strict(), at.Gt(0), at.Lt(1)]  # a part of a whole, neither none nor all
 Count = Annotated[int, Strict(), at.Ge(1)]
 NonNegativeInt = Annotated[int, Strict(), at.Ge(0)]
 
@@ -77,6 +79,10 @@ class Family(nn.Module):
         """One step of every player on batch x (B, *shape). Returns detached scalar losses
         keyed 'loss/<player>' (no .item(): the caller decides when to synchronise)."""
         raise NotImplementedError
+
+    def plan(self, steps: int) -> None:
+        """Told the trial's budget once, before its first step: for a family whose game has
+        phases (GMMN+AE trains its autoencoder first). Most families ignore it."""
 
     # -- capabilities (override what the family can do) -----------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -163,6 +169,11 @@ class AutoencoderFamily(Family):
 
     def decode(self, code: torch.Tensor) -> torch.Tensor:
         return self.decoder(code)
+
+    def encoder_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's penultimate layer: its activations before the linear layer that makes
+        the code (BiGAN's second feature protocol reads these, not E(x))."""
+        return nets.before_last_linear(self.encoder)(x)
 
     @torch.no_grad()
     def sample(self, n, gen=None):

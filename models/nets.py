@@ -163,5 +163,18 @@ class UnitwiseMLP(nn.Module):
         return torch.einsum("buh,uh->bu", h, self.w2) + self.b2
 
 
+def before_last_linear(net: nn.Module) -> nn.Sequential:
+    """The layers of `net` (a Sequential, nested ones flattened) before its last nn.Linear:
+    an encoder's penultimate layer, sharing its weights."""
+    def flat(module: nn.Module) -> list[nn.Module]:
+        return [leaf for child in module for leaf in flat(child)] if isinstance(module, nn.Sequential) else [module]
+
+    layers = flat(net)
+    last = max((i for i, layer in enumerate(layers) if isinstance(layer, nn.Linear)), default=None)
+    if last is None:
+        raise ValueError("the net has no linear layer")
+    return nn.Sequential(*layers[:last])
+
+
 def parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())

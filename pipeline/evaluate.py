@@ -19,20 +19,23 @@ from models import Family
 
 from . import metrics
 from .data import Dataset, as_tensor
-from .fit import PACKAGE_ROOT, Trained, seed_everything, source_digest
+from .fit import PACKAGE_ROOT, Trained, family_sources, seed_everything, source_digest
 from .samplers import SAMPLERS
 
 SPLIT_PREFIX = {"test": "eval", "val": "val"}
-# Every file whose code an evaluation depends on: this module and what it imports (the families,
-# the trained weights' format, the metrics, the samplers, the data), and the evaluation
-# classifier's net (pipeline/evalnet.py). tests/test_store.py checks the list against the imports.
-EVALUATION_SOURCES = ("models", "pipeline/fit.py", "pipeline/evaluate.py", "pipeline/metrics.py",
+# Every file whose code an evaluation depends on: this module and what it imports (the trained
+# weights' format, the metrics, the samplers, the data), the evaluation classifier's net
+# (pipeline/evalnet.py) and the family's own code (fit.family_sources, as for training).
+# tests/test_store.py checks the list against the imports.
+EVALUATION_SOURCES = ("pipeline/fit.py", "models/__init__.py", "pipeline/evaluate.py", "pipeline/metrics.py",
                       "pipeline/samplers.py", "pipeline/data.py", "pipeline/atomic.py", "pipeline/evalnet.py")
 
 
-def evaluation_code_version(root: Path = PACKAGE_ROOT) -> str:
-    """The evaluation code's version: equal versions score equal trained models alike."""
-    return source_digest(EVALUATION_SOURCES, root)
+def evaluation_code_version(name: str, root: Path = PACKAGE_ROOT) -> str:
+    """Family `name`'s evaluation code version: equal versions score equal trained models alike."""
+    return source_digest(EVALUATION_SOURCES + family_sources(name, root), root)
+
+
 TRAIN_CODES = 10_000  # training examples encoded as the probes' reference
 CODE_POINTS = 2500  # examples whose codes the code metrics read: the k-NN and energy-distance
 # estimates cost N^2 memory, and the toys' test split holds 20,000 (splits are shuffled, so
@@ -96,6 +99,17 @@ class Probe:
     def train_codes(self) -> np.ndarray:
         """Codes of (up to TRAIN_CODES) training examples: the reference of the probes."""
         return self.model.encode(as_tensor(self.ds.x["train"][:TRAIN_CODES], self.model.device)).cpu().double().numpy()
+
+    @functools.cached_property
+    def features(self) -> np.ndarray:
+        """The encoder's penultimate-layer activations of the examples whose codes the metrics read."""
+        return self.model.encoder_features(self.x[:CODE_POINTS]).cpu().double().numpy()
+
+    @functools.cached_property
+    def train_features(self) -> np.ndarray:
+        """The same for the training examples of the probes' reference."""
+        x = as_tensor(self.ds.x["train"][:TRAIN_CODES], self.model.device)
+        return self.model.encoder_features(x).cpu().double().numpy()
 
     @property
     def train_labels(self) -> np.ndarray:

@@ -13,6 +13,7 @@ without tying training to the evaluation code.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import math
 import random
@@ -30,8 +31,13 @@ from models import DataSpec, Family, NetConfig, family
 
 CHECKPOINT_FILE = "checkpoint.pt"
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-# Every file whose code a trained trial depends on: the families and this loop.
-TRAINING_SOURCES = ("models", "pipeline/fit.py")
+# The training code shared by every family: this loop and the zoo's package file. Each family adds
+# its own module and the models/ modules that module imports (`family_sources`).
+TRAINING_SOURCES = ("pipeline/fit.py", "models/__init__.py")
+# models/registry.py maps names to classes and so imports every family; what it means for a trial
+# is which class its name maps to, and that class's module is read itself. Reading the registry
+# would make adding a family retrain every other one.
+REGISTRY = "models/registry.py"
 
 
 def source_digest(sources: tuple[str, ...], root: Path = PACKAGE_ROOT) -> str:
@@ -46,9 +52,38 @@ def source_digest(sources: tuple[str, ...], root: Path = PACKAGE_ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
-def training_code_version(root: Path = PACKAGE_ROOT) -> str:
-    """The training code's version: equal versions train equal models from equal configs and data."""
-    return source_digest(TRAINING_SOURCES, root)
+def _models_imports(file: Path) -> set[str]:
+    """The models/ modules that `file` (a module of models/) imports, at any level of the file."""
+    found = set()
+    for node in ast.walk(ast.parse(file.read_text(), str(file))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:  # from .base import X
+                found.add(node.module.split(".")[0])
+            else:  # from . import losses, nets
+                found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("models."):
+            found.add(node.module.split(".")[1])
+    return found
+
+
+def family_sources(name: str, root: Path = PACKAGE_ROOT) -> tuple[str, ...]:
+    """The files of models/ that family `name` trains with: the module of its class and every
+    models/ module that module imports, however indirectly (read from the import statements)."""
+    module = family(name).__module__.split(".")[-1]
+    found, todo = {module}, [module]
+    while todo:
+        for imported in _models_imports(root / "models" / f"{todo.pop()}.py"):
+            if imported not in found and (root / "models" / f"{imported}.py").exists():
+                found.add(imported)
+                todo.append(imported)
+    return tuple(sorted(f"models/{m}.py" for m in found))
+
+
+def training_code_version(name: str, root: Path = PACKAGE_ROOT) -> str:
+    """Family `name`'s training code version: equal versions train equal models from equal
+    configs and data. An edit to one family's module retrains that family only; an edit to the
+    loop or to a shared module (nets, losses, base, priors) retrains every family that uses it."""
+    return source_digest(TRAINING_SOURCES + family_sources(name, root), root)
 
 
 class TrialConfig(Protocol):
@@ -196,6 +231,7 @@ def fit(cfg: TrialConfig, ds, hooks: Hooks | None = None, resume_from: Path | No
     device = resolve_device(cfg.device)
     model = build(cfg, ds.shape, ds.bounded, device)
     budget = cfg.train
+    model.plan(budget.steps)
 
     x_train = as_tensor(ds.x["train"], device)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)

@@ -13,8 +13,10 @@ An evaluation key is a digest of the training key, the evaluation settings (samp
 evaluation classifier's weights) and the evaluation code's version. Two studies that ask for the
 same training get the same keys, so the second reads the first one's model and scores; an edit
 to a study, a verdict or a figure changes no key; an edit to a metric changes every evaluation
-key and no training key; an edit to `models/` or `pipeline/fit.py`, a new hyperparameter or new
-data changes every key it touches, so nothing stale is ever read. Entries are written whole or
+key and no training key; an edit to `pipeline/fit.py`, a new hyperparameter or new data changes
+every key it touches, so nothing stale is ever read. The code versions are per family: an edit to
+one family's module (or a new family) changes that family's keys only, an edit to a module of
+models/ that several import (nets, losses, base, priors) the keys of each of them. Entries are written whole or
 not at all (an atomic rename), by the sweep's driver, which collects them from Tune's storage.
 
 Where: PM2GAN_TRIAL_STORE, else `.pm2gan/store` in the working tree. On a cluster the driver
@@ -80,14 +82,21 @@ class TrialStore:
         if self.root.exists() and not self.root.is_dir():
             raise NotADirectoryError(f"{STORE_ENV}: {self.root} is a file; the trial store must be a folder")
         self.trained, self.evaluated = self.root / "trained", self.root / "evaluated"
-        self.code_version = training_code_version()
-        self.evaluation_code_version = evaluation_code_version()
+        # per family, read once: the files do not change under a running study
+        self._versions: dict[tuple[str, str], str] = {}
+
+    def code_version(self, family: str, kind: str = "training") -> str:
+        """Family `family`'s training or evaluation code version (fit.training_code_version)."""
+        if (family, kind) not in self._versions:
+            version = training_code_version if kind == "training" else evaluation_code_version
+            self._versions[family, kind] = version(family)
+        return self._versions[family, kind]
 
     def key(self, cfg: TrialConfig, data_version: str) -> str:
-        return training_key(cfg, data_version, self.code_version)
+        return training_key(cfg, data_version, self.code_version(cfg.model))
 
     def evaluation_key(self, training: str, cfg: TrialConfig, classifier: str) -> str:
-        return evaluation_key(training, cfg.train.eval_samples, classifier, self.evaluation_code_version)
+        return evaluation_key(training, cfg.train.eval_samples, classifier, self.code_version(cfg.model, "evaluation"))
 
     def checkpoint(self, key: str) -> Path | None:
         """The stored trained trial under `key`, or None when it was never trained (or only half written)."""
@@ -99,8 +108,8 @@ class TrialStore:
         folder = self.evaluated / key
         return folder / ASSESSMENT_FILE if (folder / RECORD_FILE).exists() else None
 
-    def put_assessment(self, key: str, assessment: Path, record: dict[str, Any]) -> Path:
-        record = {"key": key, "evaluation_code_version": self.evaluation_code_version,
+    def put_assessment(self, key: str, assessment: Path, record: dict[str, Any], family: str) -> Path:
+        record = {"key": key, "evaluation_code_version": self.code_version(family, "evaluation"),
                   "stored_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   **{k if k in ("training_key", "eval_samples") else f"evaluated_by_{k}": v for k, v in record.items()}}
         with atomic_folder(self.evaluated / key) as tmp:
@@ -111,7 +120,7 @@ class TrialStore:
     def put(self, key: str, checkpoint: Path, cfg: TrialConfig, data_version: str, trained_by: dict[str, Any]) -> Path:
         """Keep a trained trial (a copy of its final checkpoint) under `key`, whole or not at all."""
         record = {"key": key, "training": training_config(cfg), "data_version": data_version,
-                  "training_code_version": self.code_version, "stored_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                  "training_code_version": self.code_version(cfg.model), "stored_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   **{f"trained_by_{k}": v for k, v in trained_by.items()}}
         with atomic_folder(self.trained / key) as tmp:
             shutil.copyfile(checkpoint, tmp / CHECKPOINT_FILE)

@@ -196,7 +196,8 @@ def _keeper(store: TrialStore, study: str):
             store.put(key, folder / CHECKPOINT_FILE, result.trial, p.get("data_version") or "", by)
         if evaluation_key and store.assessment(evaluation_key) is None and (folder / ASSESSMENT_FILE).exists():
             store.put_assessment(evaluation_key, folder / ASSESSMENT_FILE,
-                                 {"training_key": key, "eval_samples": result.trial.train.eval_samples, **by})
+                                 {"training_key": key, "eval_samples": result.trial.train.eval_samples, **by},
+                                 result.trial.model)
 
     return keep
 

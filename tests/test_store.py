@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from pipeline import config, data, evalnet, fit, tracking
-from pipeline.evaluate import EVALUATION_SOURCES
+from models import FAMILIES
+from pipeline.evaluate import EVALUATION_SOURCES, evaluation_code_version
 from pipeline.store import TrialStore, training_key
 from pipeline.train import train
 from tests.conftest import ROOT, trial
@@ -35,18 +36,44 @@ def test_the_key_is_the_training_not_the_study_that_asks(datasets):
     assert training_key(base, "v1", "c2") != training_key(base, "v1", "c1")  # new training code
 
 
-def test_the_training_code_version_reads_the_training_code_and_nothing_else(tmp_path):
-    for source in fit.TRAINING_SOURCES:
-        target = tmp_path / source
+def _copy_code(root, sources=("models", "pipeline/fit.py", "pipeline/metrics.py")):
+    for source in sources:
+        target = root / source
         target.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if (ROOT / source).is_dir() else shutil.copyfile)(ROOT / source, target)
-    shutil.copyfile(ROOT / "pipeline/metrics.py", tmp_path / "pipeline/metrics.py")
-    before = fit.training_code_version(tmp_path)
-    assert before == fit.training_code_version(ROOT)
+
+
+def _append(path, text):
+    path.write_text(path.read_text() + text)
+
+
+def test_the_training_code_version_reads_the_family_s_training_code_and_nothing_else(tmp_path):
+    _copy_code(tmp_path)
+    versions = {name: fit.training_code_version(name, tmp_path) for name in ("gan", "ae", "pm_gan")}
+    assert versions == {name: fit.training_code_version(name, ROOT) for name in versions}
+    assert len(set(versions.values())) == 3
+
     (tmp_path / "pipeline/metrics.py").write_text("# a new metric\n")  # evaluation: no retraining
-    assert fit.training_code_version(tmp_path) == before
-    (tmp_path / "models/gan.py").write_text((tmp_path / "models/gan.py").read_text() + "\n# changed\n")
-    assert fit.training_code_version(tmp_path) != before
+    assert {name: fit.training_code_version(name, tmp_path) for name in versions} == versions
+
+    _append(tmp_path / "models/gan.py", "\n# changed\n")  # one family's module: that family only
+    assert fit.training_code_version("gan", tmp_path) != versions["gan"]
+    assert fit.training_code_version("ae", tmp_path) == versions["ae"]
+
+    _append(tmp_path / "models/pm.py", "\n# changed\n")  # pm_gan builds on PM's predictors
+    assert fit.training_code_version("pm_gan", tmp_path) != versions["pm_gan"]
+    assert fit.training_code_version("ae", tmp_path) == versions["ae"]
+
+    _append(tmp_path / "models/nets.py", "\n# changed\n")  # shared nets: every family
+    assert fit.training_code_version("ae", tmp_path) != versions["ae"]
+
+
+def test_a_new_family_retrains_no_other(tmp_path):
+    _copy_code(tmp_path)
+    before = {name: fit.training_code_version(name, tmp_path) for name in ("gan", "ae")}
+    (tmp_path / "models/extra.py").write_text("from .ae import AE\n\n\nclass Extra(AE):\n    name = 'extra'\n")
+    _append(tmp_path / "models/registry.py", "\nfrom .extra import Extra  # noqa: E402\n")
+    assert {name: fit.training_code_version(name, tmp_path) for name in before} == before
 
 
 def _closure(module: str) -> set[str]:
@@ -65,16 +92,30 @@ def _closure(module: str) -> set[str]:
 
 def _covered(module: str, sources: tuple[str, ...]) -> bool:
     path = module.replace(".", "/")
+    if (ROOT / path / "__init__.py").exists():
+        path += "/__init__"  # a package is its __init__.py
     return any(path == s.removesuffix(".py") or path.startswith(s + "/") or path == s for s in sources)
 
 
-@pytest.mark.parametrize("entry, sources", [(("pipeline.fit",), fit.TRAINING_SOURCES),
-                                             (("pipeline.evaluate", "pipeline.evalnet"), EVALUATION_SOURCES)])
-def test_a_code_version_reads_every_module_its_code_imports(entry, sources):
+def _trains_with(name: str, entry: tuple[str, ...]) -> set[str]:
+    """What a trial of family `name` runs: the entry modules' imports outside models/, the zoo's
+    package file, and the family's module with what it imports. The registry, which imports every
+    family, only picks the class (fit.REGISTRY)."""
+    outside = {m for e in entry for m in _closure(e) if m.split(".")[0] != "models"}
+    return outside | {"models"} | _closure(FAMILIES[name].__module__)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("entry, sources, version", [
+    (("pipeline.fit",), fit.TRAINING_SOURCES, fit.training_code_version),
+    (("pipeline.evaluate", "pipeline.evalnet"), EVALUATION_SOURCES, evaluation_code_version)])
+def test_a_code_version_reads_every_module_its_code_imports(name, entry, sources, version):
     """Training and evaluation are keyed by a digest of their source files: a module they import
     but the digest does not read could change their results without changing their keys."""
-    imported = set().union(*(_closure(m) for m in entry))
-    assert sorted(m for m in imported if not _covered(m, sources)) == []
+    read = sources + fit.family_sources(name)
+    assert sorted(m for m in _trains_with(name, entry) if not _covered(m, read)) == []
+    # and the digest is of those files: an edit to any of them changes it
+    assert version(name) != fit.source_digest(sources)
 
 
 class Keep:
