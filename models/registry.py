@@ -7,6 +7,7 @@ from .base import Family
 from .bigan import BiGAN
 from .ebgan import EBGAN
 from .gan import GAN
+from .gmmn_ae import GMMNAE
 from .infogan import InfoGAN
 from .mmd_ae import MMDAE
 from .pm import PM
@@ -14,7 +15,7 @@ from .pm_gan import PMGAN
 from .vae import VAE
 
 FAMILIES: dict[str, type[Family]] = {
-    cls.name: cls for cls in (AE, PM, GAN, AAE, MMDAE, PMGAN, VAE, InfoGAN, EBGAN, BiGAN)}
+    cls.name: cls for cls in (AE, PM, GAN, AAE, MMDAE, PMGAN, VAE, InfoGAN, EBGAN, BiGAN, GMMNAE)}
 
 
 def family(name: str) -> type[Family]:

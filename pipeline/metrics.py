@@ -564,6 +564,12 @@ METRICS: tuple[Metric, ...] = (
            lambda p: {"linear_probe": linear_probe_accuracy(p.train_codes, p.train_labels, p.codes, p.labels[:len(p.codes)]),
                       "knn_accuracy": nearest_neighbour_accuracy(p.train_codes, p.train_labels, p.codes,
                                                                  p.labels[:len(p.codes)])}, splits=("test",)),
+    Metric(("penultimate_knn",),
+           {"penultimate_knn": "1-nearest-neighbour test accuracy, as knn_accuracy, on the encoder's penultimate layer "
+                               "(its activations before the linear layer that makes the code): BiGAN's second protocol"},
+           {"penultimate_knn": "higher"}, _labelled_image_data, lambda p: p.can("encode"),
+           lambda p: {"penultimate_knn": nearest_neighbour_accuracy(p.train_features, p.train_labels, p.features,
+                                                                    p.labels[:len(p.features)])}, splits=("test",)),
     Metric(("cluster_accuracy", "cont_recon"),
            {"cluster_accuracy": "accuracy of Q's categorical code on real test images against the labels, under the "
                                 "best one-to-one matching of categories to classes (Hungarian)",

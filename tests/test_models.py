@@ -241,3 +241,42 @@ def test_unitwise_mlp_matches_separate_mlps():
     for u in range(3):
         h = torch.nn.functional.leaky_relu(x[:, u] @ net.w1[u] + net.b1[u], 0.2)
         assert torch.allclose(out[:, u], h @ net.w2[u] + net.b2[u], atol=1e-6)
+
+
+def test_gmmn_ae_trains_its_autoencoder_first_then_the_gmmn_on_the_frozen_codes(datasets):
+    ds = datasets["digits"]
+    cfg = trial("gmmn_ae", ds, steps=8, ae_share=0.25)
+    model = build_model(cfg, ds, torch.device("cpu"))
+    model.plan(cfg.train.steps)  # 2 autoencoder steps, then 6 of the GMMN
+    x = torch.as_tensor(ds.x["train"][:32])
+
+    def moved(before):
+        return {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+
+    for step in range(1, 9):
+        before = {name: p.detach().clone() for name, p in model.named_parameters()}
+        model.train_step(x)
+        players = {name.split(".")[0] for name in moved(before)}
+        assert players == ({"encoder", "decoder"} if step <= 2 else {"generator"}), step
+    samples = model.sample(5, torch.Generator().manual_seed(0))
+    assert samples.shape == (5, 1, 8, 8)  # decoder(G(noise))
+
+
+@pytest.mark.parametrize("name", ["ae", "bigan", "vae"])
+def test_the_penultimate_features_are_the_encoder_s_last_hidden_layer(name, datasets):
+    ds = datasets["digits"]
+    cfg = trial(name, ds)
+    model = build_model(cfg, ds, torch.device("cpu")).eval()
+    x = torch.as_tensor(ds.x["test"][:16])
+    features = model.encoder_features(x)
+    assert features.shape == (16, cfg.nets.hidden)
+    last = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+    assert torch.allclose(last(features), model.encoder[0](x) if name == "bigan" else model.encoder(x)[:, :last.out_features])
+
+
+def test_penultimate_knn_is_reported_for_every_encoder_on_labelled_images(datasets):
+    ds = datasets["digits"]
+    result = train(trial("ae", ds, steps=200, log_every=100), ds)
+    assert 0.5 < result.metrics["eval/penultimate_knn"] <= 1.0  # 10 classes: chance is 0.1
+    gan = train(trial("gan", ds, steps=10), ds)
+    assert "eval/penultimate_knn" not in gan.metrics or gan.metrics["eval/penultimate_knn"] is None

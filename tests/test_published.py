@@ -63,7 +63,7 @@ def test_rows_without_runs_an_undefined_metric_and_another_dataset_are_labelled(
     assert row_for(comparisons, "PacGAN", "grid25", "prior/modes").verdict == "not run"
     assert row_for(comparisons, "VEEGAN", "ring8", "prior/modes").verdict == "not comparable yet"
     gmmn = next(c for c in comparisons if c.entry.model == "gmmn_ae")
-    assert gmmn.verdict == "not run" and "no GMMN+AE family" in gmmn.why
+    assert gmmn.verdict == "not run" and "no `parzen` trials of gmmn_ae" in gmmn.why
     t = Table(rows("gan", "fashion_mnist", {"prior/parzen_ll": [230.0] * 10, "prior/parzen_se": [2.0] * 10}))
     c = row_for(published.compare({"parzen": t}), "GAN paper", "fashion_mnist", "prior/parzen_ll")
     assert c.verdict == "not comparable yet" and c.why.startswith("fashion_mnist, published on mnist")
@@ -83,6 +83,12 @@ def test_the_parzen_study_checks_the_published_ordering():
     assert study.verdict(Table(aae + gan)).outcome == "holds"
     worse = rows("aae", "fashion_mnist", {"prior/parzen_ll": [100.0, 101.0, 99.0]})
     assert study.verdict(Table(worse + gan)).outcome == "does not hold"
+    # with a GMMN+AE row, the whole published ordering: AAE above GMMN+AE above GAN
+    between = rows("gmmn_ae", "fashion_mnist", {"prior/parzen_ll": [250.0, 252.0, 251.0]})
+    assert study.verdict(Table(aae + between + gan)).outcome == "holds"
+    above = rows("gmmn_ae", "fashion_mnist", {"prior/parzen_ll": [400.0, 402.0, 401.0]})
+    held = study.verdict(Table(aae + above + gan))
+    assert held.outcome == "does not hold" and "1 of 2 tests significant, 1 reversed" in " ".join(held.because)
 
 
 @pytest.fixture()
