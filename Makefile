@@ -25,7 +25,14 @@ $(FASHION):
 	  && cd .. && rm -rf deb; fi
 	test -e $(FASHION)/train-images-idx3-ubyte.gz || test -e $(FASHION)/train-images-idx3-ubyte
 
+# torch's CUDA build alone is 5.5 GB in the venv: say so before pip fails half-way with
+# "No space left on device" (what a full disk gave CI once).
+NEED_GB := 8
+
 $(STAMP): pyproject.toml
+	@$(BIN)/python -c "import torch" 2>/dev/null || { free=$$(df -Pk $(dir $(abspath $(VENV))) | awk 'NR==2 {print int($$4 / 1048576)}'); \
+	  [ "$$free" -ge $(NEED_GB) ] || { echo "make: installing needs about $(NEED_GB) GB free here; $$free GB are free on $$(df -P $(dir $(abspath $(VENV))) | awk 'NR==2 {print $$6}')." \
+	  "Free some space, or set VENV to a folder on a larger disk." >&2; exit 1; }; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
