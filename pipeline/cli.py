@@ -43,6 +43,15 @@ def cmd_check(cfg: configmod.Config, args) -> None:
         total += n
         print(f"{study}: {n} trials on {', '.join(cfg.study_datasets(study))}{under}")
     print(f"{cfg.file}: OK (profile {cfg.profile_name}, {total} trials)")
+    if args.stamp:  # the `params` stage's output: constant, so a passing check reruns nothing below it
+        from .atomic import atomic_file
+
+        with atomic_file(Path(args.stamp)) as tmp:
+            tmp.write_text(STAMP_TEXT)
+
+
+STAMP_TEXT = ("params.yaml passed `pm2gan check`. Every stage of dvc.yaml runs after the `params` stage that writes "
+              "this file, so a bad value is refused before DVC removes any stage's outputs.\n")
 
 
 def cmd_fetch(cfg: configmod.Config, args) -> None:
@@ -294,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--out", default="samples.png", help="the PNG; the samples go beside it as .npy")
         if name == "stages":
             p.add_argument("--check", action="store_true", help="only check that dvc.yaml is current")
+        if name == "check":
+            p.add_argument("--stamp", metavar="FILE", help="on success, write FILE (the `params` stage's output)")
         if name in ("submit", "job"):
             p.add_argument("stages", nargs="+", help="DVC stages of dvc.yaml (their upstream stages run too)")
         if name == "submit":

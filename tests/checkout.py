@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _stages() -> tuple[str, ...]:
     from pipeline.studies import STUDIES
 
-    return ("fetch", "evalnet", *STUDIES, "report")
+    return ("params", "fetch", "evalnet", *STUDIES, "report")
 
 
 STAGES = _stages()

@@ -132,3 +132,19 @@ def test_explore_expands_settings_and_refuses_a_bad_one_before_training(raw):
         list(explore.trials(cfg, "pm", ["digits"], explore.parse_sets(["lam=-1"]), [0]))
     with pytest.raises(config.ConfigError, match="unknown key"):
         list(explore.trials(cfg, "pm", ["digits"], explore.parse_sets(["lamda=1"]), [0]))
+
+
+def test_check_writes_its_stamp_only_when_the_params_pass(tmp_path, raw, capsys):
+    """The `params` stage's output: written on success, with the same text every time (so a
+    passing check reruns no stage below it), and never on a refusal."""
+    from pipeline.cli import STAMP_TEXT, main
+
+    good, bad, stamp = tmp_path / "good.yaml", tmp_path / "bad.yaml", tmp_path / "params.checked"
+    good.write_text(yaml.safe_dump(raw))
+    assert main(["check", "--params", str(good), "--stamp", str(stamp)]) == 0
+    assert stamp.read_text() == STAMP_TEXT
+    stamp.unlink()
+    raw["models"]["gan"]["defaults"]["lr"] = -1.0
+    bad.write_text(yaml.safe_dump(raw))
+    assert main(["check", "--params", str(bad), "--stamp", str(stamp)]) == 2
+    assert not stamp.exists() and "models.gan.defaults.lr" in capsys.readouterr().err

@@ -134,7 +134,7 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     theory = (checkout / "reports" / "theory.md").read_text()
     assert "V(D*, G) = 2 JSD - log 4, pair 0 | holds" in theory  # exact at any budget
     index = (checkout / "reports" / "index.md").read_text()
-    for study in STAGES[2:-1]:  # every study's page opens with its claim and a verdict, and the index links it
+    for study in STAGES[3:-1]:  # every study's page opens with its claim and a verdict, and the index links it
         page = (checkout / "reports" / f"{study}.md").read_text()
         assert "**Claim.**" in page and "**Verdict.** **" in page, study
         assert f"[{study}]({study}.md)" in index
@@ -155,7 +155,7 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
 
 def test_every_trial_is_an_mlflow_child_run_with_its_config_and_metrics(checkout, first_run):
     runs = mlflow_runs(checkout)
-    assert set(runs) == {f"pm2gan/{s}" for s in STAGES if s not in ("fetch", "evalnet")}
+    assert set(runs) == {f"pm2gan/{s}" for s in STAGES if s not in ("params", "fetch", "evalnet")}
     for study, n_trials in (("pm2gan/factorial", trial_count("factorial")),
                             ("pm2gan/generation", trial_count("generation"))):
         parents = [r for r in runs[study] if r.data.tags.get("kind") == "sweep"]
@@ -218,7 +218,7 @@ def test_the_report_and_the_mlflow_ui_in_a_browser(checkout, first_run):
 
     if browser.skip_reason():
         pytest.skip(browser.skip_reason())
-    studies = [s for s in STAGES[2:-1] if (checkout / "reports" / f"{s}.md").exists()]
+    studies = [s for s in STAGES[3:-1] if (checkout / "reports" / f"{s}.md").exists()]
     with browser.page() as p:
         p.goto((checkout / "reports" / "report.html").as_uri())
         assert p.title() == "pm2gan report"
@@ -302,7 +302,7 @@ def test_changing_one_family_reruns_only_its_studies_and_trains_only_its_trials(
     (checkout / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     output = dvc(checkout, "repro")
     gan_studies = ["generation", "roles", "gen_costs", "modes2d", "parzen"]
-    assert stages_run(output) == {*gan_studies, "report"}
+    assert stages_run(output) == {"params", *gan_studies, "report"}  # params: any change is checked first
     assert "Data and pipelines are up to date" in dvc(checkout, "status")
     work = work_done(output)
     gan_trainings = distinct_trainings(params, gan_studies, model="gan")
@@ -319,6 +319,25 @@ def test_a_new_metric_evaluates_every_trial_and_trains_none(checkout, first_run)
     trials = json.loads((checkout / "results" / "generation" / "trials.json").read_text())["trials"]
     encoders = [t for t in trials if t["trial"]["model"] in ("ae", "pm", "aae") and t["outcome"] == "completed"]
     assert encoders and all(t["metrics"][f"eval/{NEW_METRIC}"] is not None for t in encoders)
+
+
+def test_a_refused_change_is_refused_before_dvc_removes_any_output(checkout, first_run):
+    """DVC removes a stage's outputs before it runs the stage; the `params` stage, upstream of all,
+    refuses a bad value first, so the data and every study's results stay as they were."""
+    good = (checkout / "params.yaml").read_text()
+    kept = {path: path.read_bytes() for path in [*(checkout / "data").glob("*.npz"),
+                                                 checkout / "results" / "generation" / "trials.json"]}
+    params = yaml.safe_load(good)
+    params["models"]["gan"]["defaults"]["lr"] = -1.0  # read by five studies
+    params["studies"]["generation"]["models"].append("vaee")  # read by `fetch`
+    (checkout / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    done = subprocess.run(["dvc", "repro"], cwd=checkout, env=dvc_env(checkout), capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0
+    assert "models.gan.defaults.lr" in done.stderr and "vaee" in done.stderr, done.stderr[-2000:]
+    assert stages_run(done.stdout + done.stderr) == {"params"}
+    assert all(path.exists() and path.read_bytes() == blob for path, blob in kept.items())
+    (checkout / "params.yaml").write_text(good)
+    assert "Data and pipelines are up to date" in dvc(checkout, "status")
 
 
 def test_interrupted_sweep_writes_nothing_and_resumes(tmp_path):

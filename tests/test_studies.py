@@ -39,6 +39,25 @@ def test_a_model_added_to_a_study_in_params_makes_dvc_yaml_stale(raw, tmp_path):
     stages.check(config.parse(raw, "params.yaml"), tmp_path / "dvc.yaml")
 
 
+def test_every_stage_runs_after_the_params_check(raw):
+    """DVC removes a stage's outputs before running it: the `params` stage (pm2gan check, on the
+    whole params.yaml) must come first on every path, so a bad value is refused before any output
+    is gone. Its output is constant: a passing check reruns nothing below it."""
+    generated = stages.stages(config.parse(raw, "params.yaml"))
+    made_by = {next(iter(out)) if isinstance(out, dict) else out: name
+               for name, stage in generated.items() for out in stage.get("outs", [])}
+
+    def upstream(name: str) -> set[str]:
+        found = set()
+        for dep in generated[name].get("deps", []):
+            if dep in made_by:
+                found |= {made_by[dep], *upstream(made_by[dep])}
+        return found
+
+    assert generated["params"]["params"] == [{"params.yaml": None}]  # every key of the file
+    assert [name for name in generated if "params" not in upstream(name)] == ["params"]
+
+
 def test_a_study_without_a_module_is_refused(raw):
     raw["studies"]["mystery"] = {"models": ["ae"], "datasets": ["digits"]}
     with pytest.raises(config.ConfigError, match="studies.mystery: no such study"):
