@@ -365,6 +365,8 @@ def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) 
     file = str(file)
     params: Params = validate(Params, raw, file)
     profile_name = profile or params.profile
+    if profile is not None:  # the command line's choice: the file is not to blame
+        _known("--profile", "", profile, list(params.profiles), f"unknown profile {profile!r} (profiles in {file}: {{}})")
     _known(file, "profile", profile_name, list(params.profiles), f"unknown profile {profile_name!r} (profiles: {{}})")
     datasets = list(params.datasets)
     for name in datasets:

@@ -321,3 +321,6 @@ def test_the_cli_explains_itself_without_loading_torch(capsys):
     assert capsys.readouterr().out.startswith("pm2gan ")
     assert main(["check", "--profile", "reference", "--params", str(ROOT / "params.yaml")]) == 0
     assert "profile reference" in capsys.readouterr().out
+    # a profile the command line names wrongly is the option's fault, not the file's
+    line = refused(["check", "--profile", "nope", "--params", str(ROOT / "params.yaml")], capsys)
+    assert line.startswith("pm2gan: error: --profile: unknown profile 'nope' (profiles in ") and "quick" in line
