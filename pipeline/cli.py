@@ -13,6 +13,8 @@
     pm2gan submit STAGE...  run DVC stages on a Ray cluster as a Ray job and restore their outputs here
 
 `pm2gan COMMAND --help` says more; --params and --profile go before or after the command.
+Exit codes: 0 done; 1 the work failed (a server, the data, the cluster, the trials); 2 the
+command line, params.yaml or a setting is wrong; 130 a sweep was interrupted (`dvc repro` resumes it).
 """
 from __future__ import annotations
 
@@ -276,6 +278,12 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+# Exit codes, as `pm2gan --help` states them: a script can tell "fix what you gave" from "it failed".
+EXIT_FAILED = 1  # the work was tried and failed: a server, the data, the cluster, the trials
+EXIT_USAGE = 2  # the command line or the settings are wrong (argparse uses 2 for usage errors too)
+# and 130: a sweep interrupted (sweep.SweepInterrupted.exit_code), as a shell reports Ctrl+C
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pm2gan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action=_Version, help="print the installed version and the code version, and exit")
@@ -333,10 +341,10 @@ def main(argv: list[str] | None = None) -> int:
             refuse_to_compute(args.command)
         cfg = configmod.load(args.params, args.profile)
         COMMANDS[args.command](cfg, args)
-    except (configmod.ConfigError, TrackingError, SweepError, DataError, FileNotFoundError) as err:
+    except configmod.ConfigError as err:
         print(f"pm2gan: error: {err}", file=sys.stderr)
-        return 2
-    except subprocess.CalledProcessError as err:
+        return EXIT_USAGE
+    except (TrackingError, SweepError, DataError, FileNotFoundError, subprocess.CalledProcessError) as err:
         print(f"pm2gan: error: {err}", file=sys.stderr)
-        return 2
+        return getattr(err, "exit_code", EXIT_FAILED)
     return 0

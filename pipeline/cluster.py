@@ -36,7 +36,13 @@ TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
 class ClusterError(SweepError):
-    pass
+    """The cluster or its job failed (exit 1)."""
+
+
+class ClusterSetupError(ClusterError):
+    """What `submit` or the job was given cannot work: a missing setting, remote or token (exit 2)."""
+
+    exit_code = 2
 
 
 # --------------------------------------------------------------------------- here: what the job needs
@@ -50,11 +56,11 @@ def dvc_remote_url(name: str | None) -> tuple[str, str]:
         default = subprocess.run(["dvc", "remote", "default"], capture_output=True, text=True)
         name = default.stdout.strip() if default.returncode == 0 and default.stdout.strip() in remotes else None
     if name is None:
-        raise ClusterError("no DVC remote to bring the job's outputs back through: add one that both this machine "
+        raise ClusterSetupError("no DVC remote to bring the job's outputs back through: add one that both this machine "
                            "and the cluster's head reach (`dvc remote add -d cluster s3://bucket/pm2gan`, or a "
                            "shared folder), or name one with --remote")
     if name not in remotes:
-        raise ClusterError(f"no DVC remote named {name!r} (remotes: {', '.join(remotes) or 'none'})")
+        raise ClusterSetupError(f"no DVC remote named {name!r} (remotes: {', '.join(remotes) or 'none'})")
     url = remotes[name]
     if "://" not in url and not os.path.isabs(url):  # DVC reads a relative path from the config's folder
         url = str((Path(".dvc") / url).resolve())
@@ -94,11 +100,11 @@ def submit(cfg: Config, names: list[str], address: str | None, storage: str | No
                                         (f"--storage (or {STORAGE_ENV}): Tune's storage, a folder every node "
                                          "shares (NFS) or an s3:// URI", storage)) if not value]
     if missing:
-        raise ClusterError("a cluster job needs " + "; ".join(missing))
+        raise ClusterSetupError("a cluster job needs " + "; ".join(missing))
     _, remote_url = dvc_remote_url(remote)
     params = Path(cfg.file).resolve()
     if not params.is_relative_to(Path.cwd().resolve()):
-        raise ClusterError(f"{cfg.file} is outside this working tree, and only the working tree travels with the job")
+        raise ClusterSetupError(f"{cfg.file} is outside this working tree, and only the working tree travels with the job")
     job_id = f"pm2gan-{'-'.join(names)}-{time.strftime('%Y%m%d-%H%M%S')}"
     entrypoint = shlex.join(["pm2gan", "--params", str(params.relative_to(Path.cwd().resolve())), "job", *names])
     with _cluster_errors(address):
@@ -128,7 +134,7 @@ def _cluster_errors(address: str):
     try:
         yield
     except AuthenticationError as err:
-        raise ClusterError(f"the Ray cluster at {address} refused this machine: {str(err).split('. ')[0]}. Set "
+        raise ClusterSetupError(f"the Ray cluster at {address} refused this machine: {str(err).split('. ')[0]}. Set "
                            "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or ~/.ray/auth_token) to the cluster's token "
                            "(`ray get-auth-token` on the head).") from None
     except (ConnectionError, RuntimeError) as err:
@@ -178,7 +184,7 @@ def restore(names: list[str]) -> None:
 def refuse_to_compute(command: str) -> None:
     """Called by the commands that train or fetch: under `submit`'s restore they must not run."""
     if os.environ.get(RESTORE_ONLY_ENV):
-        raise ClusterError(f"`pm2gan {command}` would compute here: the DVC remote's run cache has no run of this "
+        raise ClusterSetupError(f"`pm2gan {command}` would compute here: the DVC remote's run cache has no run of this "
                            "stage with these inputs (params.yaml, code or data changed after submitting, or the job "
                            "did not push). Submit the stage again.")
 
@@ -190,7 +196,7 @@ def run_job(names: list[str]) -> None:
     """The job's entrypoint: the stages, reusing what the remote already holds, then the run cache pushed."""
     url = os.environ.get(REMOTE_ENV)
     if not url:
-        raise ClusterError(f"{REMOTE_ENV} is not set: `pm2gan job` is what `pm2gan submit` runs on the cluster")
+        raise ClusterSetupError(f"{REMOTE_ENV} is not set: `pm2gan job` is what `pm2gan submit` runs on the cluster")
     steps = [["dvc", "remote", "add", "--local", "--force", "--default", JOB_REMOTE, url],
              ["dvc", "repro", "--pull", *names],
              ["dvc", "push", "--run-cache", "--remote", JOB_REMOTE]]

@@ -34,6 +34,8 @@ from .trials import TrialConfig, expand
 class SweepInterrupted(SweepError, tracking.Interrupted):
     """The sweep stopped before every trial finished: its parent run ends KILLED, resumable."""
 
+    exit_code = 130  # as a shell reports a command stopped by Ctrl+C
+
 
 HEARTBEAT_S = 60.0  # a trial still training says how far it got at most this often
 

@@ -33,7 +33,7 @@ def storage_path(cfg: Config) -> str:
     if path.exists() and not path.is_dir():
         problem = f"{path} is a file; it must be a folder (or not exist yet)"
         if from_env:
-            raise SweepError(f"{STORAGE_ENV}: {problem}")
+            raise ConfigError(STORAGE_ENV, "", problem)  # a setting, like params.yaml's
         raise ConfigError(cfg.file, "resources.storage_path", problem)
     return str(path)
 

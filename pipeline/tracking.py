@@ -41,7 +41,13 @@ PARENT_TAG = "mlflow.parentRunId"  # MLflow's own tag: the UI nests a run under 
 
 
 class TrackingError(RuntimeError):
-    pass
+    """The tracking server does not answer, stopped answering or could not start (exit 1)."""
+
+
+class TrackingSetupError(TrackingError):
+    """A tracking setting that cannot work (exit 2, as a bad params.yaml value)."""
+
+    exit_code = 2
 
 
 def _free_port(host: str) -> int:
@@ -62,7 +68,7 @@ def port_is_free(host: str, port: int) -> None:
 def check_server(uri: str, timeout_s: float = 5.0) -> None:
     """Raise TrackingError unless `uri` is an MLflow server that answers its health check."""
     if not uri.startswith(("http://", "https://")):
-        raise TrackingError(
+        raise TrackingSetupError(
             f"MLFLOW_TRACKING_URI={uri!r}: pm2gan's trials log concurrently from many processes "
             "(and nodes), which needs an MLflow tracking server: set an http(s):// URI, or unset "
             "it to let pm2gan start a local server.")
@@ -114,7 +120,7 @@ def tracking_server(store: str | Path, host: str = "127.0.0.1") -> Iterator[str]
         return
     store = Path(store)
     if store.exists() and not store.is_dir():
-        raise TrackingError(f"tracking.store: {store} is a file; it must be a folder (or not exist yet)")
+        raise TrackingSetupError(f"tracking.store: {store} is a file; it must be a folder (or not exist yet)")
     store.mkdir(parents=True, exist_ok=True)
     port = _free_port(host)
     uri = f"http://{host}:{port}"

@@ -57,9 +57,10 @@ def shipped() -> dict:
     return yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
-def refused(argv: list[str], capsys) -> str:
-    """Run the CLI; it must exit 2 with exactly one line on stderr, which is returned."""
-    assert main(argv) == 2
+def refused(argv: list[str], capsys, code: int = 2) -> str:
+    """Run the CLI; it must exit `code` (2: what was given is wrong; 1: the work failed) with
+    exactly one line on stderr, which is returned."""
+    assert main(argv) == code
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("pm2gan: error: "), lines
     return lines[0]
@@ -146,7 +147,7 @@ def test_a_damaged_study_input_stops_the_cli_with_one_line(workdir, capsys):
     raw["studies"] = {"generation": {**raw["studies"]["generation"], "models": ["gan"], "datasets": ["ring8"]}}
     (workdir / "params.yaml").write_text(yaml.safe_dump(raw))
     _saved(workdir).write_bytes(b"")
-    line = refused(["study", "generation"], capsys)
+    line = refused(["study", "generation"], capsys, code=1)  # the data broke, not the command
     assert "data/ring8.npz: cannot be read" in line
     assert not (workdir / "results").exists() and not (workdir / ".ray_results").exists()
 
@@ -194,7 +195,7 @@ def test_the_ui_on_a_taken_port_exits_nonzero(workdir, capsys):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        line = refused(["ui", "--port", str(port)], capsys)
+        line = refused(["ui", "--port", str(port)], capsys, code=1)  # the machine's state is the problem
     assert f"127.0.0.1:{port} is not free" in line
 
 
@@ -324,3 +325,26 @@ def test_the_cli_explains_itself_without_loading_torch(capsys):
     # a profile the command line names wrongly is the option's fault, not the file's
     line = refused(["check", "--profile", "nope", "--params", str(ROOT / "params.yaml")], capsys)
     assert line.startswith("pm2gan: error: --profile: unknown profile 'nope' (profiles in ") and "quick" in line
+
+
+@pytest.mark.parametrize("error, code", [
+    ("pipeline.tracking:TrackingError", 1), ("pipeline.data:DataError", 1), ("pipeline.cluster:ClusterError", 1),
+    ("pipeline.cluster:ClusterSetupError", 2), ("pipeline.schema:ConfigError", 2), ("pipeline.sweep:SweepInterrupted", 130)])
+def test_the_exit_code_tells_a_failure_from_a_usage_error(error, code, monkeypatch, capsys):
+    """1: the work was tried and failed; 2: what was given is wrong; 130: interrupted, resumable
+    (as `pm2gan --help` states). The real failures behind each class are in the service tests."""
+    import importlib
+
+    from pipeline import cli
+
+    module, name = error.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    exc = cls("params.yaml", "key", "what is wrong") if name == "ConfigError" else cls("what is wrong")
+
+    def fails(cfg, args):
+        raise exc
+
+    monkeypatch.setitem(cli.COMMANDS, "check", fails)
+    assert main(["check", "--params", str(ROOT / "params.yaml")]) == code
+    assert capsys.readouterr().err.startswith("pm2gan: error: ")
+    assert "Exit codes: 0 done; 1 the work failed" in cli.__doc__
