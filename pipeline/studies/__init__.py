@@ -18,7 +18,7 @@ from .prior import Prior
 from .roles import Roles
 from .theory import Theory
 
-# In the talk's order (../shared/talk.md), then the published-number studies (the `reference`
+# In the talk's order (docs/talk.md), then the published-number studies (the `reference`
 # profile's): the report follows it.
 STUDIES: dict[str, Study] = {s.name: s for s in (
     PM1992(), Factorial(), Prior(), Generation(), Roles(), GenCosts(), InfoGANStudy(), Inference(), EBGANStudy(),

@@ -260,7 +260,7 @@ class Study:
     """Base of every study. Subclasses set the class attributes and `verdict`."""
 
     name: ClassVar[str]
-    claim: ClassVar[str]  # the talk's claim, in its words (../shared/talk.md)
+    claim: ClassVar[str]  # the talk's claim, in its words (docs/talk.md)
     columns: ClassVar[tuple[str, ...]]  # the metrics its table shows, in order (registry names)
     kind: ClassVar[str] = "sweep"  # a Ray Tune sweep of trials; "analytic" for one that trains no family
 
