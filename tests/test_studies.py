@@ -299,3 +299,16 @@ def test_a_generator_with_no_trivial_generator_to_beat_is_not_said_to_generate()
     gan = rows("gan", "grid25", {"prior/high_quality": [0.9, 0.85, 0.95]})
     verdict = STUDIES["generation"].verdict(Table(ae + pm + gan))  # no baselines stored
     assert verdict.outcome == "inconclusive" and any("no trivial generator" in b for b in verdict.because)
+
+
+def test_the_index_says_how_many_rows_were_still_improving():
+    from pipeline.studies.base import Verdict
+    from pipeline.studies.summary import index_page
+
+    page = index_page({"factorial": Verdict("inconclusive", ["a test"]), "prior": Verdict("holds", ["b"])},
+                      budgets={"factorial": (5, 18), "prior": (0, 9)})
+    assert "| rows still improving |" in page
+    factorial = next(line for line in page.splitlines() if line.startswith("| [factorial]"))
+    assert factorial.endswith("| 5 of 18 |")
+    assert "| — |" in next(line for line in page.splitlines() if line.startswith("| [pm1992]"))  # not run here
+    assert "**Budget.** 5 of 27 table rows had seeds still improving" in page

@@ -40,7 +40,9 @@ def _evidence(studies: tuple[str, ...], verdicts: dict[str, Verdict]) -> str:
     return "; ".join(found) if found else "not run"
 
 
-def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, not_run: dict[str, str] | None = None) -> str:
+def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, not_run: dict[str, str] | None = None,
+               budgets: dict[str, tuple[int, int]] | None = None) -> str:
+    """`budgets`: study -> (rows with seeds still improving at their last evaluation, rows)."""
     from . import STUDIES
 
     lines = ["# pm2gan report", "",
@@ -51,17 +53,24 @@ def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, no
     for model, cells in SLIDE.items():
         row = [f"{cells[a][0]}<br>→ {_evidence(cells[a][1], verdicts)}" for a in ASPECTS]
         lines.append(f"| **{model}** | " + " | ".join(row) + " |")
-    lines += ["", "## Studies", "", "| study | claim | verdict |", "|---|---|---|"]
-    not_run = not_run or {}
+    lines += ["", "## Studies", "", "| study | claim | verdict | rows still improving |", "|---|---|---|---|"]
+    not_run, budgets = not_run or {}, budgets or {}
     for name, study in STUDIES.items():
         verdict = verdicts.get(name)
         missing = f"not run in profile `{not_run[name]}` (none of its datasets)" if name in not_run else "not run"
+        improving = f"{budgets[name][0]} of {budgets[name][1]}" if name in budgets else "—"
         lines.append(f"| [{name}]({name}.md) | {study.claim} | "
-                     + (f"**{verdict.outcome}** — " + "; ".join(verdict.summary()) if verdict else missing) + " |")
+                     + (f"**{verdict.outcome}** — " + "; ".join(verdict.summary()) if verdict else missing)
+                     + f" | {improving} |")
     counted = [verdicts[n].outcome for n in STUDIES if n in verdicts]
     lines += ["", f"**{len(counted)} verdicts**: " + ", ".join(f"{counted.count(o)} {o}" for o in OUTCOMES) + ". A verdict "
               "holds when every test behind it does (one-sided Welch at 5%), does not hold only when one is reversed "
               "beyond chance, and is inconclusive otherwise; each study's page lists its tests."]
+    if budgets:
+        improving, rows = sum(i for i, _ in budgets.values()), sum(n for _, n in budgets.values())
+        lines += ["", f"**Budget.** {improving} of {rows} table rows had seeds still improving on validation data at "
+                  "their last evaluation: their numbers are lower bounds, and a verdict resting on them may change at a "
+                  "longer budget (each study's page names them)."]
     if comparisons:
         counts: dict[str, int] = {}
         for c in comparisons:
