@@ -43,6 +43,20 @@ def make_checkout(target: Path, params_text: str | None = None) -> Path:
     return target
 
 
+def saved_checkpoints(sweep_dir: Path) -> list[str] | None:
+    """The intermediate checkpoints (not a trial's final one, which holds its result.json) of
+    unfinished trials, as named by the sweep's saved state in storage: what a restore reads.
+    None while there is no readable state (before Tune's first sync, or during one)."""
+    from ray.tune import ExperimentAnalysis
+
+    try:
+        trials = ExperimentAnalysis(str(sweep_dir)).trials
+    except Exception:  # noqa: BLE001 - no snapshot yet, or one being replaced
+        return None
+    return [t.checkpoint.path for t in trials if t.status != "TERMINATED" and t.checkpoint is not None
+            and not (Path(t.checkpoint.path) / "result.json").exists()]
+
+
 def dvc_env(repo: Path | None = None) -> dict[str, str]:
     """The environment `make repro` gives dvc: the venv's tools first, no outside tracking or cluster.
     With `repo`, its stages run that checkout's code, not the code the venv's editable install

@@ -19,7 +19,7 @@ from filelock import FileLock
 from pipeline import config, tracking
 from pipeline.sweep_storage import LOCK_DIR, sweep_name
 from pipeline.trials import expand
-from tests.checkout import ROOT, dvc_env
+from tests.checkout import ROOT, dvc_env, saved_checkpoints
 
 pytestmark = pytest.mark.service  # starts real services (Ray, an MLflow server, DVC): not the unit tier
 
@@ -79,20 +79,6 @@ def servers_on(store: Path) -> list[int]:
     return found
 
 
-def saved_checkpoints(sweep_dir: Path) -> list[str] | None:
-    """The intermediate checkpoints (not a trial's final one, which holds its result.json) of
-    unfinished trials, as named by the sweep's saved state in storage: what a restore reads.
-    None while there is no readable state (before Tune's first sync, or during one)."""
-    from ray.tune import ExperimentAnalysis
-
-    try:
-        trials = ExperimentAnalysis(str(sweep_dir)).trials
-    except Exception:  # noqa: BLE001 - no snapshot yet, or one being replaced
-        return None
-    return [t.checkpoint.path for t in trials if t.status != "TERMINATED" and t.checkpoint is not None
-            and not (Path(t.checkpoint.path) / "result.json").exists()]
-
-
 def kill_mid_sweep(folder: Path) -> Path:
     """Start `pm2gan study factorial`, SIGKILL its process group once a trial has finished and
     Tune's saved state names a running trial's checkpoint; the sweep's folder in Tune's storage."""
@@ -105,8 +91,10 @@ def kill_mid_sweep(folder: Path) -> Path:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    time.sleep(3)
-    assert servers_on(folder / "mlruns") == []  # the server died with the stage that started it
+    deadline = time.monotonic() + 30  # the kernel delivers the parent-death signal; the server then exits
+    while servers_on(folder / "mlruns"):
+        assert time.monotonic() < deadline, "the MLflow server outlived the stage that started it"
+        time.sleep(0.2)
     return sweep_dir
 
 
