@@ -1,60 +1,32 @@
-"""Running a sweep to its end through what a cluster loses, and reading what it left: trials
-lost with their node go on from their checkpoints, trials whose checkpoint is gone start again,
-an interrupted sweep's saved state is resumed only when Tune can read it."""
+"""Running a sweep to its end through what a cluster loses, and taking up an interrupted one,
+from the sweep's own files only.
+
+Tune can restore an experiment from its storage, but its saved state is pickled (tuner.pkl,
+the cloudpickled fields of experiment_state-*.json, error.pkl): restoring runs whatever code
+that storage holds, and on a cluster the storage is a shared folder or bucket. So pm2gan never
+asks Tune to restore. What a sweep needs to go on is in files that cannot carry code: each
+trial's checkpoints (`torch.load(weights_only=True)`) and a finished trial's result.json
+(validated JSON), assessment.npz (no pickles) and samples (`np.load`, no pickles). `harvest`
+reads those; the sweep then runs a fresh Tuner over the trials still to do, each going on from
+its last checkpoint.
+
+Each run of a sweep's Tuner (its first, after a resume, after a node was lost) writes a folder
+of its own in Tune's storage: `<sweep>` then `<sweep>.2`, `<sweep>.3`, ... (`round_folders`).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import io
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
+from .fit import CHECKPOINT_FILE, is_trained
 from .results import TrialResult
-
-LOST_CHECKPOINT = "Could not recover from checkpoint"  # Tune's words for a checkpoint that is gone
-
+from .trials import TrialConfig
 
 MAX_RECOVERIES = 3  # rounds of going on after lost nodes: a cluster losing more is not one to finish on
-
-
-def fit_sweep(sweep, datasets: dict, classifiers: dict, keep=None) -> tuple[list, list, list]:
-    """Run the sweep to its end, going on after what a cluster loses:
-    - trials whose node died (a machine lost, a spot instance reclaimed) continue from their last
-      checkpoints on the nodes that are left, once every other trial is done: Tune's own retry
-      (`max_failures`) would also retry a trial that raised, as often as it is allowed;
-    - trials whose last checkpoint is gone (the sweep was killed while Tune replaced it) start
-      again from scratch.
-    A trial that raised stops the study: it would raise again (its MLflow run holds the error)."""
-    tuner = sweep.tuner(datasets, classifiers)
-    for _ in range(MAX_RECOVERIES):
-        results, unfinished, errors = collect(tuner.fit(), keep)
-        lost_checkpoint = [e for e in errors if LOST_CHECKPOINT in e.message]
-        if lost_checkpoint:  # its saved state names the deleted checkpoint
-            print(f"pm2gan: {len(lost_checkpoint)} trials' last checkpoints are gone (the sweep was killed while they "
-                  "were being replaced): those trials start again from scratch", flush=True)
-            tuner = sweep.tuner(datasets, classifiers, restart_errored=True)
-        elif errors and all(e.node_lost for e in errors):
-            print(f"pm2gan: {len(errors)} trials were lost with their Ray node ({', '.join(e.name for e in errors)}): "
-                  "they go on from their last checkpoints on the nodes that are left", flush=True)
-            tuner = sweep.tuner(datasets, classifiers, resume_errored=True)
-        else:
-            break
-    else:
-        results, unfinished, errors = collect(tuner.fit(), keep)
-    return results, unfinished, [e.message for e in errors]
-
-
-def saved_state(path: str):
-    """The saved state of the interrupted sweep at `path` (a ResultGrid), or None where there is
-    none to resume. Tune writes tuner.pkl at once, but its experiment state reaches storage only
-    when it syncs, by a plain file copy after each checkpoint: a sweep killed before the first
-    sync, or during one, leaves a folder that `Tuner.can_restore` accepts and `Tuner.restore`
-    cannot read (it loads no trials, and asking for its results raises)."""
-    from ray import tune
-
-    if not tune.Tuner.can_restore(path):
-        return None
-    try:
-        return tune.ResultGrid(tune.ExperimentAnalysis(path))
-    except Exception:  # noqa: BLE001 - Tune's own restore treats any unreadable snapshot alike (tuner_internal)
-        return None
 
 
 @dataclass
@@ -62,6 +34,111 @@ class TrialError:
     name: str  # the trial's folder in Tune's storage
     message: str
     node_lost: bool  # the trial died with its node (or its worker process), not of its own exception
+    trial_id: str = ""  # pm2gan's id of the trial (TrialConfig.trial_id)
+
+
+@dataclass
+class Harvest:
+    """What a sweep's folders hold: finished trials (their final checkpoint folder, which the trial
+    store keeps) and, for unfinished ones, the bytes of the latest intermediate checkpoint."""
+
+    finished: dict[str, TrialResult] = field(default_factory=dict)  # trial_id -> its result (kept by `keep`)
+    resume: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # trial_id -> (step, checkpoint.pt bytes)
+
+
+def round_folders(path: str) -> list[str]:
+    """The folders the sweep at `path` has written, one per run of its Tuner, oldest first."""
+    fs, root = _filesystem(path)
+    from pyarrow import fs as pafs
+
+    parent, name = root.rsplit("/", 1) if "/" in root else ("", root)
+    try:
+        listed = fs.get_file_info(pafs.FileSelector(parent or ".", allow_not_found=True))
+    except OSError:
+        return []
+    rounds = []
+    for info in listed:
+        base = info.path.rsplit("/", 1)[-1]
+        suffix = base[len(name):]
+        if info.type == pafs.FileType.Directory and base.startswith(name) and (suffix == "" or (
+                suffix.startswith(".") and suffix[1:].isdigit())):
+            rounds.append((int(suffix[1:] or 1), info.path))
+    prefix = path.split("://", 1)[0] + "://" if "://" in path else ""
+    return [prefix + p for _, p in sorted(rounds)]
+
+
+def next_round(path: str) -> str:
+    """The Tune experiment name of the sweep's next run: `<sweep>`, then `<sweep>.2`, ..."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    done = len(round_folders(path))
+    return name if done == 0 else f"{name}.{done + 1}"
+
+
+def harvest(path: str, trials: dict[str, TrialConfig], keep=None, since: int = 0) -> Harvest:
+    """Read the sweep's folders (all of them, or those of its runs from `since` on): every
+    finished trial of `trials` (`keep(result, folder)` sees its final checkpoint folder, as in
+    `collect`), and the latest checkpoint of each unfinished one. Files that do not parse, or
+    whose trial is not one of `trials`, are passed over, never trusted."""
+    out = Harvest()
+    for folder in round_folders(path)[since:]:
+        with _local(folder) as local:
+            for checkpoint in sorted(local.glob("*/checkpoint_*/" + CHECKPOINT_FILE)):
+                _take(checkpoint.parent, trials, out, keep)
+    for trial_id in out.finished:
+        out.resume.pop(trial_id, None)
+    return out
+
+
+def _take(folder: Path, trials: dict[str, TrialConfig], out: Harvest, keep=None) -> None:
+    try:
+        blob = (folder / CHECKPOINT_FILE).read_bytes()
+        ckpt = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)  # data, never code
+        trial_id = TrialConfig.from_dict(ckpt["config"]).trial_id
+    except Exception:  # noqa: BLE001 - a truncated or foreign file: nothing to go on from
+        return
+    if trial_id not in trials or TrialConfig.from_dict(ckpt["config"]).to_dict() != trials[trial_id].to_dict():
+        return
+    if is_trained(ckpt):
+        try:
+            result = TrialResult.load(folder)
+        except Exception:  # noqa: BLE001 - a final checkpoint without a readable result: train it again
+            result = None
+        if result is not None and trial_id not in out.finished:
+            out.finished[trial_id] = result
+            if keep is not None:
+                keep(result, folder)
+        return
+    step = int(ckpt["step"])
+    if trial_id not in out.resume or out.resume[trial_id][0] < step:
+        out.resume[trial_id] = (step, blob)
+
+
+class _local:
+    """A local folder holding `folder` (itself, or a temporary copy of a remote one's checkpoints)."""
+
+    def __init__(self, folder: str):
+        self.folder, self._tmp = folder, None
+
+    def __enter__(self) -> Path:
+        if "://" not in self.folder:
+            return Path(self.folder)
+        from pyarrow import fs as pafs
+
+        self._tmp = tempfile.TemporaryDirectory()
+        pafs.copy_files(self.folder, self._tmp.name)
+        return Path(self._tmp.name)
+
+    def __exit__(self, *exc) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+def _filesystem(path: str):
+    from pyarrow import fs as pafs
+
+    if "://" in path:
+        return pafs.FileSystem.from_uri(path)
+    return pafs.LocalFileSystem(), str(Path(path).resolve())
 
 
 def lost_with_its_node(error: BaseException) -> bool:
@@ -73,14 +150,40 @@ def lost_with_its_node(error: BaseException) -> bool:
     return isinstance(error, (RayActorError, NodeDiedError, ActorUnavailableError)) and not raised
 
 
+def fit_sweep(sweep, datasets: dict, classifiers: dict, keep=None) -> tuple[list, list, list]:
+    """Run the sweep to its end, going on after what a cluster loses: trials whose node died (a
+    machine lost, a spot instance reclaimed) go on from their last checkpoints on the nodes that
+    are left, once every other trial is done, in a fresh run of the Tuner (Tune's own retry,
+    `max_failures`, would also retry a trial that raised, as often as it is allowed). A trial
+    whose checkpoint is gone starts again from scratch. A trial that raised stops the study: it
+    would raise again (its MLflow run holds the error)."""
+    todo = list(sweep.trials)
+    results: list[TrialResult] = []
+    for attempt in range(MAX_RECOVERIES + 1):
+        first_round = len(round_folders(sweep.path))
+        found, unfinished, errors = collect(sweep.tuner(datasets, classifiers, todo).fit(), keep)
+        results += found
+        lost = [e for e in errors if e.node_lost]
+        if not errors or len(lost) < len(errors) or attempt == MAX_RECOVERIES:
+            break
+        print(f"pm2gan: {len(lost)} trials were lost with their Ray node ({', '.join(e.name for e in lost)}): "
+              "they go on from their last checkpoints on the nodes that are left", flush=True)
+        again = {e.trial_id for e in lost}
+        todo = [t for t in sweep.trials if t.trial_id in again]
+        sweep.take_up(harvest(sweep.path, {t.trial_id: t for t in todo}, keep, since=first_round))
+    results.sort(key=lambda r: (r.trial.model, r.variant, r.trial.dataset, r.trial.seed))
+    return results, unfinished, [e.message for e in errors]
+
+
 def collect(grid, keep=None) -> tuple[list[TrialResult], list[str], list[TrialError]]:
     """(results, unfinished, errors) from Tune's ResultGrid: each finished trial's result
     (with its samples); the trials that never finished (interrupted); the trials that failed.
     `keep(result, folder)` sees each finished trial's final checkpoint folder."""
     results, unfinished, errors = [], [], []
     for r in grid:
+        trial_id = TrialConfig.from_dict(r.config["trial"]).trial_id if r.config and "trial" in r.config else ""
         if r.error is not None:
-            errors.append(TrialError(Path(r.path).name, f"{r.path}: {r.error}", lost_with_its_node(r.error)))
+            errors.append(TrialError(Path(r.path).name, f"{r.path}: {r.error}", lost_with_its_node(r.error), trial_id))
             continue
         if r.checkpoint is None:
             unfinished.append(str(r.path))
@@ -93,5 +196,4 @@ def collect(grid, keep=None) -> tuple[list[TrialResult], list[str], list[TrialEr
             unfinished.append(str(r.path))
             continue
         results.append(result)
-    results.sort(key=lambda r: (r.trial.model, r.variant, r.trial.dataset, r.trial.seed))
     return results, unfinished, errors

@@ -20,7 +20,7 @@ from . import data as datamod
 from . import evalnet, tracking
 from .config import Config
 from .provenance import code_version
-from .recovery import fit_sweep, saved_state
+from .recovery import Harvest, fit_sweep, harvest, next_round, round_folders
 from .resources import ray_init, trial_resources
 from .results import RESULTS_DIR, StudyResults, TrialResult, write_study
 from .store import ASSESSMENT_FILE, TrialStore, state_digest
@@ -40,7 +40,7 @@ class SweepInterrupted(SweepError, tracking.Interrupted):
 HEARTBEAT_S = 60.0  # a trial still training says how far it got at most this often
 
 
-def _progress_callback(total: int):
+def _progress_callback(total: int, already: int = 0):
     """One line per finished trial, instead of Tune's tables of nested configs; and, for a trial
     that trains longer than HEARTBEAT_S, a line now and then with its step (the papers' budgets
     run for hours per trial)."""
@@ -61,8 +61,8 @@ def _progress_callback(total: int):
                   f"({_duration(now - self.start)} into the sweep)", flush=True)
 
         def _line(self, trials, trial, outcome: str) -> None:
-            # counted from Tune's own list: a resumed sweep's finished trials count too
-            done = len({t.trial_id for t in trials if t.status in ("TERMINATED", "ERROR")} | {trial.trial_id})
+            # counted from Tune's own list, after the `already` finished before this run of Tune
+            done = already + len({t.trial_id for t in trials if t.status in ("TERMINATED", "ERROR")} | {trial.trial_id})
             self.here += 1  # the pace is this run's own: trials finished before a resume took no time here
             cfg = trial.config["trial"]
             name = TrialConfig.from_dict(cfg).run_name
@@ -152,8 +152,11 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
             if not sweep.resuming:
                 tracking.log_values(uri, parent_id, params={"trials": len(trials)})
             ray_init(cfg)
+            keep = _keeper(store, study)
+            if sweep.resuming:
+                sweep.take_up_interrupted(keep)  # before the store is read: what it finished is not trained again
             sweep.trainings = _trainings(store, keys)
-            results, unfinished, errors = fit_sweep(sweep, datasets, classifiers, _keeper(store, study))
+            results, unfinished, errors = fit_sweep(sweep, datasets, classifiers, keep)
             _check_outcome(cfg, study, uri, parent_id, results, unfinished, errors, len(trials), results_dir)
             references = known.references(cfg, datasets, trials, classifiers) if known else {}
             out = write_study(StudyResults(study=study, claim=claim, profile=profile_name, provenance=provenance,
@@ -227,65 +230,68 @@ def _check_outcome(cfg: Config, study: str, uri: str, parent_id: str, results: l
 
 
 class _Sweep:
-    """One study's sweep: its MLflow parent run and its Tune experiment, new or resumed.
+    """One study's sweep: its MLflow parent run and its runs of Tune, new or taken up again.
 
-    An interrupted sweep of the very same trials, data and code is resumed: Tune keeps the
-    finished trials and the checkpoints of the others, and the MLflow parent run (found by
-    the sweep's name) is reopened."""
+    An interrupted sweep of the very same trials, data and code is taken up from its own files
+    (pipeline/recovery.py, never Tune's pickled state): its finished trials go into the trial
+    store and are not trained again, the others go on from their last checkpoints, and the
+    MLflow parent run (found by the sweep's name) is reopened."""
 
     def __init__(self, cfg: Config, study: str, claim: str, trials: list[TrialConfig], uri: str, provenance: dict,
                  storage: str, data_versions: dict[str, str]):
         self.cfg, self.study, self.trials, self.uri, self.provenance = cfg, study, trials, uri, provenance
         self.trainings: dict[str, dict] = {}  # trial_id -> its training key and stored model (`_trainings`)
+        self.resume: dict[str, bytes] = {}  # trial_id -> the checkpoint it goes on from (`take_up`)
         self.storage = storage
         self.name = sweep_name(study, trials, data_versions, provenance["code_version"])
         self.path = f"{self.storage.rstrip('/')}/{self.name}"
         self.experiment = tracking.experiment_id(uri, f"{cfg.tracking.experiment_prefix}/{study}")
         unfinished = tracking.unfinished_sweep(uri, self.experiment, self.name)
-        self.saved = saved_state(self.path) if unfinished is not None else None
-        self.resuming = self.saved is not None
-        if unfinished is not None and not self.resuming:
-            print(f"pm2gan: the interrupted sweep {self.path} left no state that Tune can resume (it was killed "
-                  "before Tune saved its experiment state to storage, or while Tune was copying it there): its "
-                  "trials start again from scratch", flush=True)
-        self.parent_id = unfinished if self.resuming else None
+        self.resuming = unfinished is not None
+        self.parent_id = unfinished
         if not self.resuming and "://" not in self.path:  # a finished or abandoned sweep of the same name
-            shutil.rmtree(self.path, ignore_errors=True)
+            for folder in round_folders(self.path):
+                shutil.rmtree(folder, ignore_errors=True)
         self.run_name = f"{study}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"
         self.tags = {"study": study, "kind": "sweep", "sweep": self.name, "profile": provenance["profile"],
                      "code_version": provenance["code_version"], "claim": claim[:5000]}
 
-    def tuner(self, datasets: dict, classifiers: dict, restart_errored: bool = False, resume_errored: bool = False):
-        """A new Tuner, or the interrupted one restored; `restart_errored`: the restored sweep's
-        failed trials start again from scratch, `resume_errored`: from their last checkpoints."""
+    def take_up_interrupted(self, keep) -> None:
+        """Read what the interrupted sweep left (its finished trials go to `keep`, the trial store)."""
+        found = harvest(self.path, {t.trial_id: t for t in self.trials}, keep)
+        self.take_up(found)
+        print(f"pm2gan: resuming interrupted sweep {self.path}: {len(found.finished)} of {len(self.trials)} trials "
+              f"already finished (kept in the trial store), {len(found.resume)} go on from their last checkpoints, "
+              f"{len(self.trials) - len(found.finished) - len(found.resume)} start from scratch", flush=True)
+
+    def take_up(self, found: Harvest) -> None:
+        self.resume.update({trial_id: blob for trial_id, (_, blob) in found.resume.items()})
+
+    def tuner(self, datasets: dict, classifiers: dict, trials: list[TrialConfig]):
+        """A fresh run of Tune over `trials`, in a folder of its own (recovery.next_round); a trial
+        with a checkpoint in `self.resume` goes on from it."""
+        import ray
         from ray import tune
 
         info = {"uri": self.uri, "experiment_id": self.experiment, "parent_run_id": self.parent_id,
                 "provenance": self.provenance,
                 "tags": {"code_version": self.provenance["code_version"], "profile": self.provenance["profile"]}}
+        trainings = {t.trial_id: {**self.trainings[t.trial_id],
+                                  "resume": ray.put(self.resume[t.trial_id]) if t.trial_id in self.resume else None}
+                     for t in trials}
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, datasets=datasets, classifiers=classifiers, tracking_info=info,
-                                 trainings=self.trainings),
+                                 trainings=trainings),
             trial_resources(self.cfg))
-        if restart_errored:
-            return tune.Tuner.restore(self.path, trainable, resume_unfinished=True, restart_errored=True)
-        if resume_errored:
-            return tune.Tuner.restore(self.path, trainable, resume_unfinished=True, resume_errored=True)
-        if self.resuming:
-            tuner = tune.Tuner.restore(self.path, trainable, resume_unfinished=True, resume_errored=True)
-            done = sum(1 for r in self.saved if r.error is None and r.metrics.get("outcome"))
-            print(f"pm2gan: resuming interrupted sweep {self.path}: {done} of {len(self.trials)} trials already "
-                  "finished", flush=True)
-            return tuner
         return tune.Tuner(
             trainable,
-            param_space={"trial": tune.grid_search([t.to_dict() for t in self.trials])},
+            param_space={"trial": tune.grid_search([t.to_dict() for t in trials])},
             tune_config=tune.TuneConfig(max_concurrent_trials=self.cfg.resources.max_concurrent_trials or None,
                                         reuse_actors=True, trial_dirname_creator=_trial_dirname),
             run_config=tune.RunConfig(
-                name=self.name, storage_path=self.storage,
+                name=next_round(self.path), storage_path=self.storage,
                 failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                callbacks=[_progress_callback(len(self.trials))],
+                callbacks=[_progress_callback(len(self.trials), already=len(self.trials) - len(trials))],
                 verbose=0),
         )

@@ -1,7 +1,8 @@
 """The Tune trainable: one trial on a Ray worker, recorded in its own MLflow child run.
 
 A trial whose training the store holds is evaluated (or its stored evaluation replayed)
-without training again; a trial Tune restarts goes on from its last checkpoint.
+without training again; an interrupted trial goes on from the last checkpoint the driver found
+for it (pipeline/recovery.py: read as data, never through Tune's pickled state).
 """
 from __future__ import annotations
 
@@ -105,11 +106,11 @@ def ray_node() -> str:
 def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info: dict, trainings: dict) -> None:
     """The Tune trainable: one trial, logged to its own MLflow child run. A trial whose training
     the store holds (`trainings[trial_id]['stored']`, its final checkpoint in Ray's object store)
-    is evaluated without training again."""
+    is evaluated without training again; one with `trainings[trial_id]['resume']` goes on from
+    that checkpoint."""
     import logging
 
     import ray
-    from ray import tune
 
     # One line per checkpoint per trial drowns the progress lines; the paths are in MLflow.
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
@@ -125,7 +126,6 @@ def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info:
     run = open_trial_run(tracking_info["uri"], tracking_info["experiment_id"], tracking_info["parent_run_id"], cfg,
                          tracking_info["tags"] | training_tags | {"data_version": ds.meta.get("version", ""),
                                                                   "ray_node": node}, ds)
-    resume = tune.get_checkpoint()
     provenance = tracking_info["provenance"] | {"data_version": ds.meta.get("version"), "ray_node": node,
                                                 "training_key": training["key"], "reused_training": reused,
                                                 "evaluation_key": training["evaluation_key"], "reused_evaluation": scored}
@@ -136,8 +136,9 @@ def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info:
             if reused:
                 trained = Path(stack.enter_context(tempfile.TemporaryDirectory())) / CHECKPOINT_FILE
                 trained.write_bytes(ray.get(training["stored"]))
-            elif resume is not None:  # Tune restarted this trial: go on from its last checkpoint
-                resume_from = Path(stack.enter_context(resume.as_directory())) / CHECKPOINT_FILE
+            elif training.get("resume") is not None:  # an interrupted or lost trial: go on from its last checkpoint
+                resume_from = Path(stack.enter_context(tempfile.TemporaryDirectory())) / CHECKPOINT_FILE
+                resume_from.write_bytes(ray.get(training["resume"]))
                 if is_trained(torch.load(resume_from, map_location="cpu", weights_only=True)):
                     trained, resume_from = resume_from, None  # it had finished training: evaluate it
             train(cfg, ds, classifiers.get(cfg.dataset), _TuneHooks(run, reference), resume_from, provenance, trained,

@@ -20,7 +20,7 @@ import yaml
 from pipeline import cluster as clustermod
 from pipeline import tracking
 from pipeline.recovery import lost_with_its_node
-from tests.checkout import dvc_env, make_checkout, saved_checkpoints
+from tests.checkout import dvc_env, make_checkout
 from tests.cluster import LocalCluster
 from tests.test_e2e import tiny_params
 
@@ -150,10 +150,11 @@ def children_of(c: LocalCluster, study: str) -> tuple[list, list]:
     return parents, [r for r in runs if tracking.PARENT_TAG in r.data.tags]
 
 
-def registered_checkpoints(storage: Path, study: str) -> list[str]:
-    """The intermediate checkpoints of unfinished trials that the saved state of `study`'s sweep
-    in Tune's shared storage names: the ones the driver has registered and can resume from."""
-    return [c for sweep in storage.glob(f"{study}-*") for c in saved_checkpoints(sweep) or []]
+def checkpointed_unfinished(storage: Path, study: str) -> int:
+    """Trials of `study`'s sweep in Tune's shared storage with an intermediate checkpoint and no
+    final one (which holds the trial's result.json): running trials the driver can take up."""
+    folders = [d for d in storage.glob(f"{study}-*/*") if d.is_dir() and any(d.glob("checkpoint_*"))]
+    return sum(1 for d in folders if not any((c / "result.json").exists() for c in d.glob("checkpoint_*")))
 
 
 @pytest.mark.e2e
@@ -165,11 +166,12 @@ def test_submit_runs_on_both_nodes_survives_a_lost_node_and_brings_the_outputs_b
 
     def kill_worker_mid_sweep(line: str) -> None:
         if line.startswith("[2/") and not killed:  # two trials done, one running on each node
-            # a node runs one trial at a time (1 CPU each): once Tune's saved state names a checkpoint
-            # of two unfinished trials, the worker's has one to go on from, and the driver knows it
+            # a node runs one trial at a time (1 CPU each): once two unfinished trials have a checkpoint
+            # in the shared storage, the worker's has one to go on from (the driver reads the files
+            # themselves, pipeline/recovery.py, so nothing else needs to have happened)
             deadline = time.monotonic() + 120
-            while len(registered_checkpoints(repo.parent / "shared-storage", STUDY)) < 2:
-                assert time.monotonic() < deadline, "Tune registered no checkpoint of the running trials"
+            while checkpointed_unfinished(repo.parent / "shared-storage", STUDY) < 2:
+                assert time.monotonic() < deadline, "the running trials wrote no checkpoint"
                 time.sleep(0.2)
             killed.append(worker.kill())
 

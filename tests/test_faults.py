@@ -5,6 +5,8 @@ or be published stale."""
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -106,57 +108,78 @@ def runs(uri_store: Path) -> list:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the server's parent-death signal is Linux's")
 def test_a_sigkilled_study_resumes_even_with_its_checkpoints_gone_and_leaves_no_server(tmp_path):
-    """Finding 1: after SIGKILL, Tune's saved state may name a checkpoint that num_to_keep had
-    already deleted. Here every unfinished trial's checkpoints are deleted after the kill (the
-    worst case of that race): the trials start again from scratch and the study completes."""
+    """Finding 1: after SIGKILL a running trial's checkpoint may be gone (Tune deletes the older
+    one as it writes the next). Here every unfinished trial's checkpoints are deleted after the
+    kill, the worst case: those trials start again from scratch and the study completes."""
     project(tmp_path, steps=4000, models=("ae", "pm"), seeds=(0, 1), checkpoint_every=500)
     sweep_dir = kill_mid_sweep(tmp_path)
-    # The kill came once the saved state named a running trial's intermediate checkpoint, but Tune
-    # may have saved again before it died: after a trial's final checkpoint (then nothing named is
-    # lost), or half of a copy (Tune copies its state to storage with a plain file copy, so then
-    # there is nothing to resume: the next test's case). Each way the study must complete.
-    named = saved_checkpoints(sweep_dir)
     for checkpoint in sweep_dir.glob("*/checkpoint_*"):
         if not (checkpoint / "result.json").exists():
             subprocess.run(["rm", "-rf", str(checkpoint)], check=True)
 
     done = pm2gan(tmp_path, "study", "factorial")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    if named is None:
-        assert "left no state that Tune can resume" in done.stdout, done.stdout[-3000:]
-    else:
-        assert "resuming interrupted sweep" in done.stdout, done.stdout[-3000:]
-        lost = "trials' last checkpoints are gone" in done.stdout and "start again from scratch" in done.stdout
-        assert lost == bool(named), (named, done.stdout[-3000:])
+    taken_up = re.search(r"resuming interrupted sweep .*: (\d+) of 4 trials already finished .*, (\d+) go on from "
+                         r"their last checkpoints, (\d+) start from scratch", done.stdout)
+    assert taken_up, done.stdout[-3000:]
+    finished, resumed, scratch = map(int, taken_up.groups())
+    assert finished >= 1 and resumed == 0 and finished + scratch == 4
     trials = yaml.safe_load((tmp_path / "results" / "factorial" / "trials.json").read_text())["trials"]
     assert len(trials) == 4 and all(t["outcome"] == "completed" for t in trials)
     assert not [r for r in runs(tmp_path / "mlruns") if r.info.status == "RUNNING"]
 
 
-def test_a_study_killed_before_tune_first_saved_its_state_starts_again_and_completes(tmp_path):
-    """CI's run of the test above once left Tune's experiment state unreadable in storage (the
-    kill landed while Tune copied it there): tuner.pkl was there, so the rerun restored a sweep
-    with no trials and crashed reading its results. Such a sweep has nothing to resume: it starts
-    again, and the killed one's MLflow parent ends abandoned. Here the state is removed outright."""
+class _Touch:
+    """A pickle that, loaded, runs a shell command: what an attacker plants in Tune's storage."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def plant(sweep_dir: Path, marker: Path) -> None:
+    """Replace every pickle Tune keeps in the sweep's folder (tuner.pkl, the trials' .pkl files,
+    the cloudpickled fields of experiment_state-*.json) with one that touches `marker`."""
+    payload = pickle.dumps(_Touch(marker), protocol=5).hex()
+    for pkl in sweep_dir.rglob("*.pkl"):
+        pkl.write_bytes(bytes.fromhex(payload))
+    for state in sweep_dir.glob("experiment_state-*.json"):
+        planted = re.sub(r"8005[0-9a-f]{20,}", payload, state.read_text())
+        assert planted != state.read_text()
+        state.write_text(planted)
+
+
+def test_code_planted_in_tunes_storage_never_runs_and_the_sweep_resumes_from_its_checkpoints(tmp_path):
+    """Issue 22, finding 3: resuming unpickled Tune's saved state, so code planted in its storage
+    (on a cluster, a shared folder or bucket) ran in the driver. The sweep is now taken up from its
+    checkpoints and results (data only): with every pickle of Tune's replaced by a payload, the
+    payload does not run, the running trial goes on from its checkpoint under the same MLflow
+    parent run, and the study completes. The planted state is live: Tune's own reader runs it."""
     project(tmp_path, steps=4000, models=("ae",), seeds=(0, 1), checkpoint_every=100)
     sweep_dir = kill_mid_sweep(tmp_path)
-    for snapshot in sweep_dir.glob("experiment_state-*.json"):  # as if killed before the first sync
-        snapshot.unlink()
+    marker = tmp_path / "payload-ran"
+    plant(sweep_dir, marker)
 
     done = pm2gan(tmp_path, "study", "factorial")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "left no state that Tune can resume" in done.stdout and "resuming" not in done.stdout
+    assert not marker.exists()
+    taken_up = re.search(r"resuming interrupted sweep .*: (\d+) of 2 trials already finished .*, (\d+) go on from "
+                         r"their last checkpoints", done.stdout)
+    assert taken_up and int(taken_up.group(2)) >= 1, done.stdout[-3000:]  # kill_mid_sweep waited for one
     trials = yaml.safe_load((tmp_path / "results" / "factorial" / "trials.json").read_text())["trials"]
     assert len(trials) == 2 and all(t["outcome"] == "completed" for t in trials)
     found = runs(tmp_path / "mlruns")
-    parents = {r.info.run_id: r for r in found if r.data.tags.get("kind") == "sweep"}
-    assert sorted((r.info.status, r.data.tags.get("outcome")) for r in parents.values()) == [
-        ("FINISHED", "completed"), ("KILLED", "abandoned")]
-    finished = next(i for i, r in parents.items() if r.info.status == "FINISHED")
-    children = [r for r in found if r.data.tags.get(tracking.PARENT_TAG) == finished]
+    parents = [r for r in found if r.data.tags.get("kind") == "sweep"]
+    assert [(r.info.status, r.data.tags.get("outcome")) for r in parents] == [("FINISHED", "completed")]
+    children = [r for r in found if r.data.tags.get(tracking.PARENT_TAG) == parents[0].info.run_id]
     assert sorted(r.info.run_name for r in children) == ["ae-ica-s0", "ae-ica-s1"]  # each trial once
-    assert all(r.info.status == "FINISHED" for r in children)
     assert not [r for r in found if r.info.status == "RUNNING"]
+
+    subprocess.run([sys.executable, "-c", "import sys, pickle; pickle.load(open(sys.argv[1], 'rb'))",
+                    str(sweep_dir / "tuner.pkl")], env=env(), capture_output=True, timeout=120)
+    assert marker.exists()  # the test plants what an unpickling resume would have run
 
 
 def test_two_servers_starting_on_a_fresh_store_both_come_up(tmp_path):

@@ -1,0 +1,73 @@
+"""Taking up an interrupted sweep from its own files (pipeline/recovery.py): the latest checkpoint
+of each unfinished trial, the results of the finished ones, across the folders of the sweep's
+runs of Tune; anything that does not parse, or belongs to another trial, is passed over. Real
+training writes the checkpoints; no Ray is needed to read them."""
+from __future__ import annotations
+
+import shutil
+
+from pipeline.recovery import harvest, next_round, round_folders
+from pipeline.train import train
+from tests.conftest import trial
+
+
+class Keep:
+    """train.Hooks that keeps every checkpoint it is handed, and the final result beside the last."""
+
+    def __init__(self, folder):
+        self.folder, self.saved, self.result = folder, [], None
+
+    def log(self, step, values):
+        pass
+
+    def checkpoint(self, step, checkpoint):
+        target = self.folder / f"checkpoint_{step:06d}"
+        target.mkdir(parents=True)
+        shutil.copyfile(checkpoint, target / "checkpoint.pt")
+        self.saved.append(target)
+
+    def finish(self, result, checkpoint):
+        self.checkpoint(result.steps, checkpoint)
+        result.save(self.saved[-1])
+
+
+def _trained(cfg, ds, folder):
+    cfg = type(cfg).from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], "checkpoint_every": 10}})
+    hooks = Keep(folder)
+    train(cfg, ds, hooks=hooks)
+    return cfg, hooks.saved
+
+
+def test_a_sweep_is_taken_up_from_its_checkpoints_and_results_only(datasets, tmp_path):
+    ds = datasets["ica"]
+    sweep = tmp_path / "storage" / "factorial-0123456789"
+    finished, finished_checkpoints = _trained(trial("ae", ds, steps=30), ds, sweep / "ae-ica-s0-x_00000")
+    running, running_checkpoints = _trained(trial("ae", ds, steps=30, seed=1), ds, tmp_path / "scratch")
+    # the running trial: its step-10 checkpoint in the first run's folder, step 20 in the second's
+    first, second = sweep / "ae-ica-s1-x_00001", tmp_path / "storage" / "factorial-0123456789.2" / "ae-ica-s1-y_00000"
+    for folder, step in ((first, 10), (second, 20)):
+        (folder / f"checkpoint_{step:06d}").mkdir(parents=True)
+        shutil.copyfile(running_checkpoints[step // 10 - 1] / "checkpoint.pt", folder / f"checkpoint_{step:06d}" / "checkpoint.pt")
+    # what is passed over: a truncated checkpoint, a trial of another sweep, a planted pickle
+    (sweep / "broken" / "checkpoint_000001").mkdir(parents=True)
+    (sweep / "broken" / "checkpoint_000001" / "checkpoint.pt").write_bytes(b"\x80\x05not a checkpoint")
+    other, _ = _trained(trial("pm", ds, steps=10), ds, sweep / "pm-ica-s0-x_00002")
+    (sweep / "tuner.pkl").write_bytes(b"\x80\x05planted")
+    (tmp_path / "storage" / "factorial-01234567890").mkdir()  # another sweep whose name begins the same
+
+    assert [f.rsplit("/", 1)[-1] for f in round_folders(str(sweep))] == ["factorial-0123456789",
+                                                                         "factorial-0123456789.2"]
+    assert next_round(str(sweep)) == "factorial-0123456789.3"
+    assert next_round(str(tmp_path / "storage" / "new-sweep")) == "new-sweep"
+
+    kept = []
+    found = harvest(str(sweep), {t.trial_id: t for t in (finished, running)}, keep=lambda r, f: kept.append((r, f)))
+    assert set(found.finished) == {finished.trial_id}
+    assert [(r.trial.trial_id, f) for r, f in kept] == [(finished.trial_id, finished_checkpoints[-1])]
+    assert found.finished[finished.trial_id].outcome == "completed"
+    assert {tid: step for tid, (step, _) in found.resume.items()} == {running.trial_id: 20}  # the latest, across runs
+    assert found.resume[running.trial_id][1] == (running_checkpoints[1] / "checkpoint.pt").read_bytes()
+    assert other.trial_id not in found.resume and other.trial_id not in found.finished
+
+    later = harvest(str(sweep), {running.trial_id: running}, since=1)  # the second run's folder only
+    assert {tid: step for tid, (step, _) in later.resume.items()} == {running.trial_id: 20}
