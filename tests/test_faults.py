@@ -4,6 +4,7 @@ a second run of a live study, a study whose every trial diverges. Nothing may be
 or be published stale."""
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -145,10 +146,11 @@ def plant(sweep_dir: Path, marker: Path) -> None:
     payload = pickle.dumps(_Touch(marker), protocol=5).hex()
     for pkl in sweep_dir.rglob("*.pkl"):
         pkl.write_bytes(bytes.fromhex(payload))
-    for state in sweep_dir.glob("experiment_state-*.json"):
-        planted = re.sub(r"8005[0-9a-f]{20,}", payload, state.read_text())
-        assert planted != state.read_text()
-        state.write_text(planted)
+    field = json.dumps({"storage": {"_type": "CLOUDPICKLE_FALLBACK", "value": payload}})
+    for state in sweep_dir.glob("experiment_state-*.json"):  # the kill may have left one empty (a plain copy)
+        text = state.read_text()
+        planted = re.sub(r"8005[0-9a-f]{20,}", payload, text)
+        state.write_text(planted if planted != text else json.dumps({"trial_data": [[field, "{}"]], "runner_data": {}}))
 
 
 def test_code_planted_in_tunes_storage_never_runs_and_the_sweep_resumes_from_its_checkpoints(tmp_path):
@@ -157,7 +159,9 @@ def test_code_planted_in_tunes_storage_never_runs_and_the_sweep_resumes_from_its
     checkpoints and results (data only): with every pickle of Tune's replaced by a payload, the
     payload does not run, the running trial goes on from its checkpoint under the same MLflow
     parent run, and the study completes. The planted state is live: Tune's own reader runs it."""
-    project(tmp_path, steps=4000, models=("ae",), seeds=(0, 1), checkpoint_every=100)
+    # four trials on two CPUs: when the first has finished, others are still running (with two,
+    # the second finished before the kill when the machine was busy)
+    project(tmp_path, steps=4000, models=("ae", "pm"), seeds=(0, 1), checkpoint_every=100)
     sweep_dir = kill_mid_sweep(tmp_path)
     marker = tmp_path / "payload-ran"
     plant(sweep_dir, marker)
@@ -165,16 +169,16 @@ def test_code_planted_in_tunes_storage_never_runs_and_the_sweep_resumes_from_its
     done = pm2gan(tmp_path, "study", "factorial")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert not marker.exists()
-    taken_up = re.search(r"resuming interrupted sweep .*: (\d+) of 2 trials already finished .*, (\d+) go on from "
+    taken_up = re.search(r"resuming interrupted sweep .*: (\d+) of 4 trials already finished .*, (\d+) go on from "
                          r"their last checkpoints", done.stdout)
     assert taken_up and int(taken_up.group(2)) >= 1, done.stdout[-3000:]  # kill_mid_sweep waited for one
     trials = yaml.safe_load((tmp_path / "results" / "factorial" / "trials.json").read_text())["trials"]
-    assert len(trials) == 2 and all(t["outcome"] == "completed" for t in trials)
+    assert len(trials) == 4 and all(t["outcome"] == "completed" for t in trials)
     found = runs(tmp_path / "mlruns")
     parents = [r for r in found if r.data.tags.get("kind") == "sweep"]
     assert [(r.info.status, r.data.tags.get("outcome")) for r in parents] == [("FINISHED", "completed")]
     children = [r for r in found if r.data.tags.get(tracking.PARENT_TAG) == parents[0].info.run_id]
-    assert sorted(r.info.run_name for r in children) == ["ae-ica-s0", "ae-ica-s1"]  # each trial once
+    assert sorted(r.info.run_name for r in children) == ["ae-ica-s0", "ae-ica-s1", "pm-ica-s0", "pm-ica-s1"]  # once each
     assert not [r for r in found if r.info.status == "RUNNING"]
 
     subprocess.run([sys.executable, "-c", "import sys, pickle; pickle.load(open(sys.argv[1], 'rb'))",
