@@ -16,6 +16,7 @@ of its own in Tune's storage: `<sweep>` then `<sweep>.2`, `<sweep>.3`, ... (`rou
 from __future__ import annotations
 
 import io
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,17 @@ def round_folders(path: str) -> list[str]:
             rounds.append((int(suffix[1:] or 1), info.path))
     prefix = path.split("://", 1)[0] + "://" if "://" in path else ""
     return [prefix + p for _, p in sorted(rounds)]
+
+
+def remove_rounds(path: str) -> None:
+    """Delete the sweep's folders in a local storage: once its results are written and its trials
+    are in the trial store, nothing reads them again, and each one holds every trial's last
+    checkpoint (left, they filled 26 GB of a development machine's disk). A bucket or a shared
+    folder given as a URI is left to its owner."""
+    if "://" in path:
+        return
+    for folder in round_folders(path):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def next_round(path: str) -> str:

@@ -12,7 +12,6 @@ The same code runs on a laptop and a cluster: `RAY_ADDRESS` picks the cluster,
 """
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from . import data as datamod
 from . import evalnet, tracking
 from .config import Config
 from .provenance import code_version
-from .recovery import Harvest, fit_sweep, harvest, next_round, round_folders
+from .recovery import Harvest, fit_sweep, harvest, next_round, remove_rounds
 from .resources import ray_init, trial_resources
 from .results import RESULTS_DIR, StudyResults, TrialResult, write_study
 from .store import ASSESSMENT_FILE, TrialStore, state_digest
@@ -166,6 +165,7 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
             tracking.save_view(uri, sweep.experiment, f"pm2gan: {study}", view_columns(results, columns or ()))
             tracking.log_files(uri, parent_id, {"results.json": (out / "trials.json").read_text()})
             tracking.log_values(uri, parent_id, tags={"outcome": "completed"})
+        remove_rounds(sweep.path)  # its trials are in the store, its results written: nothing reads it again
     print(f"pm2gan: study {study} done: {out}", flush=True)
     return out
 
@@ -249,9 +249,8 @@ class _Sweep:
         unfinished = tracking.unfinished_sweep(uri, self.experiment, self.name)
         self.resuming = unfinished is not None
         self.parent_id = unfinished
-        if not self.resuming and "://" not in self.path:  # a finished or abandoned sweep of the same name
-            for folder in round_folders(self.path):
-                shutil.rmtree(folder, ignore_errors=True)
+        if not self.resuming:  # an abandoned sweep of the same name
+            remove_rounds(self.path)
         self.run_name = f"{study}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"
         self.tags = {"study": study, "kind": "sweep", "sweep": self.name, "profile": provenance["profile"],
                      "code_version": provenance["code_version"], "claim": claim[:5000]}

@@ -204,6 +204,8 @@ def test_two_studies_that_ask_for_one_training_train_it_once(project, monkeypatc
         assert store.root == (folder / ".pm2gan" / "store").resolve()
         assert len(list(store.trained.glob("*/record.json"))) == 2  # both trainings kept
         assert len(list(store.evaluated.glob("*/record.json"))) == 2  # and their evaluations
+        # the finished sweep's Tune folders go: its trials are in the store, its results written
+        assert (folder / "ray_results").is_dir() and list((folder / "ray_results").iterdir()) == []
         run_study(cfg, "inference", results_dir=folder / "results")
     finally:
         ray.shutdown()
