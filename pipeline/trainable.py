@@ -139,8 +139,12 @@ def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info:
             elif training.get("resume") is not None:  # an interrupted or lost trial: go on from its last checkpoint
                 resume_from = Path(stack.enter_context(tempfile.TemporaryDirectory())) / CHECKPOINT_FILE
                 resume_from.write_bytes(ray.get(training["resume"]))
-                if is_trained(torch.load(resume_from, map_location="cpu", weights_only=True)):
+                saved = torch.load(resume_from, map_location="cpu", weights_only=True)
+                if is_trained(saved):
                     trained, resume_from = resume_from, None  # it had finished training: evaluate it
+                else:  # said where the user looks (Ray forwards a worker's output to the driver)
+                    print(f"pm2gan: {cfg.run_name} goes on from its checkpoint at step {saved['step']:,} on {node}",
+                          flush=True)
             train(cfg, ds, classifiers.get(cfg.dataset), _TuneHooks(run, reference), resume_from, provenance, trained,
                   assessed)
     except Exception as err:  # record the failure where the user looks, then let Tune see it
