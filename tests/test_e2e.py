@@ -328,15 +328,17 @@ def test_a_refused_change_is_refused_before_dvc_removes_any_output(checkout, fir
     good = (checkout / "params.yaml").read_text()
     kept = {path: path.read_bytes() for path in [*(checkout / "data").glob("*.npz"),
                                                  checkout / "results" / "generation" / "trials.json"]}
-    params = yaml.safe_load(good)
-    params["models"]["gan"]["defaults"]["lr"] = -1.0  # read by five studies
-    params["studies"]["generation"]["models"].append("vaee")  # read by `fetch`
-    (checkout / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    done = subprocess.run(["dvc", "repro"], cwd=checkout, env=dvc_env(checkout), capture_output=True, text=True, timeout=600)
-    assert done.returncode != 0
-    assert "models.gan.defaults.lr" in done.stderr and "vaee" in done.stderr, done.stderr[-2000:]
-    assert stages_run(done.stdout + done.stderr) == {"params"}
-    assert all(path.exists() and path.read_bytes() == blob for path, blob in kept.items())
+    bad_lr = yaml.safe_load(good)
+    bad_lr["models"]["gan"]["defaults"]["lr"] = -1.0  # read by five studies
+    unknown_family = yaml.safe_load(good)
+    unknown_family["studies"]["generation"]["models"].append("vaee")  # read by `fetch`
+    for params, words in ((bad_lr, "models.gan.defaults.lr"), (unknown_family, "vaee")):
+        (checkout / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        done = subprocess.run(["dvc", "repro"], cwd=checkout, env=dvc_env(checkout), capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode != 0 and words in done.stderr, done.stderr[-2000:]
+        assert stages_run(done.stdout + done.stderr) == {"params"}
+        assert all(path.exists() and path.read_bytes() == blob for path, blob in kept.items())
     (checkout / "params.yaml").write_text(good)
     assert "Data and pipelines are up to date" in dvc(checkout, "status")
 
