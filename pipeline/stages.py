@@ -37,8 +37,10 @@ def stages(cfg: Config) -> dict[str, Any]:
         # First, and upstream of every other stage: DVC removes a stage's outputs before running
         # it, so a bad value caught by the stage that reads it would already have cost the data
         # or a study's results. Its output never changes, so passing reruns nothing below it.
+        # `persist`: DVC would otherwise delete the stamp before each check, and a refused change
+        # would leave the stage stale even once the good file is back.
         "params": {"cmd": f"pm2gan check --stamp {PARAMS_STAMP}", "params": [{"params.yaml": None}],
-                   "outs": [{PARAMS_STAMP: {"cache": False}}]},
+                   "outs": [{PARAMS_STAMP: {"cache": False, "persist": True}}]},
         "fetch": {"cmd": "pm2gan fetch", "deps": [PARAMS_STAMP, "pipeline/data.py"],
                   "params": ["profile", "profiles.${profile}.datasets", *[f"profiles.{p}.datasets" for p in pinned],
                              "data", "datasets", "studies"],
