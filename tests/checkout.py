@@ -43,18 +43,12 @@ def make_checkout(target: Path, params_text: str | None = None) -> Path:
     return target
 
 
-def saved_checkpoints(sweep_dir: Path) -> list[str] | None:
-    """The intermediate checkpoints (not a trial's final one, which holds its result.json) of
-    unfinished trials, as named by the sweep's saved state in storage: what a restore reads.
-    None while there is no readable state (before Tune's first sync, or during one)."""
-    from ray.tune import ExperimentAnalysis
-
-    try:
-        trials = ExperimentAnalysis(str(sweep_dir)).trials
-    except Exception:  # noqa: BLE001 - no snapshot yet, or one being replaced
-        return None
-    return [t.checkpoint.path for t in trials if t.status != "TERMINATED" and t.checkpoint is not None
-            and not (Path(t.checkpoint.path) / "result.json").exists()]
+def checkpointed_unfinished(storage: Path, sweep_glob: str) -> int:
+    """Trials of the sweeps matching `sweep_glob` in Tune's storage with an intermediate checkpoint
+    (its checkpoint.pt written) and no final one (which holds the trial's result.json): running
+    trials that a resume can take up from their files (pipeline/recovery.py)."""
+    folders = [d for d in storage.glob(f"{sweep_glob}/*") if d.is_dir() and any(d.glob("checkpoint_*/checkpoint.pt"))]
+    return sum(1 for d in folders if not any((c / "result.json").exists() for c in d.glob("checkpoint_*")))
 
 
 def dvc_env(repo: Path | None = None) -> dict[str, str]:

@@ -20,7 +20,7 @@ import yaml
 from pipeline import cluster as clustermod
 from pipeline import tracking
 from pipeline.recovery import lost_with_its_node
-from tests.checkout import dvc_env, make_checkout
+from tests.checkout import checkpointed_unfinished, dvc_env, make_checkout
 from tests.cluster import LocalCluster
 from tests.test_e2e import tiny_params
 
@@ -150,13 +150,6 @@ def children_of(c: LocalCluster, study: str) -> tuple[list, list]:
     return parents, [r for r in runs if tracking.PARENT_TAG in r.data.tags]
 
 
-def checkpointed_unfinished(storage: Path, study: str) -> int:
-    """Trials of `study`'s sweep in Tune's shared storage with an intermediate checkpoint and no
-    final one (which holds the trial's result.json): running trials the driver can take up."""
-    folders = [d for d in storage.glob(f"{study}-*/*") if d.is_dir() and any(d.glob("checkpoint_*"))]
-    return sum(1 for d in folders if not any((c / "result.json").exists() for c in d.glob("checkpoint_*")))
-
-
 @pytest.mark.e2e
 @pytest.mark.cluster
 def test_submit_runs_on_both_nodes_survives_a_lost_node_and_brings_the_outputs_back(two_nodes, clone):
@@ -170,7 +163,7 @@ def test_submit_runs_on_both_nodes_survives_a_lost_node_and_brings_the_outputs_b
             # in the shared storage, the worker's has one to go on from (the driver reads the files
             # themselves, pipeline/recovery.py, so nothing else needs to have happened)
             deadline = time.monotonic() + 120
-            while checkpointed_unfinished(repo.parent / "shared-storage", STUDY) < 2:
+            while checkpointed_unfinished(repo.parent / "shared-storage", f"{STUDY}-*") < 2:
                 assert time.monotonic() < deadline, "the running trials wrote no checkpoint"
                 time.sleep(0.2)
             killed.append(worker.kill())

@@ -22,7 +22,7 @@ from filelock import FileLock
 from pipeline import config, tracking
 from pipeline.sweep_storage import LOCK_DIR, sweep_name
 from pipeline.trials import expand
-from tests.checkout import ROOT, dvc_env, saved_checkpoints
+from tests.checkout import ROOT, checkpointed_unfinished, dvc_env
 
 pytestmark = pytest.mark.service  # starts real services (Ray, an MLflow server, DVC): not the unit tier
 
@@ -83,14 +83,14 @@ def servers_on(store: Path) -> list[int]:
 
 
 def kill_mid_sweep(folder: Path) -> Path:
-    """Start `pm2gan study factorial`, SIGKILL its process group once a trial has finished and
-    Tune's saved state names a running trial's checkpoint; the sweep's folder in Tune's storage."""
+    """Start `pm2gan study factorial`, SIGKILL its process group once a trial has finished and a
+    running one has written a checkpoint; the sweep's folder in Tune's storage."""
     proc = start(folder, "study", "factorial")
     wait_for_line(proc, "[1/")
     sweep_dir = next((folder / ".ray_results").iterdir())
     deadline = time.monotonic() + 60
-    while not saved_checkpoints(sweep_dir):
-        assert time.monotonic() < deadline, "Tune saved no state naming a running trial's checkpoint"
+    while not checkpointed_unfinished(sweep_dir.parent, sweep_dir.name):
+        assert time.monotonic() < deadline, "no running trial wrote a checkpoint"
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
