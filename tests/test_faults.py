@@ -8,6 +8,7 @@ import json
 import os
 import pickle
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -165,6 +166,8 @@ def test_code_planted_in_tunes_storage_never_runs_and_the_sweep_resumes_from_its
     sweep_dir = kill_mid_sweep(tmp_path)
     marker = tmp_path / "payload-ran"
     plant(sweep_dir, marker)
+    planted = tmp_path / "planted-tuner.pkl"  # the sweep's folders go once it completes: keep one to try
+    shutil.copyfile(sweep_dir / "tuner.pkl", planted)
 
     done = pm2gan(tmp_path, "study", "factorial")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -182,8 +185,10 @@ def test_code_planted_in_tunes_storage_never_runs_and_the_sweep_resumes_from_its
     assert sorted(r.info.run_name for r in children) == ["ae-ica-s0", "ae-ica-s1", "pm-ica-s0", "pm-ica-s1"]  # once each
     assert not [r for r in found if r.info.status == "RUNNING"]
 
+    assert not sweep_dir.exists()  # the completed sweep's Tune folders are gone
+
     subprocess.run([sys.executable, "-c", "import sys, pickle; pickle.load(open(sys.argv[1], 'rb'))",
-                    str(sweep_dir / "tuner.pkl")], env=env(), capture_output=True, timeout=120)
+                    str(planted)], env=env(), capture_output=True, timeout=120)
     assert marker.exists()  # the test plants what an unpickling resume would have run
 
 
