@@ -178,49 +178,54 @@ def cmd_sample(cfg: configmod.Config, args) -> None:
 
 
 def cmd_ui(cfg: configmod.Config, args) -> None:
-    from .tracking import SERVER_ENV, port_is_free, server_command
+    from .tracking import SERVER_ENV, port_is_free, refuse_foreign_store, server_command
 
     store = Path(cfg.tracking.store)
     port_is_free(cfg.tracking.host, args.port)  # else the server would print the error and exit 0
     if not (store / "mlflow.db").exists():
         print(f"pm2gan: no runs yet in {store}/ (run `make repro` first); starting an empty UI", file=sys.stderr)
     store.mkdir(parents=True, exist_ok=True)
+    refuse_foreign_store(store)
     command = server_command(store, cfg.tracking.host, args.port)
     base = f"http://{cfg.tracking.host}:{args.port}"
-    print(f"MLflow UI: {base}  (Ctrl+C to stop). Each study's runs:", flush=True)
-    for experiment_id, name, has_view in _experiments(store / "mlflow.db"):
-        print(f"  {name:22} {ui_link(base, experiment_id, has_view)}", flush=True)
+    print(f"MLflow UI: {base}  (Ctrl+C to stop). Each study's trials, then each experiment (a study's sweeps and "
+          "comparison, the report, every trained trial):", flush=True)
+    for what, experiment_id, view in _links(store / "mlflow.db"):
+        print(f"  {what:24} {ui_link(base, experiment_id, view)}", flush=True)
     os.execve(command[0], command, {**os.environ, **SERVER_ENV})
 
 
-def ui_link(base: str, experiment_id: str, view: bool = False) -> str:
+def ui_link(base: str, experiment_id: str, view: str | None = None) -> str:
     """An experiment's runs in MLflow 3's model-training view (its UI opens every experiment in the
     GenAI view, traces and prompts, unless the link says otherwise, whatever the experiment's kind
-    tag); with `view`, in the study's saved view, whose columns are the study's table."""
-    from .tracking import VIEW_ID
-
-    shown = f"&viewStateShareKey={VIEW_ID}" if view else ""
+    tag); with `view`, in that saved view (a study's: its trials, its table's columns)."""
+    shown = f"&viewStateShareKey={view}" if view else ""
     return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning{shown}"
 
 
-def _experiments(db: Path) -> list[tuple[str, str, bool]]:
-    """(id, name, has the study's saved view) of pm2gan's experiments, read from the store before
-    its server starts."""
+def _links(db: Path) -> list[tuple[str, str, str | None]]:
+    """(what, experiment id, saved view or None) for the UI's links, read from the store before its
+    server starts: each study's trials (a saved view of pm2gan/trials) and each experiment of
+    pm2gan's (a study's sweeps and comparison, the report)."""
     import sqlite3
 
-    from .tracking import view_tag
+    from .tracking import VIEW_TAG_PREFIX
 
     if not db.exists():
         return []
     try:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
-            rows = con.execute(
-                "SELECT e.experiment_id, e.name, EXISTS (SELECT 1 FROM experiment_tags t WHERE "
-                "t.experiment_id = e.experiment_id AND t.key = ?) FROM experiments e WHERE e.name LIKE 'pm2gan/%' "
-                "AND e.lifecycle_stage = 'active' ORDER BY e.experiment_id", (view_tag(),)).fetchall()
+            experiments = con.execute(
+                "SELECT experiment_id, name FROM experiments WHERE name LIKE 'pm2gan/%' AND lifecycle_stage = 'active' "
+                "ORDER BY experiment_id").fetchall()
+            views = con.execute(
+                "SELECT t.experiment_id, substr(t.key, ?) FROM experiment_tags t JOIN experiments e ON "
+                "e.experiment_id = t.experiment_id WHERE e.name LIKE 'pm2gan/%' AND e.lifecycle_stage = 'active' "
+                "AND t.key LIKE ? ORDER BY t.key", (len(VIEW_TAG_PREFIX) + 1, VIEW_TAG_PREFIX + "%")).fetchall()
     except sqlite3.Error:  # a store MLflow has not migrated yet: the server will
         return []
-    return [(str(i), n, bool(v)) for i, n, v in rows]
+    return ([(f"{view} trials", str(i), view) for i, view in views]
+            + [(name.split("/", 1)[1], str(i), None) for i, name in experiments])
 
 
 def cmd_submit(cfg: configmod.Config, args) -> None:
@@ -284,8 +289,19 @@ EXIT_USAGE = 2  # the command line or the settings are wrong (argparse uses 2 fo
 # and 130: a sweep interrupted (sweep.SweepInterrupted.exit_code), as a shell reports Ctrl+C
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an unknown command lists the commands `--help` shows: its own message names
+    every choice, `job` (run by `submit` on the cluster's head) included."""
+
+    def _check_value(self, action, value):
+        if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
+            shown = ", ".join(repr(n) for n in action.choices if n not in HIDDEN)
+            raise argparse.ArgumentError(action, f"invalid choice: {value!r} (choose from {shown})")
+        super()._check_value(action, value)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pm2gan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="pm2gan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action=_Version, help="print the installed version and the code version, and exit")
     common = argparse.ArgumentParser(add_help=False)  # also after the command: `pm2gan check --profile reference`
     common.add_argument("--params", default=argparse.SUPPRESS, help="params file (default: params.yaml)")

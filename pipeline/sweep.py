@@ -5,7 +5,8 @@ the trials' final checkpoints and written atomically to `results/<study>/`.
 This module is the driver. Its parts, each in its own module: the trainable that runs on the
 workers (trainable.py), Ray and the trials' resources (resources.py), Tune's storage, the
 sweep's name and the study lock (sweep_storage.py), recovery from lost nodes and checkpoints
-(recovery.py), and the comparison logged to MLflow (study_log.py).
+(recovery.py), each trial's MLflow run (trial_runs.py) and the comparison logged to MLflow
+(study_log.py).
 
 The same code runs on a laptop and a cluster: `RAY_ADDRESS` picks the cluster,
 `resources` in params.yaml the share of it each trial gets.
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 
 from . import data as datamod
-from . import evalnet, tracking
+from . import evalnet, tracking, trial_runs
 from .config import Config
 from .provenance import code_version
 from .recovery import Harvest, fit_sweep, harvest, next_round, remove_rounds
@@ -24,7 +25,7 @@ from .resources import ray_init, trial_resources
 from .results import RESULTS_DIR, StudyResults, TrialResult, write_study
 from .store import ASSESSMENT_FILE, TrialStore, state_digest
 from .study_log import log_comparison, view_columns
-from .sweep_storage import SweepError, storage_path, study_lock, sweep_name
+from .sweep_storage import SweepError, check_writable, storage_path, study_lock, sweep_name
 from .train import CHECKPOINT_FILE
 from .trainable import run_trial
 from .trials import TrialConfig, expand
@@ -124,6 +125,7 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
         return out
     trials = expand(cfg, study)
     tracking.preflight()  # a tracking server that does not answer stops us before any work
+    check_writable(results_dir, "the results folder")  # so do outputs that cannot be written
     storage = storage_path(cfg)
     datasets, classifiers = _load_inputs(cfg, study)
     capped = f", capped at {profile.cap.seeds} seeds and {profile.cap.steps} steps" if profile.cap else ""
@@ -133,6 +135,7 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
 
     versions = {name: ds.meta.get("version", "") for name, ds in datasets.items()}
     store = TrialStore()
+    check_writable(store.root, "the trial store")
     classifier_digests = {name: state_digest(classifiers.get(name)) for name in datasets}
     keys = {}
     for t in trials:
@@ -147,7 +150,8 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
         sweep = _Sweep(cfg, study, claim, trials, uri, provenance, storage, versions)
         with tracking.run(uri, sweep.experiment, sweep.run_name, sweep.tags, run_id=sweep.parent_id) as parent_id:
             sweep.parent_id = parent_id
-            tracking.close_abandoned_sweeps(uri, sweep.experiment, keep=parent_id)
+            tracking.close_abandoned_sweeps(uri, sweep.experiment, keep=parent_id,
+                                            trials_experiment=sweep.trials_experiment)
             if not sweep.resuming:
                 tracking.log_values(uri, parent_id, params={"trials": len(trials)})
             ray_init(cfg)
@@ -155,6 +159,9 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
             if sweep.resuming:
                 sweep.take_up_interrupted(keep)  # before the store is read: what it finished is not trained again
             sweep.trainings = _trainings(store, keys)
+            runs = trial_runs.plan(uri, sweep.trials_experiment, study, parent_id, trials, keys, datasets, provenance)
+            for trial_id, planned in runs.items():
+                sweep.trainings[trial_id]["run"] = planned
             results, unfinished, errors = fit_sweep(sweep, datasets, classifiers, keep)
             _check_outcome(cfg, study, uri, parent_id, results, unfinished, errors, len(trials), results_dir)
             references = known.references(cfg, datasets, trials, classifiers) if known else {}
@@ -162,7 +169,8 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
                                            trials=results, references=references), results_dir)
             columns = known.columns if known else None
             log_comparison(uri, parent_id, study, claim, results, references, columns)
-            tracking.save_view(uri, sweep.experiment, f"pm2gan: {study}", view_columns(results, columns or ()))
+            tracking.save_view(uri, sweep.trials_experiment, study, f"pm2gan: {study}",
+                               view_columns(results, columns or ()), trial_runs.study_filter(study))
             tracking.log_files(uri, parent_id, {"results.json": (out / "trials.json").read_text()})
             tracking.log_values(uri, parent_id, tags={"outcome": "completed"})
         remove_rounds(sweep.path)  # its trials are in the store, its results written: nothing reads it again
@@ -246,7 +254,8 @@ class _Sweep:
         self.name = sweep_name(study, trials, data_versions, provenance["code_version"])
         self.path = f"{self.storage.rstrip('/')}/{self.name}"
         self.experiment = tracking.experiment_id(uri, f"{cfg.tracking.experiment_prefix}/{study}")
-        unfinished = tracking.unfinished_sweep(uri, self.experiment, self.name)
+        self.trials_experiment = tracking.experiment_id(uri, f"{cfg.tracking.experiment_prefix}/{trial_runs.EXPERIMENT}")
+        unfinished = tracking.unfinished_sweep(uri, self.experiment, self.name, self.trials_experiment)
         self.resuming = unfinished is not None
         self.parent_id = unfinished
         if not self.resuming:  # an abandoned sweep of the same name

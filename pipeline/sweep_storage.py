@@ -1,12 +1,13 @@
 """Where a sweep keeps its state: Tune's storage folder (or bucket), the sweep's name (its trials,
-data and code: a change starts a new sweep instead of resuming an old one), and the lock that
-keeps one live run per study on a machine."""
+data and code: a change starts a new sweep instead of resuming an old one), the lock that
+keeps one live run per study on a machine, and the check that the folders it writes can be."""
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from .config import Config, ConfigError
@@ -18,6 +19,25 @@ class SweepError(RuntimeError):
 
 
 STORAGE_ENV = "PM2GAN_STORAGE_PATH"
+
+
+class NotWritable(SweepError):
+    """A folder the sweep will write into cannot be written: found before any work is done."""
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Raise NotWritable unless files can be made in `folder`, or, where it does not exist yet, in
+    the folder it would be made in: asked before a sweep trains, so an output that cannot be
+    written is said in one line, not after the work. It leaves nothing behind."""
+    folder = Path(folder).absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "a file is in the way", str(existing))
+        os.rmdir(tempfile.mkdtemp(prefix=".pm2gan-probe-", dir=existing))
+    except OSError as err:
+        raise NotWritable(f"{what} {folder}/ cannot be written ({existing}: {err.strerror or err}): "
+                          "nothing was run; fix its permissions or move what is in the way") from None
 
 
 def storage_path(cfg: Config) -> str:

@@ -1,7 +1,8 @@
 """MLflow, behind one door: every MLflow call of the project is in this module.
 
-The tracking server, one experiment per study, a parent run per sweep and a child
-run per trial, the report's and the theory study's runs. A run opened with `run()`
+The tracking server; one run per trained trial, in the experiment `<prefix>/trials`, whichever
+studies read it; one experiment per study, holding a run per sweep with the study's comparison;
+the report's and the theory study's runs; saved views of the runs table. A run opened with `run()`
 always ends: FINISHED when its block completes, KILLED when it is interrupted
 (resumable), FAILED with the error as a tag when it raises.
 
@@ -37,7 +38,6 @@ SERVER_START_TIMEOUT_S = 90
 # tries over about 7 s ride out a busy server and stop a study soon after its server is gone.
 CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
               "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
-PARENT_TAG = "mlflow.parentRunId"  # MLflow's own tag: the UI nests a run under this parent
 
 
 class TrackingError(RuntimeError):
@@ -122,6 +122,7 @@ def tracking_server(store: str | Path, host: str = "127.0.0.1") -> Iterator[str]
     if store.exists() and not store.is_dir():
         raise TrackingSetupError(f"tracking.store: {store} is a file; it must be a folder (or not exist yet)")
     store.mkdir(parents=True, exist_ok=True)
+    refuse_foreign_store(store)
     port = _free_port(host)
     uri = f"http://{host}:{port}"
     log = open(store / "server.log", "ab")
@@ -145,6 +146,36 @@ def tracking_server(store: str | Path, host: str = "127.0.0.1") -> Iterator[str]
         if proc.poll() is None:
             os.killpg(proc.pid, 9)
         log.close()
+
+
+def refuse_foreign_store(store: Path) -> None:
+    """Raise TrackingError when `store/mlflow.db` exists but is not an MLflow store (empty,
+    truncated, another program's file): a server would take it for a new store, and every run
+    recorded before would vanish from the UI with its artifacts left behind. An empty file in a
+    store without artifacts (a first start cut off) holds nothing to lose, and is let through."""
+    import sqlite3
+
+    db = store / "mlflow.db"
+    if not db.exists():
+        return
+    artifacts = store / "artifacts"
+    has_artifacts = artifacts.is_dir() and any(artifacts.iterdir())
+    if db.stat().st_size == 0 and not has_artifacts:
+        return
+    problem = "is empty (0 bytes)" if db.stat().st_size == 0 else None
+    if problem is None:
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+                tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not {"alembic_version", "experiments", "runs"} <= tables:
+                problem = "is an SQLite file without MLflow's tables"
+        except sqlite3.DatabaseError as err:
+            problem = f"is not an SQLite database ({err})"
+    if problem:
+        left = f", their artifacts left behind in {artifacts}/" if has_artifacts else ""
+        raise TrackingError(f"the tracking store {db} {problem}: pm2gan will not start a new store over it (the runs "
+                            f"recorded there would vanish from the UI{left}). Restore the file, or move {store}/ away "
+                            "to start an empty one.")
 
 
 def _die_with_parent() -> None:
@@ -214,20 +245,19 @@ def experiment_id(uri: str, name: str) -> str:
 # the table's view as JSON (the UI writes it deflated, and reads plain JSON too). The fields below
 # are those MLflow 3.17's UI writes when a person saves a view; the browser test opens one.
 VIEW_TAG_PREFIX = "mlflow.sharedViewState."
-VIEW_ID = "pm2gan"  # one view per study experiment, rewritten by each finished sweep
 
 
-def view_tag(view_id: str = VIEW_ID) -> str:
+def view_tag(view_id: str) -> str:
     return VIEW_TAG_PREFIX + view_id
 
 
-def save_view(uri: str, experiment: str, name: str, columns: list[str]) -> None:
-    """Save the runs-table view `name` on `experiment`, showing `columns` in that order, right of
-    the run's name (the UI's column keys: ``attributes.`Dataset` ``, ``params.`hparams.lr` ``,
+def save_view(uri: str, experiment: str, view_id: str, name: str, columns: list[str], search: str = "") -> None:
+    """Save the runs-table view `view_id`, titled `name`, on `experiment`: the runs that match
+    `search` (MLflow's search syntax), showing `columns` in that order, right of the run's name (the UI's column keys: ``attributes.`Dataset` ``, ``params.`hparams.lr` ``,
     ``metrics.`eval/recon_mse` ``), each wide enough for its name (the UI's default cuts
     `eval/fitted_marginals/modes` and `eval/fitted_marginals/frechet` to the same `eval/fitted_m`)."""
     widths = {c: max(110, 7 * len(c.split("`")[1]) + 40) for c in columns if not c.startswith("attributes.")}
-    state = {"searchFilter": "", "orderByKey": "attributes.start_time", "orderByAsc": False, "startTime": "ALL",
+    state = {"searchFilter": search, "orderByKey": "attributes.start_time", "orderByAsc": False, "startTime": "ALL",
              "lifecycleFilter": "Active", "datasetsFilter": [], "modelVersionFilter": "All Runs",
              "selectedColumns": columns, "columnOrder": columns, "columnWidths": widths,
              "runsHiddenMode": "FIRST_10_RUNS",
@@ -240,7 +270,7 @@ def save_view(uri: str, experiment: str, name: str, columns: list[str]) -> None:
     envelope = {"name": name, "createdAt": now, "updatedAt": now, "state": json.dumps(state)}
     if len(json.dumps(envelope)) > MAX_EXPERIMENT_TAG_VAL_LENGTH:  # as the UI stores it: zlib, base64
         envelope["state"] = "deflate;" + base64.b64encode(zlib.compress(envelope["state"].encode())).decode()
-    client(uri).set_experiment_tag(experiment, view_tag(), json.dumps(envelope))
+    client(uri).set_experiment_tag(experiment, view_tag(view_id), json.dumps(envelope))
 
 
 def dataset_input(name: str, version: str, source: str, splits: dict[str, int], shape: tuple) -> Any:
@@ -326,33 +356,88 @@ def log_files(uri: str, run_id: str, files: dict[str, Any], artifact_path: str |
 # --------------------------------------------------------------------------- sweeps
 
 
-def unfinished_sweep(uri: str, experiment: str, sweep: str) -> str | None:
-    """The parent run of an interrupted sweep named `sweep`, or None. Its child runs that the
-    interruption left RUNNING are marked KILLED, so that only live trials show as running."""
+def unfinished_sweep(uri: str, experiment: str, sweep: str, trials_experiment: str) -> str | None:
+    """The parent run of an interrupted sweep named `sweep`, or None. The trial runs that the
+    interruption left RUNNING under it are marked KILLED, so that only live trials show as running."""
     c = client(uri)
     found = c.search_runs([experiment], f"tags.sweep = '{sweep}' and attributes.status != 'FINISHED'", max_results=1)
     if not found:
         return None
     parent = found[0].info.run_id
-    for child in c.search_runs([experiment], f"tags.`{PARENT_TAG}` = '{parent}' and attributes.status = 'RUNNING'"):
-        c.set_terminated(child.info.run_id, "KILLED")
+    _kill_trial_runs(c, trials_experiment, parent)
     return parent
 
 
-def close_abandoned_sweeps(uri: str, experiment: str, keep: str) -> None:
+def close_abandoned_sweeps(uri: str, experiment: str, keep: str, trials_experiment: str) -> None:
     """Sweeps of this study left RUNNING by a process that died without a word (SIGKILL, power
     loss): called while holding the study's lock, so no other sweep of it is alive. They end
-    KILLED, tagged `abandoned`, with their RUNNING children; a later run of the same trials,
-    data and code still resumes them."""
+    KILLED, tagged `abandoned`, with the trial runs they left RUNNING; a later run of the same
+    trials, data and code still resumes them."""
     c = client(uri)
     for parent in c.search_runs([experiment], "tags.kind = 'sweep' and attributes.status = 'RUNNING'"):
         if parent.info.run_id == keep:
             continue
-        for child in c.search_runs([experiment], f"tags.`{PARENT_TAG}` = '{parent.info.run_id}' and "
-                                                 "attributes.status = 'RUNNING'"):
-            c.set_terminated(child.info.run_id, "KILLED")
+        _kill_trial_runs(c, trials_experiment, parent.info.run_id)
         c.set_tag(parent.info.run_id, "outcome", "abandoned")
         c.set_terminated(parent.info.run_id, "KILLED")
+
+
+def _kill_trial_runs(c, trials_experiment: str, sweep_run: str) -> None:
+    for trial in c.search_runs([trials_experiment], f"tags.{SWEEP_RUN_TAG} = '{sweep_run}' and "
+                                                    "attributes.status = 'RUNNING'", max_results=1000):
+        c.set_terminated(trial.info.run_id, "KILLED")
+
+
+# --------------------------------------------------------------------------- trial runs
+
+SWEEP_RUN_TAG = "sweep_run"  # on a trial's run: the sweep run that last opened it to record
+CHECKPOINT_TAG = "checkpoint"  # "logged" once the run holds its trained model under checkpoint/
+
+
+def runs_tagged(uri: str, experiment: str, key: str) -> list[Any]:
+    """The runs of `experiment` that carry tag `key`, oldest first."""
+    c, out, token = client(uri), [], None
+    while True:
+        page = c.search_runs([experiment], f"tags.`{key}` != ''", max_results=1000, page_token=token,
+                             order_by=["attributes.start_time ASC"])
+        out += page
+        token = page.token
+        if not token:
+            return out
+
+
+def runs_by_tag(uri: str, experiment: str, key: str) -> dict[str, Any]:
+    """The runs of `experiment` that carry tag `key`, by its value (the latest run of a value)."""
+    return {r.data.tags[key]: r for r in runs_tagged(uri, experiment, key)}
+
+
+def create_trial_run(uri: str, experiment: str, name: str, tags: dict[str, str], params: dict[str, str],
+                     dataset: Any = None) -> str:
+    """A trial's run, made before its trial starts: its config as params, its data as a dataset
+    input. It waits SCHEDULED until its trial opens it (`TrialRun`)."""
+    c = client(uri)
+    run_id = c.create_run(experiment, run_name=name, tags=tags).info.run_id
+    log_values(uri, run_id, params=params)
+    if dataset is not None:  # `dataset_input()`
+        _log_input(c, run_id, dataset)
+    c.update_run(run_id, "SCHEDULED")
+    return run_id
+
+
+def untag_runs(uri: str, experiment: str, key: str, keep: set[str]) -> None:
+    """Delete tag `key` from the runs of `experiment` that carry it, except the runs in `keep`."""
+    c = client(uri)
+    for run_id in {r.info.run_id for r in runs_tagged(uri, experiment, key)} - keep:
+        c.delete_tag(run_id, key)
+
+
+def tag_runs(uri: str, tags: dict[str, dict[str, str]]) -> None:
+    """{run id: {tag: value}}: one call per run."""
+    from mlflow.entities import RunTag
+
+    c = client(uri)
+    for run_id, values in tags.items():
+        c.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in values.items()])
 
 
 def _log_input(c, run_id: str, dataset: Any, tries: int = 3) -> None:
@@ -372,38 +457,37 @@ def _log_input(c, run_id: str, dataset: Any, tries: int = 3) -> None:
 
 
 class TrialRun:
-    """One trial's child run: where its config, curves, final metrics, images and checkpoint go.
+    """A trained trial's run (`create_trial_run`), opened by the trial that records into it: its
+    curves, final metrics, images and checkpoint go there.
 
     Metric points are buffered and sent in batches (one HTTP call per flush, not per
-    metric), so logging costs the training loop next to nothing. A trial that a resumed
-    sweep runs again continues its own run (found by its `trial_id` tag): one run per trial.
+    metric), so logging costs the training loop next to nothing. A trial that goes on after an
+    interruption, or a new evaluation of a stored training, opens the same run again: one run per
+    trained trial.
     """
 
     FLUSH_EVERY_S = 5.0
 
-    def __init__(self, uri: str, experiment: str, parent_run_id: str | None, name: str, tags: dict[str, str],
-                 params: dict[str, str], dataset: Any = None):
+    def __init__(self, uri: str, run_id: str, tags: dict[str, str] | None = None,
+                 append: dict[str, str] | None = None):
+        """Open run `run_id` to record; `tags` are set, `append`'s values added to the end of
+        their tags' comma-separated lists (the nodes a training ran on: a trial that goes on
+        elsewhere after its node was lost keeps the first one named)."""
         from mlflow.entities import Metric
 
         self._Metric = Metric
-        self.uri, self.name = uri, name
+        self.uri, self.run_id = uri, run_id
         self.client = client(uri)
-        earlier = self.client.search_runs(
-            [experiment], f"tags.trial_id = '{tags['trial_id']}' and tags.`{PARENT_TAG}` = '{parent_run_id}'",
-            max_results=1) if parent_run_id else []
-        if earlier:
-            self.run_id = earlier[0].info.run_id
-            self.client.update_run(self.run_id, "RUNNING")
-            if "error" in earlier[0].data.tags:  # an earlier attempt's failure no longer stands
-                self.client.delete_tag(self.run_id, "error")
-            log_values(uri, self.run_id, tags=tags)
-        else:
-            if parent_run_id:
-                tags = {**tags, PARENT_TAG: parent_run_id}
-            self.run_id = self.client.create_run(experiment, run_name=name, tags=tags).info.run_id
-            log_values(uri, self.run_id, params=params)
-            if dataset is not None:  # `dataset_input()`
-                _log_input(self.client, self.run_id, dataset)
+        self.client.update_run(run_id, "RUNNING")
+        earlier = self.client.get_run(run_id).data.tags
+        if "error" in earlier:  # an earlier attempt's failure no longer stands
+            self.client.delete_tag(run_id, "error")
+        tags = dict(tags or {})
+        for key, value in (append or {}).items():
+            listed = [v for v in earlier.get(key, "").split(", ") if v]
+            tags[key] = ", ".join(listed if listed and listed[-1] == value else [*listed, value])
+        if tags:
+            log_values(uri, run_id, tags=tags)
         self._pending: list = []
         self._last_flush = time.monotonic()
 
@@ -420,15 +504,17 @@ class TrialRun:
         self._last_flush = time.monotonic()
 
     def finish(self, step: int, outcome: str, metrics: dict[str, float | None], files: dict[str, Any],
-               checkpoint: Path) -> None:
-        """The final metrics (None: not applicable, listed in a tag), `files` as artifacts,
-        the checkpoint under checkpoint/, and the run FINISHED."""
+               checkpoint: Path | None, tags: dict[str, str]) -> None:
+        """The final metrics (None: not applicable, listed in a tag), `files` as artifacts, the
+        checkpoint (when given) under checkpoint/, `tags`, and the run FINISHED."""
         self.flush()
         log_values(self.uri, self.run_id, {k: v for k, v in metrics.items() if v is not None}, step=step)
-        self.client.log_artifact(self.run_id, str(checkpoint), "checkpoint")
+        if checkpoint is not None:
+            self.client.log_artifact(self.run_id, str(checkpoint), "checkpoint")
+            tags = {**tags, CHECKPOINT_TAG: "logged"}
         log_files(self.uri, self.run_id, files)
         na = sorted(k for k, v in metrics.items() if v is None)
-        log_values(self.uri, self.run_id, tags={"outcome": outcome, **({"not_applicable": ", ".join(na)} if na else {})})
+        log_values(self.uri, self.run_id, tags={"outcome": outcome, "not_applicable": ", ".join(na), **tags})
         self.client.set_terminated(self.run_id, "FINISHED")
 
     def fail(self, error: BaseException) -> None:

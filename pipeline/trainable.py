@@ -1,4 +1,4 @@
-"""The Tune trainable: one trial on a Ray worker, recorded in its own MLflow child run.
+"""The Tune trainable: one trial on a Ray worker, recorded in its training's MLflow run.
 
 A trial whose training the store holds is evaluated (or its stored evaluation replayed)
 without training again; an interrupted trial goes on from the last checkpoint the driver found
@@ -14,8 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import data as datamod
-from . import figures, tracking
+from . import figures, tracking, trial_runs
 from .evaluate import Assessment
 from .fit import is_trained
 from .results import TrialResult
@@ -23,40 +22,37 @@ from .train import CHECKPOINT_FILE, train
 from .trials import TrialConfig
 
 
-def open_trial_run(uri: str, experiment: str, parent_run_id: str | None, cfg: TrialConfig,
-                   tags: dict[str, str], ds: datamod.Dataset | None = None) -> tracking.TrialRun:
-    """The trial's MLflow child run: named after the trial, its resolved config as params, its
-    data as a dataset input."""
-    tags = {"model": cfg.model, "dataset": cfg.dataset, "seed": str(cfg.seed), "study": cfg.study,
-            "variant": cfg.variant_label, "trial_id": cfg.trial_id, "config": json.dumps(cfg.to_dict()), **tags}
-    dataset = None if ds is None else tracking.dataset_input(
-        ds.name, str(ds.meta.get("version", "")), str(datamod.DATA_DIR / f"{ds.name}.npz"),
-        {split: len(x) for split, x in ds.x.items()}, ds.shape)
-    return tracking.TrialRun(uri, experiment, parent_run_id, cfg.run_name, tags, cfg.flat_params(), dataset)
-
-
 class TrackingHooks:
     """train.Hooks that record a trial in its MLflow run: every logged point, and at the end
-    the final metrics, sample and curve figures, result.json and the checkpoint."""
+    the final metrics, sample and curve figures, result.json, the evaluation's key and (with
+    `log_checkpoint`) the checkpoint. Without a run (its training and evaluation are recorded
+    already, pipeline/trial_runs.py) they record nothing."""
 
-    def __init__(self, run: tracking.TrialRun, reference=None):
+    def __init__(self, run: tracking.TrialRun | None, reference=None, log_checkpoint: bool = True):
         self.run = run
         self.reference = reference  # data points drawn under a toy's sample scatter
+        self.log_checkpoint = log_checkpoint
 
     def log(self, step, values):
-        self.run.log(step, values)
+        if self.run is not None:
+            self.run.log(step, values)
 
     def checkpoint(self, step, checkpoint):
         pass  # intermediate checkpoints stay in Tune's storage; MLflow keeps the final one
 
     def finish(self, result: TrialResult, checkpoint: Path) -> None:
+        if self.run is None:
+            return
         files = {"result.json": result.model_dump_json(indent=1)}
         for sampler, drawn in result.samples.items():
             files[f"samples-{sampler}.png"] = figures.samples_figure(drawn, f"{result.run_name} ({sampler})",
                                                                      reference=self.reference)
         if result.curves:
             files["curves.png"] = figures.curves_figure(result.curves, result.run_name)
-        self.run.finish(result.steps, result.outcome, result.metrics, files, checkpoint)
+        evaluation_key = result.provenance.get("evaluation_key")
+        self.run.finish(result.steps, result.outcome, result.metrics, files,
+                        checkpoint if self.log_checkpoint else None,
+                        {trial_runs.EVALUATION_TAG: evaluation_key} if evaluation_key else {})
 
 
 class _TuneHooks(TrackingHooks):
@@ -68,8 +64,8 @@ class _TuneHooks(TrackingHooks):
 
     REPORT_EVERY_S = 10.0
 
-    def __init__(self, run: tracking.TrialRun, reference=None):
-        super().__init__(run, reference)
+    def __init__(self, run: tracking.TrialRun | None, reference=None, log_checkpoint: bool = True):
+        super().__init__(run, reference, log_checkpoint)
         self._last_report = time.monotonic()
 
     def log(self, step, values):
@@ -104,7 +100,8 @@ def ray_node() -> str:
 
 
 def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info: dict, trainings: dict) -> None:
-    """The Tune trainable: one trial, logged to its own MLflow child run. A trial whose training
+    """The Tune trainable: one trial, recorded in its training's MLflow run when it is the one to
+    record there (`trainings[trial_id]['run']`, pipeline/trial_runs.py). A trial whose training
     the store holds (`trainings[trial_id]['stored']`, its final checkpoint in Ray's object store)
     is evaluated without training again; one with `trainings[trial_id]['resume']` goes on from
     that checkpoint."""
@@ -121,15 +118,17 @@ def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info:
     node = ray_node()
     training = trainings[cfg.trial_id]
     reused, scored = training["stored"] is not None, training["assessment"] is not None
-    training_tags = {"training_key": training["key"], "reused_training": str(reused).lower(),
-                     "evaluation_key": training["evaluation_key"], "reused_evaluation": str(scored).lower()}
-    run = open_trial_run(tracking_info["uri"], tracking_info["experiment_id"], tracking_info["parent_run_id"], cfg,
-                         tracking_info["tags"] | training_tags | {"data_version": ds.meta.get("version", ""),
-                                                                  "ray_node": node}, ds)
+    planned = training["run"]
+    # the nodes that train it, in order (a trial resumed elsewhere after its node was lost keeps the
+    # first); a node that only evaluates a stored training is `evaluated_on`
+    run = tracking.TrialRun(tracking_info["uri"], planned["run_id"], {"evaluated_on": node} if reused else None,
+                            None if reused else {"ray_node": node}) if planned["record"] else None
     provenance = tracking_info["provenance"] | {"data_version": ds.meta.get("version"), "ray_node": node,
                                                 "training_key": training["key"], "reused_training": reused,
-                                                "evaluation_key": training["evaluation_key"], "reused_evaluation": scored}
+                                                "evaluation_key": training["evaluation_key"], "reused_evaluation": scored,
+                                                "mlflow_run": planned["run_id"]}
     assessed = Assessment.from_bytes(ray.get(training["assessment"])) if scored else None
+    hooks = _TuneHooks(run, reference, planned["log_checkpoint"])
     try:
         with contextlib.ExitStack() as stack:
             resume_from = trained = None
@@ -145,8 +144,8 @@ def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info:
                 else:  # said where the user looks (Ray forwards a worker's output to the driver)
                     print(f"pm2gan: {cfg.run_name} goes on from its checkpoint at step {saved['step']:,} on {node}",
                           flush=True)
-            train(cfg, ds, classifiers.get(cfg.dataset), _TuneHooks(run, reference), resume_from, provenance, trained,
-                  assessed)
+            train(cfg, ds, classifiers.get(cfg.dataset), hooks, resume_from, provenance, trained, assessed)
     except Exception as err:  # record the failure where the user looks, then let Tune see it
-        run.fail(err)
+        if run is not None:
+            run.fail(err)
         raise

@@ -60,7 +60,8 @@ class TrialConfig(BaseModel):
         return cls.model_validate(d)
 
     def flat_params(self) -> dict[str, str]:
-        """The resolved config as MLflow params: 'hparams.lr', 'train.steps', ..."""
+        """The resolved config as MLflow params: 'hparams.lr', 'train.steps', ... The study's labels
+        (which study, which of its rows) are left out: one run serves every study that reads it."""
         out: dict[str, str] = {}
 
         def walk(prefix: str, value: Any) -> None:
@@ -70,7 +71,7 @@ class TrialConfig(BaseModel):
             else:
                 out[prefix] = str(value)
 
-        walk("", {k: v for k, v in self.to_dict().items() if k not in ("variant", "tuned")})
+        walk("", {k: v for k, v in self.to_dict().items() if k not in ("study", "variant", "tuned")})
         return out
 
 

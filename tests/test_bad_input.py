@@ -152,6 +152,52 @@ def test_a_damaged_study_input_stops_the_cli_with_one_line(workdir, capsys):
     assert not (workdir / "results").exists() and not (workdir / ".ray_results").exists()
 
 
+def test_an_output_that_cannot_be_written_stops_a_study_before_any_work(workdir, capsys):
+    """Issue 22, finding 6: an unwritable results/ was found after the whole sweep had trained."""
+    raw = shipped()
+    raw["studies"] = {"generation": {**raw["studies"]["generation"], "models": ["gan"], "datasets": ["ring8"]}}
+    (workdir / "params.yaml").write_text(yaml.safe_dump(raw))
+    _saved(workdir)
+    (workdir / "results").write_text("a file where the results folder belongs")
+    line = refused(["study", "generation"], capsys, code=1)
+    assert f"the results folder {workdir / 'results'}/ cannot be written" in line and "nothing was run" in line
+    assert not (workdir / "mlruns").exists() and not (workdir / ".ray_results").exists()  # no server, no Ray
+    assert not (workdir / ".pm2gan").exists()
+
+
+@pytest.mark.parametrize("store", ["zero bytes beside artifacts", "not sqlite", "another program's sqlite"])
+def test_a_tracking_store_that_is_not_mlflow_s_is_refused_not_replaced(tmp_path, store):
+    """Issue 22, finding 6: a zero-byte mlflow.db was taken for a new store, and the earlier runs
+    vanished from MLflow with their artifacts left behind."""
+    import sqlite3
+
+    from pipeline import tracking
+
+    db = tmp_path / "mlflow.db"
+    (tmp_path / "artifacts" / "1" / "run").mkdir(parents=True)
+    (tmp_path / "artifacts" / "1" / "run" / "checkpoint.pt").write_bytes(b"weights")
+    if store == "zero bytes beside artifacts":
+        db.write_bytes(b"")
+    elif store == "not sqlite":
+        db.write_text("hello")
+    else:
+        with sqlite3.connect(db) as con:
+            con.execute("CREATE TABLE notes (text)")
+    before = db.read_bytes()
+    with pytest.raises(tracking.TrackingError, match="pm2gan will not start a new store over it"), \
+            tracking.tracking_server(tmp_path):
+        pass
+    assert db.read_bytes() == before and not (tmp_path / "server.log").exists()  # nothing started, nothing written
+
+
+def test_an_empty_store_file_with_nothing_beside_it_is_a_new_store(tmp_path):
+    """What a first start cut off leaves: nothing to lose, so the server may make its store there."""
+    from pipeline import tracking
+
+    (tmp_path / "mlflow.db").write_bytes(b"")
+    tracking.refuse_foreign_store(tmp_path)  # no error
+
+
 def test_a_damaged_evaluation_classifier_names_the_stage_to_rerun(workdir):
     (workdir / "evalnets").mkdir()
     (workdir / "evalnets" / "digits.pt").write_bytes(b"\x00" * 10)
@@ -325,6 +371,12 @@ def test_the_cli_explains_itself_without_loading_torch(capsys):
     # a profile the command line names wrongly is the option's fault, not the file's
     line = refused(["check", "--profile", "nope", "--params", str(ROOT / "params.yaml")], capsys)
     assert line.startswith("pm2gan: error: --profile: unknown profile 'nope' (profiles in ") and "quick" in line
+    # an unknown command lists the commands --help shows, not the head's hidden one
+    with pytest.raises(SystemExit) as usage:
+        main(["nope"])
+    err = capsys.readouterr().err
+    assert usage.value.code == 2 and "invalid choice: 'nope' (choose from 'check'," in err and "'submit')" in err
+    assert "job" not in err
 
 
 @pytest.mark.parametrize("error, code", [

@@ -142,12 +142,15 @@ def submit(c: LocalCluster, repo: Path, study: str, on_line=None) -> tuple[int, 
     return proc.returncode, "".join(lines)
 
 
-def children_of(c: LocalCluster, study: str) -> tuple[list, list]:
+def runs_of(c: LocalCluster, study: str) -> tuple[list, list]:
+    """The study's sweep runs, and the trial runs it reads (one per training, in pm2gan/trials)."""
+    from pipeline import trial_runs
+
     client = tracking.client(c.tracking_uri)
     experiment = client.get_experiment_by_name(f"pm2gan/{study}").experiment_id
-    runs = client.search_runs([experiment], max_results=1000)
-    parents = [r for r in runs if r.data.tags.get("kind") == "sweep"]
-    return parents, [r for r in runs if tracking.PARENT_TAG in r.data.tags]
+    parents = [r for r in client.search_runs([experiment], max_results=1000) if r.data.tags.get("kind") == "sweep"]
+    trials = client.get_experiment_by_name("pm2gan/trials").experiment_id
+    return parents, client.search_runs([trials], trial_runs.study_filter(study), max_results=1000)
 
 
 @pytest.mark.e2e
@@ -192,11 +195,14 @@ def test_submit_runs_on_both_nodes_survives_a_lost_node_and_brings_the_outputs_b
     assert len(nodes) == 2, nodes
 
     # MLflow: each trial once, with its final outcome and its node; the table names the nodes
-    parents, children = children_of(two_nodes, STUDY)
+    parents, children = runs_of(two_nodes, STUDY)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert sorted(r.info.run_name for r in children) == sorted(t["run_name"] for t in trials)
     assert all(r.info.status == "FINISHED" and r.data.tags["outcome"] == "completed" for r in children)
-    assert {r.data.tags["ray_node"] for r in children} == nodes
+    # the nodes each trained on, in order: the resumed trial names the lost node first, then the one it finished on
+    trained_on = {r.info.run_name: r.data.tags["ray_node"].split(", ") for r in children}
+    assert {t["run_name"]: t["provenance"]["ray_node"] for t in trials} == {k: v[-1] for k, v in trained_on.items()}
+    assert sorted(len(v) for v in trained_on.values())[-1] == 2  # issue 22, finding 8: it was overwritten
     table = Path(tracking.client(two_nodes.tracking_uri).download_artifacts(parents[0].info.run_id, "comparison.md"))
     assert f"{total} trials ran on 2 nodes" in table.read_text()
 

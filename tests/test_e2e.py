@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import tracking
+from pipeline import tracking, trial_runs
 from pipeline.studies import STUDIES
 from tests.checkout import (NEW_METRIC, ROOT, STAGES, add_metric, distinct_trainings, dvc_env, edit_verdict, make_checkout,
                             stages_run, work_done)
@@ -101,9 +101,14 @@ def mlflow_runs(checkout: Path) -> dict[str, list]:
                 for e in client.search_experiments() if e.name.startswith("pm2gan/")}
 
 
-def view_columns(experiment) -> list[str]:
-    """The columns of the study's saved MLflow view (written as plain JSON: it fits in a tag)."""
-    return json.loads(json.loads(experiment.tags[tracking.view_tag()])["state"])["selectedColumns"]
+def saved_view(experiment, study: str) -> dict:
+    """The study's saved MLflow view of the trials' experiment (plain JSON: it fits in a tag)."""
+    return json.loads(json.loads(experiment.tags[tracking.view_tag(study)])["state"])
+
+
+def reads(runs: list, study: str) -> list:
+    """The trial runs `study` reads (tagged by it: what its saved view's filter selects)."""
+    return [r for r in runs if trial_runs.study_tag(study) in r.data.tags]
 
 
 def metric_of(column: str) -> str:
@@ -154,27 +159,32 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     assert all(t["provenance"]["code_version"] not in ("", "unknown") for t in trials)
 
 
-def test_every_trial_is_an_mlflow_child_run_with_its_config_and_metrics(checkout, first_run):
+def test_every_training_is_one_mlflow_run_tagged_with_each_study_that_reads_it(checkout, first_run):
     runs = mlflow_runs(checkout)
-    assert set(runs) == {f"pm2gan/{s}" for s in STAGES if s not in ("params", "fetch", "evalnet")}
-    for study, n_trials in (("pm2gan/factorial", trial_count("factorial")),
-                            ("pm2gan/generation", trial_count("generation"))):
-        parents = [r for r in runs[study] if r.data.tags.get("kind") == "sweep"]
-        children = [r for r in runs[study] if tracking.PARENT_TAG in r.data.tags]
+    trained = [s for s in STUDIES if STUDIES[s].kind != "analytic"]
+    assert set(runs) == {f"pm2gan/{s}" for s in STAGES if s not in ("params", "fetch", "evalnet")} | {"pm2gan/trials"}
+    trials = runs["pm2gan/trials"]
+    assert len(trials) == distinct_trainings(tiny_params(), trained)  # one run per training, however many read it
+    assert all(r.info.status == "FINISHED" and r.data.tags["kind"] == "trial" for r in trials)
+    assert max(sum(trial_runs.study_tag(s) in r.data.tags for s in trained) for r in trials) >= 3  # shared ones
+    for study in ("factorial", "generation"):
+        parents = [r for r in runs[f"pm2gan/{study}"] if r.data.tags.get("kind") == "sweep"]
         assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-        assert len(children) == n_trials
-        assert {c.data.tags[tracking.PARENT_TAG] for c in children} == {parents[0].info.run_id}
-        for child in children:
-            assert {"model", "dataset", "seed", "code_version", "data_version"} <= set(child.data.tags)
-            assert child.data.params["train.steps"] == "60"
-            assert "perf/steps_per_s" in child.data.metrics
-    generation = {r.info.run_name: r for r in runs["pm2gan/generation"]}
-    diverged = generation["gan-lr=5.0-ring8-s0"]
+        assert runs[f"pm2gan/{study}"] == parents  # the study's experiment holds its sweep; the trials are shared
+        assert len(reads(trials, study)) == trial_count(study)
+        for run in reads(trials, study):
+            assert {"model", "dataset", "seed", "code_version", "data_version", "training_key",
+                    "evaluation_key"} <= set(run.data.tags)
+            assert run.data.params["train.steps"] == "60" and "study" not in run.data.params
+            assert "perf/steps_per_s" in run.data.metrics
+    generation = {r.data.tags["study.generation"] + "/" + r.data.tags["dataset"] + "/" + r.data.tags["model"]: r
+                  for r in reads(trials, "generation")}
+    diverged = generation["lr=5.0/ring8/gan"]
     assert diverged.data.tags["outcome"] == "diverged" and diverged.data.params["hparams.lr"] == "5.0"
-    assert generation["gan-lr=0.0002-ring8-s0"].data.tags["outcome"] == "completed"
-    assert "eval/prior/modes" in generation["gan-lr=0.0002-ring8-s0"].data.metrics
-    assert "eval/prior/frechet" in generation["aae-digits-s0"].data.metrics
-    assert "val/shuffled_codes/frechet" in generation["pm-digits-s0"].data.metrics
+    assert generation["lr=0.0002/ring8/gan"].data.tags["outcome"] == "completed"
+    assert "eval/prior/modes" in generation["lr=0.0002/ring8/gan"].data.metrics
+    assert "eval/prior/frechet" in generation["default/digits/aae"].data.metrics
+    assert "val/shuffled_codes/frechet" in generation["default/digits/pm"].data.metrics
     assert runs["pm2gan/report"][0].info.status == "FINISHED"
 
 
@@ -185,10 +195,12 @@ def test_mlflow_opens_the_experiments_as_model_training_with_datasets_and_the_co
         c = tracking.client(uri)
         experiment = c.get_experiment_by_name("pm2gan/generation")
         assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
-        runs = c.search_runs([experiment.experiment_id], max_results=100)
-        parent = next(r for r in runs if r.data.tags.get("kind") == "sweep")
+        parent = next(r for r in c.search_runs([experiment.experiment_id]) if r.data.tags.get("kind") == "sweep")
         figures = {a.path for a in c.list_artifacts(parent.info.run_id, "figures")}
         assert {"figures/comparison-ring8.png", "figures/comparison-losses-ring8.png"} <= figures
+        shared = c.get_experiment_by_name("pm2gan/trials")
+        assert shared.tags["mlflow.experimentKind"] == "custom_model_development"
+        runs = c.search_runs([shared.experiment_id], trial_runs.study_filter("generation"), max_results=1000)
         child = next(r for r in runs if r.info.run_name == "gan-lr=0.0002-ring8-s0")
         (used,) = child.inputs.dataset_inputs
         trials = json.loads((checkout / "results" / "generation" / "trials.json").read_text())["trials"]
@@ -196,25 +208,31 @@ def test_mlflow_opens_the_experiments_as_model_training_with_datasets_and_the_co
         assert used.dataset.name == "ring8" and used.dataset.digest == child.data.tags["data_version"]
         assert used.dataset.digest == result["provenance"]["data_version"]  # the version the result records
         assert json.loads(used.dataset.source)["uri"] == "data/ring8.npz"
+        assert result["provenance"]["mlflow_run"] == child.info.run_id  # the result names its run
+        assert {"checkpoint", "result.json", "samples-prior.png", "curves.png"} <= {
+            a.path for a in c.list_artifacts(child.info.run_id)}
         model = load_from_mlflow(child.info.run_id, uri)  # the documented one call
         assert type(model).__name__ == "GAN" and sum(p.numel() for p in model.parameters()) > 0
 
-        # the study's saved view: the dataset, the factor its rows vary, its table's metrics as logged
-        columns = view_columns(experiment)
-        assert json.loads(experiment.tags[tracking.view_tag()])["name"] == "pm2gan: generation"
+        # the study's saved view of the trials: its runs, the dataset, the factor its rows vary, its
+        # table's metrics as logged
+        view = saved_view(shared, "generation")
+        assert json.loads(shared.tags[tracking.view_tag("generation")])["name"] == "pm2gan: generation"
+        assert view["searchFilter"] == trial_runs.study_filter("generation")
+        columns = view["selectedColumns"]
         assert columns[0] == "attributes.`Dataset`"
         assert "params.`hparams.lr`" in columns  # the diverging GAN is the study's factor here
         metrics = [metric_of(c) for c in columns if c.startswith("metrics.")]
         assert "eval/prior/modes" in metrics and "eval/shuffled_codes/frechet" in metrics
         assert all(m.rsplit("/", 1)[-1] in STUDIES["generation"].columns for m in metrics)
-        logged = {k for r in runs if tracking.PARENT_TAG in r.data.tags for k in r.data.metrics}
+        logged = {k for r in runs for k in r.data.metrics}
         assert set(metrics) <= logged  # under the keys the trials logged them
 
 
 def test_the_report_and_the_mlflow_ui_in_a_browser(checkout, first_run):
     """The HTML report opened from the file system and a study's runs in the MLflow UI, in
     headless Chromium: the verdicts, tables and figures are on the page, no image is broken."""
-    from pipeline.cli import _experiments, ui_link
+    from pipeline.cli import _links, ui_link
     from tests import browser
 
     if browser.skip_reason():
@@ -238,22 +256,24 @@ def test_the_report_and_the_mlflow_ui_in_a_browser(checkout, first_run):
     with tracking.tracking_server(checkout / "mlruns") as uri, browser.page(1500, 950) as p:
         c = tracking.client(uri)
         experiment = c.get_experiment_by_name("pm2gan/generation").experiment_id
+        shared = c.get_experiment_by_name("pm2gan/trials").experiment_id
         parent = next(r for r in c.search_runs([experiment]) if r.data.tags.get("kind") == "sweep")
-        links = {name: (i, has_view) for i, name, has_view in _experiments(checkout / "mlruns" / "mlflow.db")}
-        assert links["pm2gan/generation"] == (experiment, True)
-        p.goto(ui_link(uri, experiment, view=True))  # what `make ui` prints for a study that has run
-        p.get_by_text(parent.info.run_name).first.wait_for(timeout=60_000)
-        p.get_by_text(f"{trial_count('generation') + 1} matching runs").wait_for(timeout=30_000)
+        links = {what: (i, view) for what, i, view in _links(checkout / "mlruns" / "mlflow.db")}
+        assert links["generation trials"] == (shared, "generation") and links["generation"] == (experiment, None)
+        p.goto(ui_link(uri, shared, "generation"))  # what `make ui` prints for a study that has run
+        p.get_by_text("gan-lr=0.0002-ring8-s0").first.wait_for(timeout=60_000)
+        # the view's filter: the study's trials alone, of the shared experiment's runs
+        assert len(c.search_runs([shared], max_results=1000)) > trial_count("generation")
+        p.get_by_text(f"{trial_count('generation')} matching runs").wait_for(timeout=30_000)
         assert p.get_by_text("Detect Issues").count() == 0  # the model-training view, not GenAI's
         if p.get_by_role("button", name="Close").count():  # MLflow's assistant panel covers a third of the table
             p.get_by_role("button", name="Close").first.click()
         # the saved view's columns: the study's key metrics (the first ones, left of the grid's fold), not
         # every metric a trial logged
-        first = next(k for k in view_columns(c.get_experiment(experiment)) if k.startswith("metrics."))
+        first = next(k for k in saved_view(c.get_experiment(shared), "generation")["selectedColumns"]
+                     if k.startswith("metrics."))
         p.get_by_role("columnheader", name=metric_of(first), exact=True).first.wait_for(timeout=30_000)
         assert p.get_by_role("columnheader", name="perf/steps_per_s").count() == 0
-        p.locator(".ag-row button").first.click()  # the sweep's row opens onto its trials
-        p.get_by_text("gan-lr=0.0002-ring8-s0").wait_for(timeout=30_000)
         assert p.get_by_text(re.compile(r"ring8 \([0-9a-f]{12}\)")).count() >= 1  # the dataset column: name (digest)
         assert browser.broken_images(p) == []
         browser.screenshot(p, "mlflow-generation-runs")
@@ -299,6 +319,7 @@ def test_an_edit_to_a_verdict_rule_trains_and_evaluates_nothing(checkout, first_
 
 def test_changing_one_family_reruns_only_its_studies_and_trains_only_its_trials(checkout, first_run):
     params = yaml.safe_load((checkout / "params.yaml").read_text())
+    before = len(mlflow_runs(checkout)["pm2gan/trials"])
     params["models"]["gan"]["defaults"]["disc_steps"] = 2  # the studies that train a GAN, and only those
     (checkout / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     output = dvc(checkout, "repro")
@@ -308,15 +329,22 @@ def test_changing_one_family_reruns_only_its_studies_and_trains_only_its_trials(
     work = work_done(output)
     gan_trainings = distinct_trainings(params, gan_studies, model="gan")
     assert sum(t for _, t, _ in work.values()) == gan_trainings  # the GAN trials, each once; no other family's
+    assert len(mlflow_runs(checkout)["pm2gan/trials"]) == before + gan_trainings  # a run for each new training
     assert sum(e for _, _, e in work.values()) == gan_trainings
 
 
 def test_a_new_metric_evaluates_every_trial_and_trains_none(checkout, first_run):
+    before = mlflow_runs(checkout)["pm2gan/trials"]
     add_metric(checkout)
     output = dvc(checkout, "repro", "generation")
     (asked, trains, evaluates), = work_done(output).values()
     assert (asked, trains, evaluates) == (trial_count("generation", yaml.safe_load((checkout / "params.yaml").read_text())),
                                           0, asked)
+    # each trial's new evaluation goes into its training's run: no new run
+    trial_runs_after = mlflow_runs(checkout)["pm2gan/trials"]
+    assert len(trial_runs_after) == len(before)
+    assert {r.data.tags["evaluation_key"] for r in reads(trial_runs_after, "generation")}.isdisjoint(
+        r.data.tags["evaluation_key"] for r in reads(before, "generation"))
     trials = json.loads((checkout / "results" / "generation" / "trials.json").read_text())["trials"]
     encoders = [t for t in trials if t["trial"]["model"] in ("ae", "pm", "aae") and t["outcome"] == "completed"]
     assert encoders and all(t["metrics"][f"eval/{NEW_METRIC}"] is not None for t in encoders)
@@ -375,10 +403,10 @@ def test_interrupted_sweep_writes_nothing_and_resumes(tmp_path):
     trials = json.loads((repo / "results" / "factorial" / "trials.json").read_text())["trials"]
     assert len(trials) == total and all(t["outcome"] == "completed" for t in trials)
 
-    runs = mlflow_runs(repo)["pm2gan/factorial"]
-    parents = [r for r in runs if r.data.tags.get("kind") == "sweep"]
+    runs = mlflow_runs(repo)
+    parents = [r for r in runs["pm2gan/factorial"] if r.data.tags.get("kind") == "sweep"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    children = [r for r in runs if tracking.PARENT_TAG in r.data.tags]
+    children = reads(runs["pm2gan/trials"], "factorial")
     # one run per trial: a trial cut off by the interruption continued its own run
     assert sorted(r.info.run_name for r in children) == sorted(t["run_name"] for t in trials)
     assert all(r.info.status == "FINISHED" and r.data.tags["outcome"] == "completed" for r in children)

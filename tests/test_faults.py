@@ -158,8 +158,8 @@ def test_code_planted_in_tunes_storage_never_runs_and_the_sweep_resumes_from_its
     """Issue 22, finding 3: resuming unpickled Tune's saved state, so code planted in its storage
     (on a cluster, a shared folder or bucket) ran in the driver. The sweep is now taken up from its
     checkpoints and results (data only): with every pickle of Tune's replaced by a payload, the
-    payload does not run, the running trial goes on from its checkpoint under the same MLflow
-    parent run, and the study completes. The planted state is live: Tune's own reader runs it."""
+    payload does not run, the running trial goes on from its checkpoint in its own MLflow
+    run, and the study completes. The planted state is live: Tune's own reader runs it."""
     # four trials on two CPUs: when the first has finished, others are still running (with two,
     # the second finished before the kill when the machine was busy)
     project(tmp_path, steps=4000, models=("ae", "pm"), seeds=(0, 1), checkpoint_every=100)
@@ -182,8 +182,10 @@ def test_code_planted_in_tunes_storage_never_runs_and_the_sweep_resumes_from_its
     found = runs(tmp_path / "mlruns")
     parents = [r for r in found if r.data.tags.get("kind") == "sweep"]
     assert [(r.info.status, r.data.tags.get("outcome")) for r in parents] == [("FINISHED", "completed")]
-    children = [r for r in found if r.data.tags.get(tracking.PARENT_TAG) == parents[0].info.run_id]
-    assert sorted(r.info.run_name for r in children) == ["ae-ica-s0", "ae-ica-s1", "pm-ica-s0", "pm-ica-s1"]  # once each
+    trial_runs = [r for r in found if r.data.tags.get("kind") == "trial"]
+    assert sorted(r.info.run_name for r in trial_runs) == ["ae-ica-s0", "ae-ica-s1", "pm-ica-s0", "pm-ica-s1"]  # once each
+    assert {r.data.tags["study.factorial"] for r in trial_runs} == {"default"}
+    assert {r.data.tags["outcome"] for r in trial_runs} == {"completed"}
     assert not [r for r in found if r.info.status == "RUNNING"]
 
     assert not sweep_dir.exists()  # the completed sweep's Tune folders are gone
@@ -233,7 +235,7 @@ def test_a_server_that_dies_mid_study_stops_it_within_seconds_and_loses_nothing_
         proc = start(tmp_path, "study", "factorial", extra_env={"MLFLOW_TRACKING_URI": uri})
         wait_for_line(proc, "[1/")
         first = tracking.client(uri).search_runs(
-            [tracking.experiment_id(uri, "pm2gan/factorial")], "tags.outcome = 'completed'")
+            [tracking.experiment_id(uri, "pm2gan/trials")], "tags.outcome = 'completed'")
         assert first and first[0].data.metrics
         os.killpg(server.pid, signal.SIGKILL)
         killed_at = time.monotonic()

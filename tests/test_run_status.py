@@ -61,9 +61,9 @@ def test_a_trial_that_raises_fails_its_run_and_the_sweep(project, server):
     finally:
         ray.shutdown()
     assert not (folder / "results" / "generation").exists()
-    runs = runs_by_experiment(server)["pm2gan/generation"]
-    parent = next(r for r in runs if r.data.tags.get("kind") == "sweep")
-    child = next(r for r in runs if r.data.tags.get(tracking.PARENT_TAG) == parent.info.run_id)
+    runs = runs_by_experiment(server)
+    parent = next(r for r in runs["pm2gan/generation"] if r.data.tags.get("kind") == "sweep")
+    child = next(r for r in runs["pm2gan/trials"] if r.data.tags.get(tracking.SWEEP_RUN_TAG) == parent.info.run_id)
     assert parent.info.status == "FAILED" and parent.data.tags["outcome"] == "error"
     assert child.info.status == "FAILED" and "mat1 and mat2 shapes cannot be multiplied" in child.data.tags["error"]
 
@@ -131,10 +131,12 @@ def test_sweeps_left_running_by_a_dead_process_are_closed_as_abandoned(server):
     """What the study's lock allows: any other RUNNING sweep of the study has no live process."""
     experiment = tracking.experiment_id(server, "test/abandoned")
     c = tracking.client(server)
+    trials = tracking.experiment_id(server, "test/abandoned-trials")
     dead = c.create_run(experiment, run_name="dead", tags={"kind": "sweep"}).info.run_id
-    child = c.create_run(experiment, run_name="child", tags={tracking.PARENT_TAG: dead}).info.run_id
+    child = c.create_run(trials, run_name="child", tags={tracking.SWEEP_RUN_TAG: dead}).info.run_id
     live = c.create_run(experiment, run_name="live", tags={"kind": "sweep"}).info.run_id
-    tracking.close_abandoned_sweeps(server, experiment, keep=live)
+    live_child = c.create_run(trials, run_name="live child", tags={tracking.SWEEP_RUN_TAG: live}).info.run_id
+    tracking.close_abandoned_sweeps(server, experiment, keep=live, trials_experiment=trials)
     assert c.get_run(dead).info.status == "KILLED" and c.get_run(dead).data.tags["outcome"] == "abandoned"
     assert c.get_run(child).info.status == "KILLED"
-    assert c.get_run(live).info.status == "RUNNING"
+    assert c.get_run(live).info.status == c.get_run(live_child).info.status == "RUNNING"

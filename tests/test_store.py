@@ -221,11 +221,15 @@ def test_two_studies_that_ask_for_one_training_train_it_once(project, monkeypatc
     assert store.record(second.provenance["training_key"])["trained_by_study"] == "generation"
     assert second.metrics == first.metrics and second.curves == first.curves
 
+    # one MLflow run per training: the AE's, read by both studies, tagged with both, recorded once
     client = tracking.client(uri)
-    runs = {e.name.rsplit("/", 1)[-1]: client.search_runs([e.experiment_id], "tags.model = 'ae'")
-            for e in client.search_experiments() if e.name.rsplit("/", 1)[-1] in ("generation", "inference")}
-    assert runs["generation"][0].data.tags["reused_training"] == "false"
-    assert runs["inference"][0].data.tags["reused_training"] == "true"
-    assert runs["inference"][0].data.tags["training_key"] == second.provenance["training_key"]
-    history = client.get_metric_history(runs["inference"][0].info.run_id, "loss/recon")
-    assert [m.step for m in history] == [10, 20, 30]  # the reused trial's run shows its training curves
+    trials = client.get_experiment_by_name("pm2gan/trials").experiment_id
+    (ae,) = client.search_runs([trials], "tags.model = 'ae'")
+    assert ae.info.run_id == first.provenance["mlflow_run"] == second.provenance["mlflow_run"]
+    assert ae.data.tags["study.generation"] == ae.data.tags["study.inference"] == "default"
+    assert ae.data.tags["training_key"] == second.provenance["training_key"]
+    assert ae.data.tags["evaluation_key"] == second.provenance["evaluation_key"]
+    history = client.get_metric_history(ae.info.run_id, "loss/recon")
+    assert [m.step for m in history] == [10, 20, 30]  # its training curves, once: the second study logged nothing
+    assert [a.path for a in client.list_artifacts(ae.info.run_id, "checkpoint")] == ["checkpoint/checkpoint.pt"]
+    assert len(client.search_runs([trials])) == 2  # ae and pm, nothing more

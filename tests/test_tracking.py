@@ -1,5 +1,6 @@
-"""MLflow through a real tracking server: the local server's life cycle, a trial's child
-run (params, tags, curves, images, checkpoint), and a clear error for a dead server."""
+"""MLflow through a real tracking server: the local server's life cycle, a trial's run (params,
+tags, curves, images, checkpoint), one run per training whichever studies read it, and a clear
+error for a dead server."""
 from __future__ import annotations
 
 import os
@@ -8,8 +9,8 @@ import socket
 import pytest
 import requests
 
-from pipeline import tracking
-from pipeline.trainable import TrackingHooks, open_trial_run
+from pipeline import tracking, trial_runs
+from pipeline.trainable import TrackingHooks
 from pipeline.train import train
 from tests.conftest import trial
 
@@ -61,19 +62,26 @@ def server(tmp_path_factory):
         requests.get(uri + "/health", timeout=2)
 
 
+def open_run(server: str, experiment: str, cfg, ds) -> tracking.TrialRun:
+    """A trial's run as a sweep's driver makes it (pipeline/trial_runs.py), opened to record."""
+    run_id = tracking.create_trial_run(server, experiment, cfg.run_name, {"kind": "trial", "model": cfg.model},
+                                       cfg.flat_params(), trial_runs._dataset(ds))
+    return tracking.TrialRun(server, run_id)
+
+
 def test_trial_run_records_config_curves_images_and_checkpoint(server, datasets):
     ds = datasets["ring8"]
     cfg = trial("gan", ds, steps=40, log_every=10, eval_every=20)
     experiment = tracking.experiment_id(server, "test/trial")
-    parent = tracking.client(server).create_run(experiment, run_name="sweep")
-    run = open_trial_run(server, experiment, parent.info.run_id, cfg, {"code_version": "abc"})
+    run = open_run(server, experiment, cfg, ds)
     result = train(cfg, ds, hooks=TrackingHooks(run, reference=ds.x["train"][:500]))
 
     client = tracking.client(server)
     logged = client.get_run(run.run_id)
     assert logged.info.status == "FINISHED" and logged.info.run_name == cfg.run_name
-    assert logged.data.tags[tracking.PARENT_TAG] == parent.info.run_id
+    assert "study" not in logged.data.params  # one run serves every study that reads it
     assert logged.data.tags["outcome"] == "completed" and logged.data.tags["model"] == "gan"
+    assert logged.data.tags[tracking.CHECKPOINT_TAG] == "logged"
     not_applicable = set(logged.data.tags["not_applicable"].split(", "))  # a GAN has no encoder
     assert {"eval/recon_mse", "eval/total_correlation", "eval/mmd_prior", "val/dead_units"} <= not_applicable
     assert logged.data.params["hparams.gen_cost"] == "nonsaturating" and logged.data.params["train.steps"] == "40"
@@ -86,6 +94,65 @@ def test_trial_run_records_config_curves_images_and_checkpoint(server, datasets)
     assert [a.path for a in client.list_artifacts(run.run_id, "checkpoint")] == ["checkpoint/checkpoint.pt"]
 
 
+def test_one_run_per_training_whichever_studies_read_it(server, datasets):
+    """The driver's plan (pipeline/trial_runs.py) against a real server: a training read by two
+    studies has one run, tagged with both; a second reading records nothing; a new evaluation of
+    it records into the same run without uploading the checkpoint again; a study's saved-view
+    filter finds exactly its runs."""
+    ds = datasets["ring8"]
+    experiment = tracking.experiment_id(server, "test/plan")
+    client = tracking.client(server)
+    factorial = trial("gan", ds, steps=20).model_copy(update={"study": "factorial"})
+    generation = factorial.model_copy(update={"study": "generation", "variant": {"lr": 0.0002}})
+
+    def plan(study, sweep_run, cfgs, keys):
+        return trial_runs.plan(server, experiment, study, sweep_run, cfgs, {c.trial_id: k for c, k in zip(cfgs, keys)},
+                               {"ring8": ds}, {"code_version": "abc"})
+
+    first = plan("factorial", "sweep-a", [factorial], [("k1", "e1")])[factorial.trial_id]
+    assert first["record"] and first["log_checkpoint"]
+    assert client.get_run(first["run_id"]).info.status == "SCHEDULED"  # not RUNNING before its trial starts
+    train(factorial, ds, hooks=TrackingHooks(tracking.TrialRun(server, first["run_id"])),
+          provenance={"evaluation_key": "e1"})
+
+    second = plan("generation", "sweep-b", [generation], [("k1", "e1")])[generation.trial_id]
+    assert second == {"run_id": first["run_id"], "record": False, "log_checkpoint": False}
+    tags = client.get_run(first["run_id"]).data.tags
+    assert tags["study.factorial"] == "default" and tags["study.generation"] == "lr=0.0002"
+    assert tags[tracking.SWEEP_RUN_TAG] == "sweep-a" and tags[trial_runs.EVALUATION_TAG] == "e1"
+
+    again = plan("generation", "sweep-c", [generation], [("k1", "e2")])[generation.trial_id]  # a new metric
+    assert again == {"run_id": first["run_id"], "record": True, "log_checkpoint": False}
+    assert client.get_run(first["run_id"]).data.tags[tracking.SWEEP_RUN_TAG] == "sweep-c"
+
+    other = trial("gan", ds, steps=20, seed=1).model_copy(update={"study": "factorial"})
+    twin = other.model_copy(update={"variant": {"gen_cost": "x"}})  # a second row of the same training
+    planned = plan("factorial", "sweep-d", [factorial, other, twin], [("k1", "e2"), ("k2", "e1"), ("k2", "e1")])
+    assert planned[other.trial_id]["run_id"] == planned[twin.trial_id]["run_id"] != first["run_id"]
+    assert [planned[t.trial_id]["record"] for t in (other, twin)] == [True, False]  # one of them records
+
+    def found(study):
+        return {r.info.run_id for r in client.search_runs([experiment], trial_runs.study_filter(study))}
+
+    assert found("generation") == {first["run_id"]}
+    assert found("factorial") == {first["run_id"], planned[other.trial_id]["run_id"]}
+    assert len(tracking.runs_by_tag(server, experiment, trial_runs.KEY_TAG)) == 2
+
+    # the study's config changed: it reads another training now, and the one it read leaves its view
+    plan("generation", "sweep-e", [generation], [("k3", "e1")])
+    assert len(found("generation")) == 1 and found("generation") != {first["run_id"]}
+    assert "study.factorial" in client.get_run(first["run_id"]).data.tags  # what another study reads stays
+
+
+def test_a_trial_that_goes_on_elsewhere_keeps_the_nodes_it_trained_on(server):
+    """Issue 22, finding 8: a trial resumed on another node overwrote its `ray_node` tag."""
+    experiment = tracking.experiment_id(server, "test/nodes")
+    run_id = tracking.create_trial_run(server, experiment, "t", {"kind": "trial"}, {})
+    for node in ("10.0.0.1/aaaa", "10.0.0.1/aaaa", "10.0.0.2/bbbb"):  # started, reopened on its node, resumed elsewhere
+        tracking.TrialRun(server, run_id, append={"ray_node": node})
+    assert tracking.client(server).get_run(run_id).data.tags["ray_node"] == "10.0.0.1/aaaa, 10.0.0.2/bbbb"
+
+
 def test_a_trained_model_is_loaded_from_its_run_and_sampled_from_the_command_line(server, datasets, tmp_path,
                                                                                   monkeypatch, capsys):
     import numpy as np
@@ -95,7 +162,7 @@ def test_a_trained_model_is_loaded_from_its_run_and_sampled_from_the_command_lin
 
     ds = datasets["ring8"]
     cfg = trial("gan", ds, steps=20, log_every=10)
-    run = open_trial_run(server, tracking.experiment_id(server, "test/sample"), None, cfg, {})
+    run = open_run(server, tracking.experiment_id(server, "test/sample"), cfg, ds)
     train(cfg, ds, hooks=TrackingHooks(run))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
     out = tmp_path / "drawn" / "samples.png"
@@ -114,7 +181,7 @@ def test_diverged_trial_is_recorded_as_such(server, datasets):
     broken = type(ds)(ds.name, {s: np.full_like(v, np.nan) for s, v in ds.x.items()}, meta=ds.meta)
     cfg = trial("ae", ds, steps=30, log_every=10)
     experiment = tracking.experiment_id(server, "test/diverged")
-    run = open_trial_run(server, experiment, None, cfg, {})
+    run = open_run(server, experiment, cfg, ds)
     train(cfg, broken, hooks=TrackingHooks(run))
     logged = tracking.client(server).get_run(run.run_id)
     assert logged.data.tags["outcome"] == "diverged"
@@ -161,8 +228,8 @@ def test_a_view_too_long_for_a_tag_is_stored_deflated_as_the_ui_stores_it(server
 
     experiment = tracking.experiment_id(server, "pm2gan/wide-view")
     columns = ["attributes.`Dataset`", *(f"metrics.`eval/sampler_{i}/sample_loglik`" for i in range(400))]
-    tracking.save_view(server, experiment, "pm2gan: wide", columns)
-    stored = tracking.client(server).get_experiment(experiment).tags[tracking.view_tag()]
+    tracking.save_view(server, experiment, "wide", "pm2gan: wide", columns)
+    stored = tracking.client(server).get_experiment(experiment).tags[tracking.view_tag("wide")]
     envelope = json.loads(stored)
     assert envelope["name"] == "pm2gan: wide" and envelope["state"].startswith("deflate;")
     state = json.loads(zlib.decompress(base64.b64decode(envelope["state"][len("deflate;"):])))
