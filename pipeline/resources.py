@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from . import ray_reaper
 from .config import Config, ConfigError
 
 
@@ -20,7 +21,11 @@ def ray_init(cfg: Config) -> None:
         ray.init(address=address)
     else:  # a private local cluster for this run; no dashboard: it costs seconds and memory. Ray binds
         # it to the node's address (it turns 127.0.0.1 into that on purpose) and, since 2.5x, guards
-        # it with a token it generates (RAY_AUTH_MODE=token, the default).
+        # its services with a token it generates (RAY_AUTH_MODE=token, the default). Not its metrics
+        # exporter: the DashboardAgent's listened on 0.0.0.0 and answered anyone; pm2gan reads no
+        # Ray metric, so it is off (read by Ray's processes from their environment).
+        os.environ.setdefault("RAY_enable_metrics_collection", "0")
+        ray_reaper.start_for(os.getpid())  # Ray's agents outlived a SIGKILLed driver by up to a minute
         ray.init(include_dashboard=False, log_to_driver=True)
 
 

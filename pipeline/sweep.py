@@ -151,7 +151,7 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
         with tracking.run(uri, sweep.experiment, sweep.run_name, sweep.tags, run_id=sweep.parent_id) as parent_id:
             sweep.parent_id = parent_id
             tracking.close_abandoned_sweeps(uri, sweep.experiment, keep=parent_id,
-                                            trials_experiment=sweep.trials_experiment)
+                                            trials_experiment=sweep.trials_experiment, driver=driver())
             if not sweep.resuming:
                 tracking.log_values(uri, parent_id, params={"trials": len(trials)})
             ray_init(cfg)
@@ -176,6 +176,16 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
         remove_rounds(sweep.path)  # its trials are in the store, its results written: nothing reads it again
     print(f"pm2gan: study {study} done: {out}", flush=True)
     return out
+
+
+def driver() -> str:
+    """Who runs a sweep, as far as the study lock can speak for: this machine and this project
+    folder (the lock is a file under it). Tagged on the sweep's run, so that a sweep left RUNNING
+    is closed as abandoned only by a later run that holds the same lock."""
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getcwd()}"
 
 
 def _trainings(store: TrialStore, keys: dict[str, tuple[str, str]]) -> dict[str, dict]:
@@ -262,7 +272,8 @@ class _Sweep:
             remove_rounds(self.path)
         self.run_name = f"{study}-sweep-{time.strftime('%Y%m%d-%H%M%S')}"
         self.tags = {"study": study, "kind": "sweep", "sweep": self.name, "profile": provenance["profile"],
-                     "code_version": provenance["code_version"], "claim": claim[:5000]}
+                     "code_version": provenance["code_version"], "claim": claim[:5000],
+                     tracking.DRIVER_TAG: driver()}
 
     def take_up_interrupted(self, keep) -> None:
         """Read what the interrupted sweep left (its finished trials go to `keep`, the trial store)."""

@@ -368,14 +368,19 @@ def unfinished_sweep(uri: str, experiment: str, sweep: str, trials_experiment: s
     return parent
 
 
-def close_abandoned_sweeps(uri: str, experiment: str, keep: str, trials_experiment: str) -> None:
+DRIVER_TAG = "driver"  # on a sweep's run: the machine and project folder whose study lock it held
+
+
+def close_abandoned_sweeps(uri: str, experiment: str, keep: str, trials_experiment: str, driver: str) -> None:
     """Sweeps of this study left RUNNING by a process that died without a word (SIGKILL, power
-    loss): called while holding the study's lock, so no other sweep of it is alive. They end
-    KILLED, tagged `abandoned`, with the trial runs they left RUNNING; a later run of the same
-    trials, data and code still resumes them."""
+    loss): called while holding the study's lock, so no other sweep of it is alive *that held the
+    same lock*, the one of `driver` (a machine and project folder). A sweep another machine or
+    checkout runs against a shared tracking server is not this lock's to judge, and is left alone.
+    They end KILLED, tagged `abandoned`, with the trial runs they left RUNNING; a later run of the
+    same trials, data and code still resumes them."""
     c = client(uri)
     for parent in c.search_runs([experiment], "tags.kind = 'sweep' and attributes.status = 'RUNNING'"):
-        if parent.info.run_id == keep:
+        if parent.info.run_id == keep or parent.data.tags.get(DRIVER_TAG, driver) != driver:
             continue
         _kill_trial_runs(c, trials_experiment, parent.info.run_id)
         c.set_tag(parent.info.run_id, "outcome", "abandoned")

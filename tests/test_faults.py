@@ -4,6 +4,7 @@ a second run of a live study, a study whose every trial diverges. Nothing may be
 or be published stale."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -129,6 +130,78 @@ def test_a_sigkilled_study_resumes_even_with_its_checkpoints_gone_and_leaves_no_
     trials = yaml.safe_load((tmp_path / "results" / "factorial" / "trials.json").read_text())["trials"]
     assert len(trials) == 4 and all(t["outcome"] == "completed" for t in trials)
     assert not [r for r in runs(tmp_path / "mlruns") if r.info.status == "RUNNING"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="read from Linux's process and socket tables")
+def test_ray_goes_within_seconds_when_the_driver_alone_is_sigkilled_and_serves_no_open_metrics(tmp_path):
+    """Issue 22, finding 7: after a SIGKILL of the driver's PID alone (what a supervisor or the OOM
+    killer sends; the other kill tests kill the whole group), Ray's DashboardAgent and
+    RuntimeEnvAgent lived on for 45-60 s, and the agent's metrics port on 0.0.0.0 answered
+    /metrics with HTTP 200 to anyone, without Ray's token."""
+    import psutil
+    import requests
+
+    from pipeline import ray_reaper
+
+    driver = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pipeline.config import load\n"
+         "from pipeline.resources import ray_init\nray_init(load(sys.argv[1]))\nprint('READY', flush=True)\n"
+         "time.sleep(600)\n", str(ROOT / "params.yaml")],
+        cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_for_line(driver, "READY")
+        deadline = time.monotonic() + 60  # the raylet starts its agents as it comes up
+        while True:
+            ray_processes = [p for p in psutil.Process(driver.pid).children(recursive=True) if ray_reaper.is_ray(p)]
+            names = {_name(p) for p in ray_processes}
+            if {"ray::DashboardAgent", "ray::RuntimeEnvAgent"} <= names:
+                break
+            assert time.monotonic() < deadline, names
+            time.sleep(0.2)
+        agent = next(p for p in ray_processes if _name(p) == "ray::DashboardAgent")
+        wildcard = [c.laddr.port for c in agent.net_connections("tcp")
+                    if c.status == psutil.CONN_LISTEN and c.laddr.ip in ("0.0.0.0", "::")]
+        address = ray_reaper_ip(tmp_path)
+        for port in wildcard:  # its gRPC port is Ray's, token-guarded; no open metrics exporter
+            with contextlib.suppress(requests.RequestException):
+                assert requests.get(f"http://{address}:{port}/metrics", timeout=3).status_code != 200, port
+        os.kill(driver.pid, signal.SIGKILL)  # the driver alone
+        driver.wait()
+        deadline = time.monotonic() + 10
+        while alive := [_name(p) for p in ray_processes if _alive(p)]:
+            assert time.monotonic() < deadline, f"Ray's processes outlived their driver by 10 s: {alive}"
+            time.sleep(0.2)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+
+
+def ray_reaper_ip(folder: Path) -> str:
+    """The address Ray's services listen on (it turns loopback into the machine's own)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 80))  # no packet is sent: this only picks the outgoing interface
+        return s.getsockname()[0]
+
+
+def _name(process) -> str:
+    """A process's command line, as `ps` shows it (Ray's workers rewrite theirs, padded with blanks)."""
+    import psutil
+
+    try:
+        return " ".join(process.cmdline()).strip()[:100]
+    except psutil.Error:
+        return "(gone)"
+
+
+def _alive(process) -> bool:
+    import psutil
+
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 class _Touch:

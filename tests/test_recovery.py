@@ -53,6 +53,10 @@ def test_a_sweep_is_taken_up_from_its_checkpoints_and_results_only(datasets, tmp
     (sweep / "broken" / "checkpoint_000001" / "checkpoint.pt").write_bytes(b"\x80\x05not a checkpoint")
     other, _ = _trained(trial("pm", ds, steps=10), ds, sweep / "pm-ica-s0-x_00002")
     (sweep / "tuner.pkl").write_bytes(b"\x80\x05planted")
+    # issue 22, finding 8: Tune copies its experiment state to the storage as a plain file; a kill
+    # during the copy left it empty, and a resume through Tune lost every finished trial with it.
+    # It is not read: the trials' own files say what finished.
+    (sweep / "experiment_state-2026-12-05_03-00-00.json").write_bytes(b"")
     (tmp_path / "storage" / "factorial-01234567890").mkdir()  # another sweep whose name begins the same
 
     assert [f.rsplit("/", 1)[-1] for f in round_folders(str(sweep))] == ["factorial-0123456789",
@@ -71,3 +75,22 @@ def test_a_sweep_is_taken_up_from_its_checkpoints_and_results_only(datasets, tmp
 
     later = harvest(str(sweep), {running.trial_id: running}, since=1)  # the second run's folder only
     assert {tid: step for tid, (step, _) in later.resume.items()} == {running.trial_id: 20}
+
+
+def test_a_resumed_sweep_counts_what_finished_before_and_estimates_from_its_own_pace(datasets, monkeypatch, capsys):
+    """Issue 22, finding 7: after a resume, the progress line's estimate counted from the killed
+    run's start. Each run of Tune now has its own progress callback: the trials finished before
+    count toward the total, the pace is this run's."""
+    from types import SimpleNamespace
+
+    from pipeline import sweep
+
+    now = [5000.0]
+    monkeypatch.setattr(sweep.time, "monotonic", lambda: now[0])
+    progress = sweep._progress_callback(total=4, already=2)  # two trials finished before the interruption
+    cfg = trial("ae", datasets["ica"], steps=30)
+    finished = SimpleNamespace(trial_id="t3", status="TERMINATED", config={"trial": cfg.to_dict()},
+                               last_result={"outcome": "completed", "eval/recon_mse": 0.5})
+    now[0] += 10.0  # this run's first trial took 10 s
+    progress.on_trial_complete(0, [finished], finished)
+    assert capsys.readouterr().out.startswith("[3/4    10s, ~10s left] ae-ica-s0: completed (recon_mse=0.5)")

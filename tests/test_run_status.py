@@ -43,7 +43,7 @@ def project(tmp_path, monkeypatch, server):
 def test_a_trial_that_raises_fails_its_run_and_the_sweep(project, server):
     import ray
 
-    from pipeline.sweep import SweepError, run_study
+    from pipeline.sweep import SweepError, driver, run_study
 
     folder, raw = project
     raw = copy.deepcopy(raw)
@@ -65,6 +65,7 @@ def test_a_trial_that_raises_fails_its_run_and_the_sweep(project, server):
     parent = next(r for r in runs["pm2gan/generation"] if r.data.tags.get("kind") == "sweep")
     child = next(r for r in runs["pm2gan/trials"] if r.data.tags.get(tracking.SWEEP_RUN_TAG) == parent.info.run_id)
     assert parent.info.status == "FAILED" and parent.data.tags["outcome"] == "error"
+    assert parent.data.tags[tracking.DRIVER_TAG] == driver()  # whose study lock it held
     assert child.info.status == "FAILED" and "mat1 and mat2 shapes cannot be multiplied" in child.data.tags["error"]
 
 
@@ -136,7 +137,13 @@ def test_sweeps_left_running_by_a_dead_process_are_closed_as_abandoned(server):
     child = c.create_run(trials, run_name="child", tags={tracking.SWEEP_RUN_TAG: dead}).info.run_id
     live = c.create_run(experiment, run_name="live", tags={"kind": "sweep"}).info.run_id
     live_child = c.create_run(trials, run_name="live child", tags={tracking.SWEEP_RUN_TAG: live}).info.run_id
-    tracking.close_abandoned_sweeps(server, experiment, keep=live, trials_experiment=trials)
+    # issue 22, finding 8: with a shared tracking server, another machine's (or checkout's) live sweep
+    elsewhere = c.create_run(experiment, run_name="elsewhere",
+                             tags={"kind": "sweep", tracking.DRIVER_TAG: "other-host:/work/pm2gan"}).info.run_id
+    ours = c.create_run(experiment, run_name="ours", tags={"kind": "sweep", tracking.DRIVER_TAG: "here:/p"}).info.run_id
+    tracking.close_abandoned_sweeps(server, experiment, keep=live, trials_experiment=trials, driver="here:/p")
     assert c.get_run(dead).info.status == "KILLED" and c.get_run(dead).data.tags["outcome"] == "abandoned"
     assert c.get_run(child).info.status == "KILLED"
     assert c.get_run(live).info.status == c.get_run(live_child).info.status == "RUNNING"
+    assert c.get_run(elsewhere).info.status == "RUNNING"  # not this lock's to judge
+    assert c.get_run(ours).info.status == "KILLED"
