@@ -1,5 +1,6 @@
 # One command to set up and run, one to set up and test.
 #   make repro   create .venv if missing, install, run `dvc repro` (offline quick profile)
+#   make study S=generation   the same for one study (and what it needs)
 #   make test    create .venv if missing, install (and Debian's chromium, for the browser tests), run the tests
 #   make ui      open the MLflow UI on the project's tracking store
 VENV ?= .venv
@@ -12,7 +13,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 FASHION := .cache/fashion-mnist
 
-.PHONY: setup repro test test-fast ui bench browser
+.PHONY: setup repro study test test-fast ui bench browser
 
 # Fashion-MNIST for the `reference` profile's image studies, offline: Debian's dataset-fashion-mnist
 # (the four IDX files). Installed system-wide, it is linked; otherwise its .deb is fetched from the
@@ -43,6 +44,11 @@ setup: $(STAMP)
 
 repro: setup $(FASHION)
 	dvc repro
+
+# One study and what it needs: make study S=generation
+study: setup $(FASHION)
+	@test -n "$(S)" || { echo "make study S=<study>: the study's name, as \`pm2gan study --help\` lists them" >&2; exit 2; }
+	dvc repro $(S)
 
 # Headless Chromium for the browser tests: Debian's package, installed where that is possible (as
 # root, with apt); elsewhere those tests skip and say why. Never a reason for `make test` to fail.
