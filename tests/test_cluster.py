@@ -238,7 +238,7 @@ def test_a_killed_job_driver_resumes_under_the_same_parent_run(two_nodes, clone)
     assert 1 <= done < total
     trials = json.loads((repo / "results" / RESUMED / "trials.json").read_text())["trials"]
     assert len(trials) == total and all(t["outcome"] == "completed" for t in trials)
-    parents, children = children_of(two_nodes, RESUMED)
+    parents, children = runs_of(two_nodes, RESUMED)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"  # the same parent run, finished
     assert sorted(r.info.run_name for r in children) == sorted(t["run_name"] for t in trials)
     assert all(r.info.status == "FINISHED" and r.data.tags["outcome"] == "completed" for r in children)
