@@ -1,9 +1,13 @@
-"""reports/report.html: the whole report as one page a person opens from the file system.
+"""The whole report as one page a person opens from the file system, in two forms:
 
-It is the markdown pages of reports/ (the summary, the published numbers, one page per
-study) rendered to HTML, each figure inlined as a data URI so the file stands alone (mail it,
-attach it to an MLflow run). The markdown already lays the figures out for comparison: the
-figures of one dataset form one paragraph, which the page shows as one row.
+- reports/report.html shows the figures from reports/figures/ beside it: small, kept in git, so
+  a fresh clone reads the report without a run;
+- reports/report-standalone.html has each figure inlined as a data URI, so the file stands alone
+  (mail it, attach it to an MLflow run); ~14 MB, kept in DVC's cache.
+
+Both are the markdown pages of reports/ (the summary, the published numbers, one page per
+study) rendered to HTML. The markdown already lays the figures out for comparison: the figures
+of one dataset form one paragraph, which the page shows as one row.
 """
 from __future__ import annotations
 
@@ -59,16 +63,17 @@ def _rows(page: str) -> str:
     return re.sub(r"<p>((?:\s*<img[^>]*>\s*)+)</p>", row, page)
 
 
-def _section(anchor: str, text: str, base: Path) -> str:
-    body = markdown.markdown(text, extensions=["tables"])
+def _section(anchor: str, text: str, base: Path, inline: bool) -> str:
+    body = _rows(markdown.markdown(text, extensions=["tables"]))
     body = body.replace("<p><strong>Verdict.</strong>", '<p class="verdict"><strong>Verdict.</strong>')
-    return f'<section id="{anchor}">\n{_inline_images(_rows(body), base)}\n</section>'
+    return f'<section id="{anchor}">\n{_inline_images(body, base) if inline else body}\n</section>'
 
 
-def write(reports_dir: Path, pages: dict[str, Path], out: Path) -> Path:
-    """`pages`: anchor -> markdown file under reports_dir, in the order shown."""
+def write(reports_dir: Path, pages: dict[str, Path], out: Path, inline: bool = True) -> Path:
+    """`pages`: anchor -> markdown file under reports_dir, in the order shown; with `inline`, every
+    figure inside the page, else read from beside it (`out` must then be in reports_dir)."""
     nav = " ".join(f'<a href="#{a}">{html.escape(a)}</a>' for a in pages)
-    sections = "\n".join(_section(a, p.read_text(), reports_dir) for a, p in pages.items())
+    sections = "\n".join(_section(a, p.read_text(), reports_dir, inline) for a, p in pages.items())
     # study pages link each other as `<study>.md`; on this page they are anchors
     sections = re.sub(r'href="([a-z0-9_]+)\.md"', r'href="#\1"', sections)
     page = (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>pm2gan report</title>'

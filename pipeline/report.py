@@ -329,7 +329,8 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
 
     pages = {"summary": written["index"], "published": written["published"],
              **{n: w for n, w in written.items() if n not in ("index", "published")}}
-    written["html"] = html_report.write(reports_dir, pages, reports_dir / "report.html")
+    written["html"] = html_report.write(reports_dir, pages, reports_dir / "report.html", inline=False)
+    written["standalone"] = html_report.write(reports_dir, pages, reports_dir / "report-standalone.html")
     return written
 
 

@@ -58,10 +58,12 @@ def stages(cfg: Config) -> dict[str, Any]:
         "deps": [f"results/{s.name}" for s in run] + ["pipeline/report.py", "pipeline/figures.py", "pipeline/published.py",
                                                      "pipeline/html_report.py", "pipeline/studies"],
         "params": ["tracking"],
-        # the markdown pages and figures live in git (readable on any forge); the one-file HTML
-        # page (every figure inlined, ~14 MB) and the curves' data in DVC's cache
+        # the markdown pages, the HTML page and the figures live in git (readable on any forge, and
+        # in a fresh clone); the one-file HTML page (every figure inlined, ~14 MB) and the curves'
+        # data in DVC's cache
         "outs": [{f"reports/{s.name}.md": {"cache": False}} for s in run]
-        + [{"reports/published.md": {"cache": False}}, {"reports/index.md": {"cache": False}}, "reports/report.html"],
+        + [{"reports/published.md": {"cache": False}}, {"reports/index.md": {"cache": False}},
+           {"reports/report.html": {"cache": False}}, "reports/report-standalone.html"],
         "metrics": [{"reports/metrics.json": {"cache": False}}],
         "plots": [{"reports/figures": {"cache": False}},
                   {"reports/curves": {"x": "step", "y": "value", "template": "linear"}}],

@@ -129,7 +129,8 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     figures = checkout / "reports" / "figures" / "generation"
     assert (figures / "comparison-ring8.png").exists() and (figures / "comparison-losses-digits.png").exists()
     assert "![comparison-ring8](figures/generation/comparison-ring8.png)" in generation
-    assert (checkout / "reports" / "report.html").stat().st_size > 100_000  # the one-file page, figures inlined
+    assert (checkout / "reports" / "report-standalone.html").stat().st_size > 100_000  # the one-file page, figures inlined
+    assert "data:image" not in (checkout / "reports" / "report.html").read_text()  # kept in git: figures beside it
     curves = {p.name for p in (checkout / "reports" / "curves" / "generation").glob("*.csv")}
     assert "ring8-gan-lr0.0002--gen.csv" in curves and "ring8-gan-lr0.0002--disc.csv" in curves  # for dvc plots
     drawn = json.loads(dvc(checkout, "plots", "show", "--json", "reports/curves/generation/ring8-gan-lr0.0002--gen.csv"))

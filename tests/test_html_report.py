@@ -1,4 +1,5 @@
-"""The one-file HTML report: markdown pages rendered, figures inlined, rows of figures kept."""
+"""The HTML report: markdown pages rendered, figures inlined (the standalone page) or read from
+beside it (the page kept in git), rows of figures kept."""
 from __future__ import annotations
 
 import base64
@@ -28,3 +29,9 @@ def test_pages_become_one_self_contained_page(tmp_path):
     assert '<p class="verdict"><strong>Verdict.</strong>' in page and "<table>" in page
     assert 'class="wide"' in page and "<details><summary>" in page  # the comparison spans the row; curves fold
     assert not list(tmp_path.glob("*.tmp"))
+    linked = html_report.write(tmp_path, {"summary": tmp_path / "index.md", "gen": tmp_path / "gen.md"},
+                               tmp_path / "linked.html", inline=False)
+    text = linked.read_text()  # the page kept in git: the figures read from beside it
+    assert "data:image" not in text and 'src="figures/gen/comparison-ring8.png"' in text
+    assert text.replace('src="figures/gen/', "").count("<img") == page.count("<img")  # the same figures
+    assert len(text) < len(page)
