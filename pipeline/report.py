@@ -149,6 +149,17 @@ def _reference(dataset: str, data_dir: Path) -> tuple[np.ndarray | None, np.ndar
     return x[:2000], (np.asarray(centres) if centres else None)
 
 
+def _real_images(dataset: str, data_dir: Path, n: int = 36) -> list[tuple[str, np.ndarray]]:
+    """For an image dataset, a first panel of real test images to hold the samples against (a 2-D
+    toy's data is drawn under every panel instead); none else."""
+    path = data_dir / f"{dataset}.npz"
+    if not path.exists():
+        return []
+    with np.load(path) as z:
+        x = z["x_test"][:n]
+    return [("data (test images)", x)] if x.ndim == 4 else []
+
+
 def _label(r: TrialResult) -> str:
     return r.trial.model + ("" if r.variant == "default" else f" [{r.variant}]")
 
@@ -183,6 +194,7 @@ def study_figures(study: str, results: list[TrialResult], out_dir: Path, data_di
                   for r in here for sampler, drawn in r.samples.items()
                   if sampler in SAMPLERS]  # others (InfoGAN's traversal) are drawn by their study
         if panels:
+            panels = _real_images(dataset, data_dir) + panels
             path = out_dir / f"comparison-{dataset}.png"
             figures.save(figures.comparison_figure(panels, f"{study}: samples on {dataset} (first seed of each row)",
                                                    reference, modes), path)
