@@ -259,6 +259,13 @@ def study_names() -> list[str]:
     return sorted(p.stem for p in folder.glob("*.py") if p.stem not in ("__init__", "base", "stats", "summary"))
 
 
+def family_names() -> list[str]:
+    """The model families, read from models/ without importing them (torch is slow to load)."""
+    folder = Path(__file__).parent.parent / "models"
+    shared = ("__init__", "base", "losses", "nets", "priors", "registry")  # the zoo's shared parts
+    return sorted(p.stem for p in folder.glob("*.py") if p.stem not in shared)
+
+
 def version() -> str:
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as installed
@@ -300,7 +307,8 @@ class _Parser(argparse.ArgumentParser):
         super()._check_value(action, value)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and option, each with its help; names (studies, families) read without torch."""
     parser = _Parser(prog="pm2gan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action=_Version, help="print the installed version and the code version, and exit")
     common = argparse.ArgumentParser(add_help=False)  # also after the command: `pm2gan check --profile reference`
@@ -318,12 +326,12 @@ def main(argv: list[str] | None = None) -> int:
             # named here, checked by `cmd_study`: an unknown name is one `pm2gan: error:` line like any bad input
             p.add_argument("name", metavar="NAME", help="one of: " + ", ".join(names))
         if name == "ui":
-            p.add_argument("--port", type=int, default=5000)
+            p.add_argument("--port", type=int, default=5000, help="the port the UI listens on (default 5000)")
         if name == "sample":
             p.add_argument("run_id", metavar="RUN_ID", help="a trial's MLflow run id (the run's page, or its `run_id`)")
             p.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
             p.add_argument("--sampler", help="prior, shuffled_codes or fitted_marginals (default: the family's first)")
-            p.add_argument("--seed", type=int, default=0)
+            p.add_argument("--seed", type=int, default=0, help="the seed of the draw (default 0)")
             p.add_argument("--out", default="samples.png", help="the PNG; the samples go beside it as .npy")
         if name == "stages":
             p.add_argument("--check", action="store_true", help="only check that dvc.yaml is current")
@@ -339,12 +347,16 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--remote", help="the DVC remote the outputs come back through (default: DVC's default remote)")
             p.add_argument("--no-wait", action="store_true", help="submit and return; restore later with `dvc repro --pull`")
         if name == "explore":
-            p.add_argument("model")
-            p.add_argument("--datasets", nargs="+", required=True)
+            p.add_argument("model", metavar="MODEL", help="one of: " + ", ".join(family_names()))
+            p.add_argument("--datasets", nargs="+", required=True, help="datasets of params.yaml's `datasets`")
             p.add_argument("--set", action="append", default=[], metavar="KEY=V1,V2",
                            help="a hyperparameter or budget key (steps, eval_every, ...) and its values; repeatable")
-            p.add_argument("--seeds", nargs="+", type=int, default=[0])
-    args = parser.parse_args(argv)
+            p.add_argument("--seeds", nargs="+", type=int, default=[0], help="the seeds to run (default 0)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     from . import config as configmod  # after parsing: `--help` and usage errors need no torch
     from .data import DataError
     from .sweep import SweepError

@@ -371,6 +371,16 @@ def test_the_cli_explains_itself_without_loading_torch(capsys):
     # a profile the command line names wrongly is the option's fault, not the file's
     line = refused(["check", "--profile", "nope", "--params", str(ROOT / "params.yaml")], capsys)
     assert line.startswith("pm2gan: error: --profile: unknown profile 'nope' (profiles in ") and "quick" in line
+    # every option of every command says what it is; the names to choose from are listed
+    from pipeline.cli import HIDDEN, build_parser, family_names
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    silent = [f"{name} {action.dest}" for name, sub in commands.items() if name not in HIDDEN
+              for action in sub._actions if not action.help]
+    assert silent == []
+    from models.registry import FAMILIES
+
+    assert family_names() == sorted(FAMILIES)  # read from the files, as the registry knows them
     # an unknown command lists the commands --help shows, not the head's hidden one
     with pytest.raises(SystemExit) as usage:
         main(["nope"])
