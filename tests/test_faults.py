@@ -161,14 +161,14 @@ def test_ray_goes_within_seconds_when_the_driver_alone_is_sigkilled_and_serves_n
         agent = next(p for p in ray_processes if _name(p) == "ray::DashboardAgent")
         wildcard = [c.laddr.port for c in agent.net_connections("tcp")
                     if c.status == psutil.CONN_LISTEN and c.laddr.ip in ("0.0.0.0", "::")]
-        address = ray_reaper_ip(tmp_path)
+        address = machine_address()
         for port in wildcard:  # its gRPC port is Ray's, token-guarded; no open metrics exporter
             with contextlib.suppress(requests.RequestException):
                 assert requests.get(f"http://{address}:{port}/metrics", timeout=3).status_code != 200, port
         os.kill(driver.pid, signal.SIGKILL)  # the driver alone
         driver.wait()
         deadline = time.monotonic() + 10
-        while alive := [_name(p) for p in ray_processes if _alive(p)]:
+        while alive := [_name(p) for p in ray_processes if ray_reaper._alive(p)]:
             assert time.monotonic() < deadline, f"Ray's processes outlived their driver by 10 s: {alive}"
             time.sleep(0.2)
     finally:
@@ -176,7 +176,7 @@ def test_ray_goes_within_seconds_when_the_driver_alone_is_sigkilled_and_serves_n
             os.killpg(driver.pid, signal.SIGKILL)
 
 
-def ray_reaper_ip(folder: Path) -> str:
+def machine_address() -> str:
     """The address Ray's services listen on (it turns loopback into the machine's own)."""
     import socket
 
@@ -193,15 +193,6 @@ def _name(process) -> str:
         return " ".join(process.cmdline()).strip()[:100]
     except psutil.Error:
         return "(gone)"
-
-
-def _alive(process) -> bool:
-    import psutil
-
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 class _Touch:
