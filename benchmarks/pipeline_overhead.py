@@ -30,12 +30,16 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from models import nets  # noqa: E402
+from models import (
+    FAMILIES,  # noqa: E402
+    nets,  # noqa: E402
+)
 from models.pm import Predictors  # noqa: E402
-from models import FAMILIES  # noqa: E402
-from pipeline import config, data, evalnet  # noqa: E402
-from pipeline.train import build_model  # noqa: E402
-from pipeline.trials import TrialConfig  # noqa: E402
+from pipeline.data import datasets as data
+from pipeline.evaluation import evalnet  # noqa: E402
+from pipeline.settings import config
+from pipeline.settings.trials import TrialConfig  # noqa: E402
+from pipeline.trial.train import build_model  # noqa: E402
 
 
 def adam(*modules, lr, beta1):
@@ -165,7 +169,7 @@ def main() -> None:
         spec = nets.DataSpec(ds.shape, cfg.datasets[args.dataset].code_dim, ds.bounded)
         x = torch.from_numpy(ds.x["train"])
         hand, step = {}, {}
-        from pipeline.trials import expand
+        from pipeline.settings.trials import expand
 
         for trial in expand(cfg, "bench"):
             fam = trial.model
@@ -174,8 +178,9 @@ def main() -> None:
                 hand[fam] = bare_loop(fam, hp, spec, cfg.profile.nets, x, args.steps, cfg.profile.train.batch_size, 0)
             step[fam] = step_loop(trial, ds, args.steps)
 
-        from pipeline.sweep import run_study
         import json
+
+        from pipeline.orchestration.sweep import run_study
 
         out = run_study(cfg, "bench", results_dir=Path(tmp) / "results")
         trials = json.loads((out / "trials.json").read_text())["trials"]

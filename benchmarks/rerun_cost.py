@@ -5,7 +5,7 @@ time:
 
 1. cold: every distinct training once (the trials the studies ask for, counted once each);
 2. an edit to a verdict rule (pipeline/studies/generation.py): trains and evaluates nothing;
-3. a new metric (pipeline/metrics.py): evaluates every trial again, trains none;
+3. a new metric (pipeline/evaluation/metrics.py): evaluates every trial again, trains none;
 4. `dvc exp run -S models.gan.defaults.lr=2e-3`: trains only the GAN trials (their config changed).
 
     python benchmarks/rerun_cost.py            # the committed params.yaml (the default profile: about an hour here)
@@ -25,8 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.checkout import (add_metric, distinct_trainings, dvc_env, edit_verdict, make_checkout,  # noqa: E402
-                            stages_run, work_done)
+from tests.checkout import add_metric, distinct_trainings, dvc_env, edit_verdict, make_checkout, stages_run, work_done  # noqa: E402
 
 
 def run(checkout: Path, *args: str) -> tuple[float, str]:

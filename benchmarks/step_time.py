@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from models import FAMILIES, DataSpec  # noqa: E402
-from pipeline import config, data  # noqa: E402
+from pipeline.data import datasets as data  # noqa: E402
+from pipeline.settings import config
 
 
 def time_per_step(model, x: torch.Tensor, steps: int, batch: int) -> float:

@@ -62,7 +62,7 @@ class Family(nn.Module):
     Hyper: ClassVar[type[Hyper]] = Hyper
     capabilities: ClassVar[frozenset[str]] = frozenset()
     fixed_prior: ClassVar[str | None] = None  # the prior of a family whose prior is not a hyperparameter
-    # How the family generates (pipeline/samplers.py): "prior" for families that decode prior
+    # How the family generates (pipeline/evaluation/samplers.py): "prior" for families that decode prior
     # draws; "shuffled_codes" / "fitted_marginals" for those that sample through their codes.
     samplers: ClassVar[tuple[str, ...]] = ()
     # The scale the code is asked to have, against which a unit counts as dead: 1 for codes

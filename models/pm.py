@@ -44,7 +44,7 @@ class PM(AutoencoderFamily):
     name = "pm"
     Hyper = PMHyper
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT})
-    # PM has no prior to decode: it samples through its codes (pipeline/samplers.py), either
+    # PM has no prior to decode: it samples through its codes (pipeline/evaluation/samplers.py), either
     # shuffling each unit across encoded data (samples of prod_i q(c_i), the talk's route) or
     # from per-unit densities fitted to the training codes.
     samplers = ("shuffled_codes", "fitted_marginals")

@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from . import config as configmod
+    from pipeline.settings import config as configmod
 
 
 def cmd_check(cfg: configmod.Config, args) -> None:
-    from .trials import expand
+    from pipeline.settings.trials import expand
 
     total = 0
     for study in cfg.studies:
@@ -46,7 +46,7 @@ def cmd_check(cfg: configmod.Config, args) -> None:
         print(f"{study}: {n} trials on {', '.join(cfg.study_datasets(study))}{under}")
     print(f"{cfg.file}: OK (profile {cfg.profile_name}, {total} trials)")
     if args.stamp:  # the `params` stage's output: constant, so a passing check reruns nothing below it
-        from .atomic import atomic_file
+        from pipeline.files.atomic import atomic_file
 
         with atomic_file(Path(args.stamp)) as tmp:
             tmp.write_text(STAMP_TEXT)
@@ -57,7 +57,7 @@ STAMP_TEXT = ("params.yaml passed `pm2gan check`. Every stage of dvc.yaml runs a
 
 
 def cmd_fetch(cfg: configmod.Config, args) -> None:
-    from . import data
+    from pipeline.data import datasets as data
 
     for name in cfg.needed_datasets():
         ds = data.make(name, cfg.datasets[name], cfg.data)
@@ -67,7 +67,8 @@ def cmd_fetch(cfg: configmod.Config, args) -> None:
 
 
 def cmd_evalnet(cfg: configmod.Config, args) -> None:
-    from . import data, evalnet
+    from pipeline.data import datasets as data
+    from pipeline.evaluation import evalnet
 
     evalnet.EVALNET_DIR.mkdir(exist_ok=True)
     for name in cfg.needed_datasets():
@@ -80,8 +81,8 @@ def cmd_evalnet(cfg: configmod.Config, args) -> None:
 
 
 def cmd_study(cfg: configmod.Config, args) -> None:
-    from . import config as configmod
-    from .studies import STUDIES
+    from pipeline.settings import config as configmod
+    from pipeline.studies import STUDIES
 
     study = STUDIES.get(args.name)
     if study is None:
@@ -91,14 +92,14 @@ def cmd_study(cfg: configmod.Config, args) -> None:
     if args.name not in cfg.studies:
         raise configmod.ConfigError(cfg.file, f"studies.{args.name}",
                                     f"not configured (studies in params.yaml: {', '.join(cfg.studies)})")
-    from .sweep import run_study
+    from pipeline.orchestration.sweep import run_study
 
     run_study(cfg, args.name)
 
 
 def cmd_theory(cfg: configmod.Config, args) -> None:
-    from .results import TheoryResults
-    from .studies import theory
+    from pipeline.orchestration import theory_run as theory
+    from pipeline.trial.results import TheoryResults
 
     out = theory.run(cfg)
     summary = TheoryResults.model_validate_json((out / "summary.json").read_text())
@@ -110,9 +111,10 @@ def cmd_theory(cfg: configmod.Config, args) -> None:
 
 
 def cmd_report(cfg: configmod.Config, args) -> None:
-    from . import report, tracking
-    from .provenance import code_version
-    from .results import RESULTS_DIR
+    from pipeline.files.provenance import code_version
+    from pipeline.reporting import report
+    from pipeline.tracking import mlflow_api as tracking
+    from pipeline.trial.results import RESULTS_DIR
 
     with tracking.tracking_server(cfg.tracking.store, cfg.tracking.host) as uri:
         experiment = tracking.experiment_id(uri, f"{cfg.tracking.experiment_prefix}/report")
@@ -129,7 +131,7 @@ def cmd_report(cfg: configmod.Config, args) -> None:
 
 
 def cmd_stages(cfg: configmod.Config, args) -> None:
-    from . import stages
+    from pipeline.orchestration import stages
 
     if args.check:
         stages.check(cfg)
@@ -140,7 +142,7 @@ def cmd_stages(cfg: configmod.Config, args) -> None:
 
 
 def cmd_explore(cfg: configmod.Config, args) -> None:
-    from . import explore
+    from pipeline.trial import explore
 
     explore.run(cfg, args.model, args.datasets, args.set, args.seeds)
 
@@ -152,10 +154,12 @@ def cmd_sample(cfg: configmod.Config, args) -> None:
     import numpy as np
     import torch
 
-    from . import data, figures, tracking
-    from .config import ConfigError
-    from .samplers import SAMPLERS
-    from .train import trial_from_mlflow
+    from pipeline.data import datasets as data
+    from pipeline.evaluation.samplers import SAMPLERS
+    from pipeline.files import figures
+    from pipeline.settings.config import ConfigError
+    from pipeline.tracking import mlflow_api as tracking
+    from pipeline.trial.train import trial_from_mlflow
 
     with contextlib.ExitStack() as stack:
         uri = os.environ.get("MLFLOW_TRACKING_URI") or stack.enter_context(
@@ -178,7 +182,7 @@ def cmd_sample(cfg: configmod.Config, args) -> None:
 
 
 def cmd_ui(cfg: configmod.Config, args) -> None:
-    from .tracking import SERVER_ENV, port_is_free, refuse_foreign_store, server_command
+    from pipeline.tracking.mlflow_api import SERVER_ENV, port_is_free, refuse_foreign_store, server_command
 
     store = Path(cfg.tracking.store)
     port_is_free(cfg.tracking.host, args.port)  # else the server would print the error and exit 0
@@ -209,7 +213,7 @@ def _links(db: Path) -> list[tuple[str, str, str | None]]:
     pm2gan's (a study's sweeps and comparison, the report)."""
     import sqlite3
 
-    from .tracking import VIEW_TAG_PREFIX
+    from pipeline.tracking.mlflow_api import VIEW_TAG_PREFIX
 
     if not db.exists():
         return []
@@ -229,13 +233,13 @@ def _links(db: Path) -> list[tuple[str, str, str | None]]:
 
 
 def cmd_submit(cfg: configmod.Config, args) -> None:
-    from . import cluster
+    from pipeline.orchestration import cluster
 
     cluster.submit(cfg, args.stages, args.address, args.storage, args.remote, args.tracking_uri, wait=not args.no_wait)
 
 
 def cmd_job(cfg: configmod.Config, args) -> None:
-    from . import cluster
+    from pipeline.orchestration import cluster
 
     cluster.run_job(args.stages)
 
@@ -270,7 +274,7 @@ def version() -> str:
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as installed
 
-    from .provenance import code_version
+    from pipeline.files.provenance import code_version
 
     try:
         release = installed("pm2gan")
@@ -357,14 +361,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from . import config as configmod  # after parsing: `--help` and usage errors need no torch
-    from .data import DataError
-    from .sweep import SweepError
-    from .tracking import TrackingError
+    from pipeline.data.datasets import DataError
+    from pipeline.orchestration.sweep import SweepError
+    from pipeline.settings import config as configmod  # after parsing: `--help` and usage errors need no torch
+    from pipeline.tracking.mlflow_api import TrackingError
 
     try:
         if args.command in COMPUTING:
-            from .cluster import refuse_to_compute
+            from pipeline.orchestration.cluster import refuse_to_compute
 
             refuse_to_compute(args.command)
         cfg = configmod.load(args.params, args.profile)

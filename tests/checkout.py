@@ -32,7 +32,8 @@ def make_checkout(target: Path, params_text: str | None = None) -> Path:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, target / name)
     if params_text is not None:  # other params: the stages they generate (what `pm2gan stages` writes)
-        from pipeline import config, stages
+        from pipeline.orchestration import stages
+        from pipeline.settings import config
 
         (target / "params.yaml").write_text(params_text)
         (target / "dvc.yaml").write_text(stages.render(config.parse(yaml.safe_load(params_text), "params.yaml")))
@@ -46,7 +47,7 @@ def make_checkout(target: Path, params_text: str | None = None) -> Path:
 def checkpointed_unfinished(storage: Path, sweep_glob: str) -> int:
     """Trials of the sweeps matching `sweep_glob` in Tune's storage with an intermediate checkpoint
     (its checkpoint.pt written) and no final one (which holds the trial's result.json): running
-    trials that a resume can take up from their files (pipeline/recovery.py)."""
+    trials that a resume can take up from their files (pipeline/orchestration/recovery.py)."""
     folders = [d for d in storage.glob(f"{sweep_glob}/*") if d.is_dir() and any(d.glob("checkpoint_*/checkpoint.pt"))]
     return sum(1 for d in folders if not any((c / "result.json").exists() for c in d.glob("checkpoint_*")))
 
@@ -81,9 +82,9 @@ def distinct_trainings(params: dict, studies: list[str], model: str | None = Non
     """How many different trainings `studies` ask for (of `model`'s trials only, if given)."""
     import json
 
-    from pipeline.config import parse
-    from pipeline.store import training_config
-    from pipeline.trials import expand
+    from pipeline.settings.config import parse
+    from pipeline.settings.trials import expand
+    from pipeline.trial.store import training_config
 
     cfg = parse(params)
     return len({json.dumps(training_config(t), sort_keys=True) for s in studies for t in expand(cfg, s)
@@ -100,7 +101,7 @@ NEW_METRIC = "code_abs_mean"
 
 
 def add_metric(checkout: Path) -> None:
-    """A metric registered after the models were trained (the registry is pipeline/metrics.py)."""
+    """A metric registered after the models were trained (the registry is pipeline/evaluation/metrics.py)."""
     metrics = checkout / "pipeline" / "metrics.py"
     metrics.write_text(metrics.read_text() + f"""
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import psutil
 
-from pipeline import tracking
+from pipeline.tracking import mlflow_api as tracking
 
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent

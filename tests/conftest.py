@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from models import NetConfig
-from pipeline import config, data
-from pipeline.config import TrainBudget
-from pipeline.trials import TrialConfig
-
+from pipeline.data import datasets as data
+from pipeline.settings import config
+from pipeline.settings.config import TrainBudget
+from pipeline.settings.trials import TrialConfig
 from tests.checkout import ROOT  # noqa: F401 - the tests import it from here
 
 

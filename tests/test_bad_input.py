@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline import data, evalnet
 from pipeline.cli import main
+from pipeline.data import datasets as data
+from pipeline.evaluation import evalnet
 from tests.conftest import ROOT
 
 CONFIG_CASES = [  # (change to params.yaml, what the error line must say)
@@ -171,7 +172,7 @@ def test_a_tracking_store_that_is_not_mlflow_s_is_refused_not_replaced(tmp_path,
     vanished from MLflow with their artifacts left behind."""
     import sqlite3
 
-    from pipeline import tracking
+    from pipeline.tracking import mlflow_api as tracking
 
     db = tmp_path / "mlflow.db"
     (tmp_path / "artifacts" / "1" / "run").mkdir(parents=True)
@@ -192,7 +193,7 @@ def test_a_tracking_store_that_is_not_mlflow_s_is_refused_not_replaced(tmp_path,
 
 def test_an_empty_store_file_with_nothing_beside_it_is_a_new_store(tmp_path):
     """What a first start cut off leaves: nothing to lose, so the server may make its store there."""
-    from pipeline import tracking
+    from pipeline.tracking import mlflow_api as tracking
 
     (tmp_path / "mlflow.db").write_bytes(b"")
     tracking.refuse_foreign_store(tmp_path)  # no error
@@ -259,7 +260,7 @@ def two_cpu_cluster():
 
 
 def _resources(**changes):
-    from pipeline import config
+    from pipeline.settings import config
 
     raw = shipped()
     raw["resources"].update(changes)
@@ -272,8 +273,8 @@ def _resources(**changes):
 ])
 @pytest.mark.service
 def test_requests_no_node_can_meet_are_refused_before_any_trial(two_cpu_cluster, changes, words):
-    from pipeline.config import ConfigError
-    from pipeline.resources import trial_resources
+    from pipeline.orchestration.resources import trial_resources
+    from pipeline.settings.config import ConfigError
 
     with pytest.raises(ConfigError) as err:
         trial_resources(_resources(**changes))
@@ -282,7 +283,7 @@ def test_requests_no_node_can_meet_are_refused_before_any_trial(two_cpu_cluster,
 
 @pytest.mark.service
 def test_gpus_per_trial_without_a_gpu_says_the_trials_run_on_cpu(two_cpu_cluster, capsys):
-    from pipeline.resources import trial_resources
+    from pipeline.orchestration.resources import trial_resources
 
     assert trial_resources(_resources(gpus_per_trial=8)) == {"cpu": 1}
     assert "the Ray cluster has no GPU: trials run on CPU" in capsys.readouterr().out
@@ -293,8 +294,8 @@ def test_more_gpus_per_trial_than_a_node_has_is_refused():
     """Ray's logical resources: a node declared with one GPU, as a one-GPU machine would be."""
     import ray
 
-    from pipeline.config import ConfigError
-    from pipeline.resources import trial_resources
+    from pipeline.orchestration.resources import trial_resources
+    from pipeline.settings.config import ConfigError
 
     ray.init(num_cpus=1, num_gpus=1, include_dashboard=False)
     try:
@@ -307,7 +308,7 @@ def test_more_gpus_per_trial_than_a_node_has_is_refused():
 
 def test_evaluation_classifier_files_are_identical_for_identical_weights(tmp_path):
     """Its DVC hash must not change when nothing changed (it embedded a random temp name)."""
-    from pipeline.config import EvalNet
+    from pipeline.settings.config import EvalNet
 
     ds = data.make_synthetic("bars", 600, seed=0, val=0.2, test=0.2)
     ds.y = {s: (ds.factors[s][:, 0] > 0).astype(np.int64) for s in data.SPLITS}
@@ -333,7 +334,7 @@ def test_a_checkpoint_that_carries_code_is_refused_without_running_it(workdir):
 
     import torch
 
-    from pipeline.train import load_checkpoint
+    from pipeline.trial.train import load_checkpoint
 
     torch.save({"config": _Payload(), "state": {}}, workdir / "checkpoint.pt")
     with pytest.raises(pickle.UnpicklingError):
@@ -390,8 +391,8 @@ def test_the_cli_explains_itself_without_loading_torch(capsys):
 
 
 @pytest.mark.parametrize("error, code", [
-    ("pipeline.tracking:TrackingError", 1), ("pipeline.data:DataError", 1), ("pipeline.cluster:ClusterError", 1),
-    ("pipeline.cluster:ClusterSetupError", 2), ("pipeline.schema:ConfigError", 2), ("pipeline.sweep:SweepInterrupted", 130)])
+    ("pipeline.tracking.mlflow_api:TrackingError", 1), ("pipeline.data.datasets:DataError", 1), ("pipeline.orchestration.cluster:ClusterError", 1),
+    ("pipeline.orchestration.cluster:ClusterSetupError", 2), ("pipeline.files.schema:ConfigError", 2), ("pipeline.orchestration.sweep:SweepInterrupted", 130)])
 def test_the_exit_code_tells_a_failure_from_a_usage_error(error, code, monkeypatch, capsys):
     """1: the work was tried and failed; 2: what was given is wrong; 130: interrupted, resumable
     (as `pm2gan --help` states). The real failures behind each class are in the service tests."""

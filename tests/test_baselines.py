@@ -1,4 +1,4 @@
-"""The trivial baselines (pipeline/baselines.py) on their known answers: what noise, a circle,
+"""The trivial baselines (pipeline/evaluation/baselines.py) on their known answers: what noise, a circle,
 PCA, a random projection, real images and a Gaussian fit score under the trials' protocol."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import types
 import numpy as np
 import pytest
 
-from pipeline import baselines, evalnet
+from pipeline.evaluation import baselines, evalnet
 from tests.conftest import small
 
 

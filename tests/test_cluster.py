@@ -17,9 +17,9 @@ import psutil
 import pytest
 import yaml
 
-from pipeline import cluster as clustermod
-from pipeline import tracking
-from pipeline.recovery import lost_with_its_node
+from pipeline.orchestration import cluster as clustermod
+from pipeline.orchestration.recovery import lost_with_its_node
+from pipeline.tracking import mlflow_api as tracking
 from tests.checkout import checkpointed_unfinished, dvc_env, make_checkout
 from tests.cluster import LocalCluster
 from tests.test_e2e import tiny_params
@@ -39,8 +39,8 @@ def cluster_params(fashion: Path) -> dict:
 
 
 def trials_of(study: str, params: dict) -> int:
-    from pipeline.config import parse
-    from pipeline.trials import expand
+    from pipeline.settings.config import parse
+    from pipeline.settings.trials import expand
 
     return len(expand(parse(params), study))
 
@@ -144,7 +144,7 @@ def submit(c: LocalCluster, repo: Path, study: str, on_line=None) -> tuple[int, 
 
 def runs_of(c: LocalCluster, study: str) -> tuple[list, list]:
     """The study's sweep runs, and the trial runs it reads (one per training, in pm2gan/trials)."""
-    from pipeline import trial_runs
+    from pipeline.tracking import trial_runs
 
     client = tracking.client(c.tracking_uri)
     experiment = client.get_experiment_by_name(f"pm2gan/{study}").experiment_id
@@ -164,7 +164,7 @@ def test_submit_runs_on_both_nodes_survives_a_lost_node_and_brings_the_outputs_b
         if line.startswith("[2/") and not killed:  # two trials done, one running on each node
             # a node runs one trial at a time (1 CPU each): once two unfinished trials have a checkpoint
             # in the shared storage, the worker's has one to go on from (the driver reads the files
-            # themselves, pipeline/recovery.py, so nothing else needs to have happened)
+            # themselves, pipeline/orchestration/recovery.py, so nothing else needs to have happened)
             deadline = time.monotonic() + 120
             while checkpointed_unfinished(repo.parent / "shared-storage", f"{STUDY}-*") < 2:
                 assert time.monotonic() < deadline, "the running trials wrote no checkpoint"

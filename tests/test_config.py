@@ -6,8 +6,8 @@ import copy
 import pytest
 import yaml
 
-from pipeline import config
-from pipeline.trials import expand
+from pipeline.settings import config
+from pipeline.settings.trials import expand
 from tests.conftest import ROOT
 
 
@@ -120,7 +120,7 @@ def test_a_per_dataset_budget_overrides_the_profile_and_is_checked(raw):
 
 
 def test_explore_expands_settings_and_refuses_a_bad_one_before_training(raw):
-    from pipeline import explore
+    from pipeline.trial import explore
 
     cfg = config.parse(raw, "params.yaml")
     grid = explore.parse_sets(["lam=0.1,0.3", "steps=500"])

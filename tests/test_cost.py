@@ -1,11 +1,11 @@
-"""The work of a training step (pipeline/cost.py): counted on a copy, the same every time,
+"""The work of a training step (pipeline/training/cost.py): counted on a copy, the same every time,
 and it grows with the inner loops a family runs per step."""
 from __future__ import annotations
 
 import torch
 
-from pipeline.cost import flops_per_step
-from pipeline.fit import build
+from pipeline.training.cost import flops_per_step
+from pipeline.training.fit import build
 from tests.conftest import small, trial
 
 

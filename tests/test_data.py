@@ -8,8 +8,8 @@ import struct
 import numpy as np
 import pytest
 
-from pipeline import data
-from pipeline.config import DataConfig, DatasetSpec
+from pipeline.data import datasets as data
+from pipeline.settings.config import DataConfig, DatasetSpec
 
 
 def test_synthetic_data_are_fixed_by_the_seed():

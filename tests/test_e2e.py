@@ -10,10 +10,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import tracking, trial_runs
 from pipeline.studies import STUDIES
-from tests.checkout import (NEW_METRIC, ROOT, STAGES, add_metric, distinct_trainings, dvc_env, edit_verdict, make_checkout,
-                            stages_run, work_done)
+from pipeline.tracking import mlflow_api as tracking
+from pipeline.tracking import trial_runs
+from tests.checkout import (
+    NEW_METRIC,
+    ROOT,
+    STAGES,
+    add_metric,
+    distinct_trainings,
+    dvc_env,
+    edit_verdict,
+    make_checkout,
+    stages_run,
+    work_done,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -69,8 +80,8 @@ def tiny_params(fashion_dir: Path | None = None) -> dict:
 
 
 def trial_count(study: str, params: dict | None = None) -> int:
-    from pipeline.config import parse
-    from pipeline.trials import expand
+    from pipeline.settings.config import parse
+    from pipeline.settings.trials import expand
 
     return len(expand(parse(params or tiny_params()), study))
 
@@ -190,7 +201,7 @@ def test_every_training_is_one_mlflow_run_tagged_with_each_study_that_reads_it(c
 
 
 def test_mlflow_opens_the_experiments_as_model_training_with_datasets_and_the_comparison(checkout, first_run):
-    from pipeline.train import load_from_mlflow
+    from pipeline.trial.train import load_from_mlflow
 
     with tracking.tracking_server(checkout / "mlruns") as uri:
         c = tracking.client(uri)

@@ -21,9 +21,10 @@ import pytest
 import yaml
 from filelock import FileLock
 
-from pipeline import config, tracking
-from pipeline.sweep_storage import LOCK_DIR, sweep_name
-from pipeline.trials import expand
+from pipeline.orchestration.sweep_storage import LOCK_DIR, sweep_name
+from pipeline.settings import config
+from pipeline.settings.trials import expand
+from pipeline.tracking import mlflow_api as tracking
 from tests.checkout import ROOT, checkpointed_unfinished, dvc_env
 
 pytestmark = pytest.mark.service  # starts real services (Ray, an MLflow server, DVC): not the unit tier
@@ -141,11 +142,11 @@ def test_ray_goes_within_seconds_when_the_driver_alone_is_sigkilled_and_serves_n
     import psutil
     import requests
 
-    from pipeline import ray_reaper
+    from pipeline.orchestration import ray_reaper
 
     driver = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom pipeline.config import load\n"
-         "from pipeline.resources import ray_init\nray_init(load(sys.argv[1]))\nprint('READY', flush=True)\n"
+        [sys.executable, "-c", "import sys, time\nfrom pipeline.settings.config import load\n"
+         "from pipeline.orchestration.resources import ray_init\nray_init(load(sys.argv[1]))\nprint('READY', flush=True)\n"
          "time.sleep(600)\n", str(ROOT / "params.yaml")],
         cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline import data, report
-from pipeline.train import train
+from pipeline.data import datasets as data
+from pipeline.reporting import report
+from pipeline.trial.train import train
 from tests.conftest import trial
 
 

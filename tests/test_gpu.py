@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from models import FAMILIES
-from pipeline.train import build_model, resolve_device, train
+from pipeline.trial.train import build_model, resolve_device, train
 from tests.conftest import ROOT, trial
 
 pytestmark = pytest.mark.gpu
@@ -21,7 +21,7 @@ def test_auto_device_is_cpu_without_a_gpu():
     """'auto' follows what the process sees. A trial Ray gave no GPU sees none (Ray empties
     CUDA_VISIBLE_DEVICES for it): there 'auto' is the CPU and 'cuda' is refused, GPU machine or not."""
     hidden = subprocess.run(
-        [sys.executable, "-c", "from pipeline.fit import resolve_device\n"
+        [sys.executable, "-c", "from pipeline.training.fit import resolve_device\n"
          "print(resolve_device('auto').type)\n"
          "try:\n    resolve_device('cuda')\nexcept RuntimeError as e:\n    print('refused:', e)"],
         env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, cwd=ROOT, capture_output=True, text=True, check=True)

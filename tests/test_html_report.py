@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from pipeline import html_report
+from pipeline.reporting import html_report
 
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
 

@@ -7,8 +7,8 @@ import runs. The source is read with `ast`, nothing is imported, so a cycle is f
 bites.
 
 Importing a submodule from outside its package runs the package's __init__.py first, so that is
-an edge too: pipeline.published importing pipeline.studies.base imports every study through
-pipeline/studies/__init__.py, and a study importing pipeline.published closes a circle that a
+an edge too: pipeline.studies.published importing pipeline.studies.base imports every study through
+pipeline/studies/__init__.py, and a study importing pipeline.studies.published closes a circle that a
 graph of modules alone would not show."""
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def _targets(name: str, importer: str, known: dict[str, Path]) -> list[str]:
     """The modules of ours that importing `name` from `importer` runs: `name` (or the nearest
     module it is inside: `import models.base.x` where x is a name still loads models.base), and
     the packages above it that the importer is not already inside (importing pipeline.studies.base
-    from pipeline.published runs pipeline/studies/__init__.py first; from pipeline.studies.parzen
+    from pipeline.studies.published runs pipeline/studies/__init__.py first; from pipeline.studies.parzen
     it does not, that package is already loading)."""
     parts = name.split(".")
     while parts and ".".join(parts) not in known:
@@ -175,9 +175,46 @@ def describe(group: set[str], edges: dict[Edge, list[str]]) -> str:
 
 def test_models_and_pipeline_import_one_way():
     edges = import_graph(ROOT)
-    assert ("pipeline.cli", "pipeline.config") in edges  # the reader sees the imports at all
+    assert ("pipeline.cli", "pipeline.settings.config") in edges  # the reader sees the imports at all
     found = tangles(edges)
     assert not found, "import cycles:\n" + "\n".join(describe(group, edges) for group in found)
+
+
+def layer_of(module: str, layers: tuple[str, ...]) -> int:
+    """A module's place in the layering: models/ below every layer of pipeline/, pipeline's
+    top-level modules (the CLI) above them all."""
+    parts = module.split(".")
+    if parts[0] == "models":
+        return -1
+    if len(parts) > 1 and parts[1] in layers:
+        return layers.index(parts[1])
+    return len(layers) if module != "pipeline" else -2  # pipeline/__init__.py only names the layers
+
+
+def upward(edges: dict[Edge, list[str]], layers: tuple[str, ...]) -> list[str]:
+    """Every import that reaches up the layering, with where it is."""
+    return [f"{a} -> {b} at {', '.join(dict.fromkeys(at))}" for (a, b), at in sorted(edges.items())
+            if layer_of(b, layers) > layer_of(a, layers)]
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    from pipeline import LAYERS
+
+    edges = import_graph(ROOT)
+    assert {p.name for p in (ROOT / "pipeline").iterdir() if (p / "__init__.py").exists()} == set(LAYERS)
+    assert ("pipeline.orchestration.sweep", "pipeline.trial.store") in edges  # a downward edge is seen
+    found = upward(edges, LAYERS)
+    assert not found, "imports against the layering (pipeline/__init__.py):\n  " + "\n  ".join(found)
+
+
+def test_an_import_up_the_layers_is_found():
+    edges = {("pipeline.studies.theory", "pipeline.tracking.mlflow_api"): ["pipeline/studies/theory.py:21"],
+             ("pipeline.tracking.study_log", "pipeline.studies.base"): ["pipeline/tracking/study_log.py:9"],
+             ("models.pm", "pipeline.training.fit"): ["models/pm.py:3"],
+             ("pipeline.cli", "pipeline.orchestration.sweep"): ["pipeline/cli.py:94"]}
+    layers = ("studies", "tracking", "orchestration")
+    assert upward(edges, layers) == ["models.pm -> pipeline.training.fit at models/pm.py:3",
+                                     "pipeline.studies.theory -> pipeline.tracking.mlflow_api at pipeline/studies/theory.py:21"]
 
 
 def test_a_function_level_import_cycle_is_found(tmp_path):

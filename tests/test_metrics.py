@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import evalnet, metrics
+from pipeline.evaluation import evalnet, metrics
 from tests.conftest import params
 
 
@@ -246,7 +246,7 @@ def test_on_discrete_data_exact_code_values_fool_the_predictor_and_the_forest_bu
 
 
 def test_the_registry_leaves_out_the_exact_value_metrics_on_discrete_data():
-    from pipeline.train import train
+    from pipeline.trial.train import train
     from tests.conftest import small, trial
 
     ds = small("pm92_nonuniform")

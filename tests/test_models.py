@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from models import DECODE, ENCODE, FAMILIES, RECONSTRUCT, SAMPLE, losses
-from pipeline import metrics
-from pipeline.samplers import SAMPLERS
-from pipeline.train import build_model, load_checkpoint, train
+from pipeline.evaluation import metrics
+from pipeline.evaluation.samplers import SAMPLERS
+from pipeline.trial.train import build_model, load_checkpoint, train
 from tests.conftest import trial
 
 FAMILY_DATA = {"ae": "ica", "pm": "ica", "gan": "ring8", "aae": "ica"}

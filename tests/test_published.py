@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from pipeline import config, published, stages
-from pipeline.studies import STUDIES, Table
+from pipeline.orchestration import stages
+from pipeline.settings import config
+from pipeline.studies import STUDIES, Table, published
 from tests.conftest import ROOT
 from tests.test_studies import rows
 
@@ -97,7 +98,7 @@ def raw():
 
 
 def test_the_cap_bounds_steps_and_seeds_and_scales_evaluation(raw):
-    from pipeline.trials import expand
+    from pipeline.settings.trials import expand
 
     cfg = config.parse(raw, "params.yaml")
     trials = expand(cfg, "modes2d")
@@ -114,7 +115,7 @@ def test_the_cap_bounds_steps_and_seeds_and_scales_evaluation(raw):
 
 
 def test_a_pinned_study_runs_its_profile_whatever_the_top_level_one(raw):
-    from pipeline.trials import expand
+    from pipeline.settings.trials import expand
 
     quick, reference = config.parse(raw, "params.yaml"), config.parse(raw, "params.yaml", profile="reference")
     assert [t.trial_id for t in expand(quick, "parzen")] == [t.trial_id for t in expand(reference, "parzen")]
@@ -125,8 +126,8 @@ def test_a_pinned_study_runs_its_profile_whatever_the_top_level_one(raw):
 
 
 def test_a_study_with_nothing_to_run_in_the_profile_says_so_and_leaves_an_empty_result(tmp_path, raw, capsys):
-    from pipeline.results import read_study
-    from pipeline.sweep import run_study
+    from pipeline.orchestration.sweep import run_study
+    from pipeline.trial.results import read_study
 
     cfg = config.parse(raw, "params.yaml", profile="reference")
     out = run_study(cfg, "roles", tmp_path)

@@ -1,4 +1,4 @@
-"""Taking up an interrupted sweep from its own files (pipeline/recovery.py): the latest checkpoint
+"""Taking up an interrupted sweep from its own files (pipeline/orchestration/recovery.py): the latest checkpoint
 of each unfinished trial, the results of the finished ones, across the folders of the sweep's
 runs of Tune; anything that does not parse, or belongs to another trial, is passed over. Real
 training writes the checkpoints; no Ray is needed to read them."""
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import shutil
 
-from pipeline.recovery import harvest, next_round, round_folders
-from pipeline.train import train
+from pipeline.orchestration.recovery import harvest, next_round, round_folders
+from pipeline.trial.train import train
 from tests.conftest import trial
 
 
@@ -83,7 +83,7 @@ def test_a_resumed_sweep_counts_what_finished_before_and_estimates_from_its_own_
     count toward the total, the pace is this run's."""
     from types import SimpleNamespace
 
-    from pipeline import sweep
+    from pipeline.orchestration import sweep
 
     now = [5000.0]
     monkeypatch.setattr(sweep.time, "monotonic", lambda: now[0])

@@ -9,7 +9,10 @@ import copy
 import pytest
 import yaml
 
-from pipeline import config, data, evalnet, tracking
+from pipeline.data import datasets as data
+from pipeline.evaluation import evalnet
+from pipeline.settings import config
+from pipeline.tracking import mlflow_api as tracking
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.service  # starts real services (Ray, an MLflow server, DVC): not the unit tier
@@ -43,7 +46,7 @@ def project(tmp_path, monkeypatch, server):
 def test_a_trial_that_raises_fails_its_run_and_the_sweep(project, server):
     import ray
 
-    from pipeline.sweep import SweepError, driver, run_study
+    from pipeline.orchestration.sweep import SweepError, driver, run_study
 
     folder, raw = project
     raw = copy.deepcopy(raw)
@@ -70,7 +73,7 @@ def test_a_trial_that_raises_fails_its_run_and_the_sweep(project, server):
 
 
 def test_theory_that_cannot_write_its_results_fails_its_run(project, server):
-    from pipeline.studies import theory as theory_stage
+    from pipeline.orchestration import theory_run as theory_stage
 
     folder, raw = project
     raw = copy.deepcopy(raw)

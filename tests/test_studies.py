@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline import config, stages
-from pipeline.results import TrialResult
+from pipeline.orchestration import stages
+from pipeline.settings import config
 from pipeline.studies import STUDIES, Table
 from pipeline.studies.base import select_on_validation
-from tests.conftest import ROOT, trial, small
+from pipeline.trial.results import TrialResult
+from tests.conftest import ROOT, small, trial
 
 
 @pytest.fixture()
@@ -143,7 +144,7 @@ def test_inference_asks_codes_to_beat_a_random_projection():
 
 
 def test_a_row_with_an_undefined_seed_shows_it_in_the_table_and_the_verdict_alike():
-    from pipeline.report import study_table
+    from pipeline.reporting.report import study_table
 
     results = rows("gan", "ring8", {"prior/reverse_kl": [0.4, float("nan"), 0.5]})
     row = Table(results).row("ring8", "gan")
@@ -161,7 +162,7 @@ def test_a_tuning_grid_point_is_chosen_on_validation_data_never_on_test():
 
 
 def test_rows_still_improving_put_a_budget_caveat_under_the_verdict():
-    from pipeline.report import budget_caveat
+    from pipeline.reporting.report import budget_caveat
 
     settled = [result("ae", "ica", s, eval__recon_mse=0.1) for s in range(2)]
     assert budget_caveat(Table(settled)) == []
@@ -171,7 +172,7 @@ def test_rows_still_improving_put_a_budget_caveat_under_the_verdict():
 
 
 def test_a_saved_study_keeps_samples_for_figures_and_a_traversal_whole(tmp_path):
-    from pipeline.results import MAX_SAVED_IMAGES, StudyResults, read_study, write_study
+    from pipeline.trial.results import MAX_SAVED_IMAGES, StudyResults, read_study, write_study
 
     r = result("infogan", "digits", 0)
     r = r.model_copy(update={"samples": {"prior": np.zeros((200, 1, 8, 8)), "traversal": np.zeros((80, 1, 8, 8))}})
@@ -181,7 +182,7 @@ def test_a_saved_study_keeps_samples_for_figures_and_a_traversal_whole(tmp_path)
 
 
 def test_a_studys_saved_mlflow_view_shows_its_factors_and_its_tables_metrics_as_logged():
-    from pipeline.study_log import view_columns
+    from pipeline.tracking.study_log import view_columns
 
     results = (rows("pm", "ica", {"recon_mse": [0.1, 0.2], "total_correlation": [1.0, 2.0], "prior/modes": [3, 4],
                                   "dead_units": [0, 0]}, {"lam": 0.1}) +
@@ -194,7 +195,7 @@ def test_a_studys_saved_mlflow_view_shows_its_factors_and_its_tables_metrics_as_
 def test_metrics_against_a_factor_are_drawn_for_each_model_run_at_two_values_of_it(tmp_path):
     from PIL import Image
 
-    from pipeline import report
+    from pipeline.reporting import report
 
     results = (rows("pm", "ica", {"total_correlation": [1.0, 1.2]}, {"lam": 0.0}) +
                rows("pm", "ica", {"total_correlation": [0.5, 0.6]}, {"lam": 0.3}) +
@@ -221,8 +222,8 @@ def test_prior_verdict_reads_the_match_and_the_work_per_step_never_steps_per_sec
 def test_a_study_with_nothing_to_run_gets_a_page_that_says_so(tmp_path):
     """DVC lists every study's page as an output of `report`: a profile where a study has no
     dataset (`roles` under `reference`) must still write it, or the stage fails."""
-    from pipeline.report import build
-    from pipeline.results import StudyResults, write_study
+    from pipeline.reporting.report import build
+    from pipeline.trial.results import StudyResults, write_study
 
     write_study(StudyResults(study="roles", claim=STUDIES["roles"].claim, profile="reference", provenance={}, trials=[]),
                 tmp_path / "results")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline import config, theory
+from pipeline.evaluation import theory
+from pipeline.settings import config
 from tests.conftest import ROOT
 
 N01 = theory.Gaussian1D(0.0, 1.0)

@@ -9,9 +9,10 @@ import socket
 import pytest
 import requests
 
-from pipeline import tracking, trial_runs
-from pipeline.trainable import TrackingHooks
-from pipeline.train import train
+from pipeline.orchestration.trainable import TrackingHooks
+from pipeline.tracking import mlflow_api as tracking
+from pipeline.tracking import trial_runs
+from pipeline.trial.train import train
 from tests.conftest import trial
 
 pytestmark = pytest.mark.service  # starts real services (Ray, an MLflow server, DVC): not the unit tier
@@ -63,7 +64,7 @@ def server(tmp_path_factory):
 
 
 def open_run(server: str, experiment: str, cfg, ds) -> tracking.TrialRun:
-    """A trial's run as a sweep's driver makes it (pipeline/trial_runs.py), opened to record."""
+    """A trial's run as a sweep's driver makes it (pipeline/tracking/trial_runs.py), opened to record."""
     run_id = tracking.create_trial_run(server, experiment, cfg.run_name, {"kind": "trial", "model": cfg.model},
                                        cfg.flat_params(), trial_runs._dataset(ds))
     return tracking.TrialRun(server, run_id)
@@ -95,7 +96,7 @@ def test_trial_run_records_config_curves_images_and_checkpoint(server, datasets)
 
 
 def test_one_run_per_training_whichever_studies_read_it(server, datasets):
-    """The driver's plan (pipeline/trial_runs.py) against a real server: a training read by two
+    """The driver's plan (pipeline/tracking/trial_runs.py) against a real server: a training read by two
     studies has one run, tagged with both; a second reading records nothing; a new evaluation of
     it records into the same run without uploading the checkpoint again; a study's saved-view
     filter finds exactly its runs."""
@@ -136,7 +137,8 @@ def test_one_run_per_training_whichever_studies_read_it(server, datasets):
 
     assert found("generation") == {first["run_id"]}
     assert found("factorial") == {first["run_id"], planned[other.trial_id]["run_id"]}
-    assert len(tracking.runs_by_tag(server, experiment, trial_runs.KEY_TAG)) == 2
+    trainings = {r.data.tags[trial_runs.KEY_TAG] for r in tracking.runs_tagged(server, experiment, trial_runs.KEY_TAG)}
+    assert len(trainings) == 2
 
     # the study's config changed: it reads another training now, and the one it read leaves its view
     plan("generation", "sweep-e", [generation], [("k3", "e1")])

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from models import DECODE, ENCODE, FAMILIES, losses, nets
-from pipeline import data, metrics
-from pipeline.samplers import SAMPLERS
-from pipeline.train import build_model, train
+from pipeline.data import datasets as data
+from pipeline.evaluation import metrics
+from pipeline.evaluation.samplers import SAMPLERS
+from pipeline.trial.train import build_model, train
 from tests.conftest import trial
 
 

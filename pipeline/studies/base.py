@@ -6,7 +6,7 @@ Verdict rules compare rows with one procedure (pipeline/studies/stats.py): Welch
 t-test at a stated 5% false-positive rate, each comparison with its effect, 95% interval and the
 effect it could have detected; a verdict is *holds*, *does not hold* (only where an effect is
 reversed beyond chance) or *inconclusive*. Rows are compared with the trivial baselines a
-study computes without training (noise, PCA, random projections: pipeline/baselines.py).
+study computes without training (noise, PCA, random projections: pipeline/evaluation/baselines.py).
 """
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+
+from pipeline import LAYERS
 
 from . import stats
 
@@ -248,12 +250,20 @@ def select_on_validation(results: list) -> list:
 PIPELINE_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
+# The layers a study's stage runs besides the studies' package: all of them (pipeline/__init__.py).
+STAGE_LAYERS = tuple(layer for layer in LAYERS if layer != "studies")
+# Of the studies' own package, what every study reads; each study adds its own module.
+STUDIES_SHARED = ("__init__", "base", "stats", "published")
+
+
 def shared_sources() -> list[str]:
-    """The code every study stage runs: the pipeline's modules and the study registry's base,
-    each listed (a module added later makes dvc.yaml stale until `pm2gan stages` lists it)."""
-    shared = sorted((PIPELINE_ROOT / "pipeline").glob("*.py")) + [
-        PIPELINE_ROOT / f"pipeline/studies/{name}.py" for name in ("__init__", "base", "stats")]
-    return [p.relative_to(PIPELINE_ROOT).as_posix() for p in shared]
+    """The code every study stage runs: pipeline's top-level modules (the CLI), every layer's
+    package as a folder, and the study registry's shared modules; not the other studies'
+    modules (a module added at the top level makes dvc.yaml stale until `pm2gan stages` lists it)."""
+    top = sorted((PIPELINE_ROOT / "pipeline").glob("*.py"))
+    studies = [PIPELINE_ROOT / f"pipeline/studies/{name}.py" for name in STUDIES_SHARED]
+    layers = [PIPELINE_ROOT / "pipeline" / layer for layer in STAGE_LAYERS]
+    return [p.relative_to(PIPELINE_ROOT).as_posix() for p in (*top, *layers, *studies)]
 
 
 class Study:
@@ -275,7 +285,7 @@ class Study:
         raise NotImplementedError
 
     def figures(self, table: Table, results: list, out_dir: Path, data_dir: Path) -> list[Path]:
-        """Figures beyond the sample grids and curves every sweep gets (pipeline/report.py)."""
+        """Figures beyond the sample grids and curves every sweep gets (pipeline/reporting/report.py)."""
         return []
 
     # -- what the stage reads (dvc.yaml is generated from this: `pm2gan stages`) ---------
@@ -285,7 +295,7 @@ class Study:
             "cmd": f"pm2gan study {self.name}",
             # The pipeline's shared code and this study's own module, not the other studies': an
             # edit to one study's verdict or figures reruns that study (which trains and evaluates
-            # nothing it did before: pipeline/store.py), not all of them.
+            # nothing it did before: pipeline/trial/store.py), not all of them.
             "deps": ["data", "evalnets", "models", *shared_sources(), own],
             # a study pinned to a profile (`studies.<name>.profile`) reads that profile, not the top-level one
             "params": [*([f"profiles.{spec.profile}"] if spec.profile else ["profile", "profiles.${profile}"]),

@@ -6,12 +6,13 @@ verdict is their conjunction.
   (lower mean pairwise cosine) than without it (0).
 - The samples are more diverse: more modes on the 2-D toys, a lower class-histogram KL on images.
 - On the toys, a mode count is read only beside samples on the data: the term's samples beat
-  the trivial generators' high-quality share (pipeline/baselines.py).
+  the trivial generators' high-quality share (pipeline/evaluation/baselines.py).
 """
 from __future__ import annotations
 
+from pipeline.evaluation.baselines import generator_baselines
+
 from . import stats
-from ..baselines import generator_baselines
 from .base import Study, Table, Verdict, compare, generates
 
 

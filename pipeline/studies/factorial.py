@@ -3,10 +3,10 @@
 Rule, one part per family (PM, AAE) and dataset, all tested by the studies' one procedure
 (Welch, one-sided, 5%: pipeline/studies/stats.py) on the total correlation: the k-NN estimate on
 continuous data, the Gaussian one on discrete data (where the k-NN estimate does not measure
-dependence, pipeline/metrics.py).
+dependence, pipeline/evaluation/metrics.py).
 - Lower than the plain autoencoder's (the control: the same nets, no game).
 - On continuous data, lower than PCA's codes of the same size (the trivial linear decorrelation,
-  pipeline/baselines.py), on the k-NN estimate: PCA's Gaussian total correlation is ~0 by
+  pipeline/evaluation/baselines.py), on the k-NN estimate: PCA's Gaussian total correlation is ~0 by
   construction, so that column cannot tell it from a factorial code.
 The verdict is their conjunction. What it cannot conclude: that a code is factorial in absolute
 terms (its total correlation is shown, beside FastICA's on `ica`); MIG, DCI, PM's own
@@ -31,12 +31,12 @@ class Factorial(Study):
 
     def references(self, cfg, datasets, trials, classifiers):
         """FastICA (scikit-learn) on the mixed sources: the linear method the talk sets PM beside;
-        PCA and random projections to the code's size on continuous data (pipeline/baselines.py)."""
+        PCA and random projections to the code's size on continuous data (pipeline/evaluation/baselines.py)."""
         from sklearn.decomposition import FastICA
 
-        from ..baselines import code_baselines
-        from ..evaluate import CODE_POINTS
-        from ..metrics import amari_distance, total_correlation_gaussian, total_correlation_knn
+        from pipeline.evaluation.baselines import code_baselines
+        from pipeline.evaluation.evaluate import CODE_POINTS
+        from pipeline.evaluation.metrics import amari_distance, total_correlation_gaussian, total_correlation_knn
 
         out = {}
         for name, dim in code_dims(trials).items():

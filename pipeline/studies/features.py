@@ -3,13 +3,14 @@ images: InfoGAN's categorical code as a classifier (about 5% error on MNIST) and
 accuracy of BiGAN's encoder (92.1% on E(x), 97.35% on its penultimate layer: jeffdonahue/bigan README), on
 Fashion-MNIST here.
 
-Rule: each published number (pipeline/published.py) against ours: holds when reproduced,
+Rule: each published number (pipeline/studies/published.py) against ours: holds when reproduced,
 "inconclusive" while our run is smaller or on another dataset (Fashion-MNIST's
 classes are harder than MNIST's digits: the comparison then says so, never "reproduced").
 """
 from __future__ import annotations
 
-from ..published import study_outcome
+from pipeline.studies.published import study_outcome
+
 from .base import Study, Table, Verdict
 
 CHANCE = 0.1  # 10 classes

@@ -9,13 +9,14 @@ pipeline/studies/stats.py); the verdict is their conjunction.
 - `kl` seeks modes and `ml` covers them: on each 2-D toy `ml` holds more modes than `kl`.
 - A mode count is read only beside samples on the data: on each toy, `kl`'s and `ml`'s
   high-quality share beats the trivial generators (uniform noise; on ring8 the ring's circle,
-  which holds all 8 modes: pipeline/baselines.py).
+  which holds all 8 modes: pipeline/evaluation/baselines.py).
 Diverged seeds (an `ml` run whose exp(a) overflows) are counted apart and enter no mean.
 """
 from __future__ import annotations
 
+from pipeline.evaluation.baselines import generator_baselines
+
 from . import stats
-from ..baselines import generator_baselines
 from .base import Study, Table, Verdict, compare, generates
 
 TOYS = ("ring8", "grid25")

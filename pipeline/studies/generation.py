@@ -7,7 +7,7 @@ pipeline/studies/stats.py); the verdict is their conjunction.
   unit), PM's samples beat the plain autoencoder's (the control): a higher high-quality share
   on the 2-D toys, a lower Fréchet distance on images; on every dataset.
 - Each of PM (shuffled codes) and the GAN (its prior) generates at all: it beats what no
-  generator scores (pipeline/baselines.py): on the toys a higher high-quality share than
+  generator scores (pipeline/evaluation/baselines.py): on the toys a higher high-quality share than
   uniform noise over the data's box (and, on ring8, than uniform points on the ring's circle,
   which hold all 8 modes); on images a lower Fréchet distance than draws of a Gaussian fitted to
   the training pixels. A mode count alone is no evidence: noise over grid25's box holds about
@@ -18,8 +18,9 @@ improving are marked).
 """
 from __future__ import annotations
 
+from pipeline.evaluation.baselines import generator_baselines
+
 from . import stats
-from ..baselines import generator_baselines
 from .base import Study, Table, Verdict, compare, generates
 
 TOY_MODES = {"ring8": 8, "grid25": 25}

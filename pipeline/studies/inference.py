@@ -6,7 +6,7 @@ Rule, two parts per family and dataset, each a one-sided Welch test at 5%
 - An inverse: its reconstruction error is below half the error of always predicting the mean
   training image.
 - Useful codes: their 1-NN accuracy is higher than that of a random projection of the pixels
-  to the same number of units (10 draws: pipeline/baselines.py), the trivial code that no
+  to the same number of units (10 draws: pipeline/evaluation/baselines.py), the trivial code that no
   training made. PCA to the same size and the raw pixels are shown beside: PCA's 8 components
   beat every family on digits, so "useful" here means "better than no learning", not "better
   than linear".
@@ -26,9 +26,9 @@ class Inference(Study):
 
     def references(self, cfg, datasets, trials, classifiers):
         """Raw pixels as features, the error of predicting the mean training image, and PCA and
-        random projections to the code's size (pipeline/baselines.py)."""
-        from ..baselines import code_baselines
-        from ..metrics import linear_probe_accuracy, nearest_neighbour_accuracy
+        random projections to the code's size (pipeline/evaluation/baselines.py)."""
+        from pipeline.evaluation.baselines import code_baselines
+        from pipeline.evaluation.metrics import linear_probe_accuracy, nearest_neighbour_accuracy
 
         out = {}
         dims = code_dims(trials)

@@ -39,7 +39,7 @@ class InfoGANStudy(Study):
 
     def figures(self, table, results, out_dir: Path, data_dir: Path) -> list[Path]:
         """Latent traversals: a row per category, the first continuous code swept across a row."""
-        from .. import figures
+        from pipeline.files import figures
 
         out = []
         for r in results:

@@ -2,13 +2,14 @@
 nobody has published: PM, PM + scalar GANs and the AAE on the same ring and grid.
 
 Rule: each published number this study measures (GAN and ALI's modes, the GAN's high-quality
-share and reverse KL) is compared with ours (pipeline/published.py): holds when all are
+share and reverse KL) is compared with ours (pipeline/studies/published.py): holds when all are
 reproduced, "inconclusive" while any row is smaller than the paper's run (the
 CPU cap). The unpublished rows are listed for every generator under the same protocol.
 """
 from __future__ import annotations
 
-from ..published import study_outcome
+from pipeline.studies.published import study_outcome
+
 from .base import Study, Table, Verdict
 
 
@@ -21,7 +22,7 @@ class Modes2D(Study):
 
     def references(self, cfg, datasets, trials, classifiers):
         """Uniform noise (and the ring's circle) under the same protocol, beside the generators."""
-        from ..baselines import generator_baselines
+        from pipeline.evaluation.baselines import generator_baselines
 
         return generator_baselines(datasets, trials, classifiers)
 

@@ -8,7 +8,7 @@ ran), on each dataset, each neighbouring pair by a one-sided Welch test at 5%
 when a pair is significantly the other way round. It is inconclusive whatever the test says while either row is
 still improving in every seed: an ordering of runs that have not settled can turn at a longer
 budget. Both rows must also beat the estimate of the mean training image, a constant
-"generator" (pipeline/baselines.py; a precondition: failing it makes the verdict inconclusive,
+"generator" (pipeline/evaluation/baselines.py; a precondition: failing it makes the verdict inconclusive,
 not a refutation), since an ordering of runs that learnt less than one image is no result. What
 the estimate cannot say: which generator is better. It rewards memorised prototypes (1,000
 k-means centroids score above the training set itself), so only the ordering is read. The
@@ -33,8 +33,8 @@ class ParzenStudy(Study):
 
     def references(self, cfg, datasets, trials, classifiers):
         """What the estimate gives without a generator: the training images, k-means centroids and
-        the mean image (pipeline/baselines.py)."""
-        from ..baselines import parzen_baselines, samples_per_dataset
+        the mean image (pipeline/evaluation/baselines.py)."""
+        from pipeline.evaluation.baselines import parzen_baselines, samples_per_dataset
 
         return {name: parzen_baselines(datasets[name], n) for name, n in samples_per_dataset(trials).items()}
 
