@@ -102,7 +102,7 @@ NEW_METRIC = "code_abs_mean"
 
 def add_metric(checkout: Path) -> None:
     """A metric registered after the models were trained (the registry is pipeline/evaluation/metrics.py)."""
-    metrics = checkout / "pipeline" / "metrics.py"
+    metrics = checkout / "pipeline" / "evaluation" / "metrics.py"
     metrics.write_text(metrics.read_text() + f"""
 
 # a metric added after the models were trained: every trial is evaluated again, none trained
