@@ -24,3 +24,27 @@ def test_an_image_dataset_s_samples_are_shown_beside_real_test_images(datasets, 
     (heading, (figure,)) = rows[0]
     assert heading == "digits: samples of every model" and figure.name == "comparison-digits.png"
     assert figure.stat().st_size > 10_000
+
+
+def test_a_title_longer_than_its_panel_wraps_inside_the_figure_instead_of_being_clipped():
+    from pipeline.files import figures
+
+    title = "infogan-lambda_cat=1.0-digits-s0: rows = categories, columns = c1 from -2 to 2 (the other codes fixed)"
+    fig = figures.samples_figure(np.zeros((100, 1, 28, 28)), title, columns=10)
+    fig.canvas.draw()
+    shown = fig.axes[0].title
+    assert shown.get_text().replace("\n", " ") == title and shown.get_text().count("\n") >= 1
+    box = shown.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width  # the whole title lies on the canvas
+    figures.plt.close(fig)
+
+
+def test_a_factor_s_categories_are_points_and_its_numbers_a_line():
+    from pipeline.files import figures
+
+    fig = figures.factor_figure({"ks": [("gaussian", 1.0, 0.1), ("mixture", 2.0, 0.2)],
+                                 "mmd": [("0.0", 1.0, 0.1), ("0.3", 0.5, 0.1)]}, "prior")
+    categories, numbers = fig.axes[0], fig.axes[1]
+    assert [line.get_linestyle() for line in categories.lines][0] == "None"  # no line between unordered levels
+    assert [line.get_linestyle() for line in numbers.lines][0] == "-"
+    figures.plt.close(fig)

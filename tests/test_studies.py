@@ -152,6 +152,20 @@ def test_a_row_with_an_undefined_seed_shows_it_in_the_table_and_the_verdict_alik
     assert "0.450 ± 0.071 (n=2 of 3)" in study_table("", results, columns=("reverse_kl",))
 
 
+def test_a_table_marks_each_metric_s_better_direction_and_its_best_trained_row():
+    from pipeline.reporting.report import study_table
+
+    results = (rows("gan", "ring8", {"prior/reverse_kl": [0.4, 0.5], "prior/modes": [6.0, 7.0]}) +
+               rows("bigan", "ring8", {"prior/reverse_kl": [0.2, 0.3], "prior/modes": [6.0, 7.0]}))
+    noise = {"ring8": {"noise": {"prior/reverse_kl": 0.01, "prior/modes": 8.0}}}  # better than both: not marked
+    table = study_table("", results, noise, columns=("reverse_kl", "modes"))
+    assert "| reverse_kl ↓ | modes ↑ |" in table
+    lines = {line.split(" | ")[0]: line for line in table.splitlines() if line.startswith("| ")}
+    assert "**0.250 ± 0.071**" in lines["| bigan"] and "**0.450" not in lines["| gan"]  # lower is better
+    assert lines["| gan"].endswith("| **6.500 ± 0.707** |") and lines["| bigan"].endswith("| **6.500 ± 0.707** |")  # a tie
+    assert "**" not in lines["| *noise (baseline)*"]
+
+
 def test_a_tuning_grid_point_is_chosen_on_validation_data_never_on_test():
     """Two tuning points: the one with the better validation score is kept even though its
     test score is worse."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 
 import matplotlib
 
@@ -34,8 +35,8 @@ def comparison_figure(panels: list[tuple[str, np.ndarray]], title: str, referenc
             ax.set_xlim(reference[:, 0].min() - pad[0], reference[:, 0].max() + pad[0])
             ax.set_ylim(reference[:, 1].min() - pad[1], reference[:, 1].max() + pad[1])
     # a toy's modes are narrower than a marker (ring8's std is 0.01): its data lie under the red x
-    fig.suptitle(title + ("  (blue: samples; red x: the true modes, the data in grey around them)"
-                          if modes is not None else ""), fontsize=10)
+    _suptitle(fig, title + ("  (blue: samples; red x: the true modes, the data in grey around them)"
+                            if modes is not None else ""), 10)
     fig.tight_layout()
     return fig
 
@@ -49,29 +50,60 @@ def losses_figure(panels: list[tuple[str, dict[str, list[tuple[int, float]]]]], 
             if curves[key]:
                 steps, values = zip(*curves[key])
                 ax.plot(steps, values, lw=1, label=key.split("/", 1)[1])
-        ax.set_title(label, fontsize=9)
+        _title(ax, label, 9)
         ax.set_xlabel("step", fontsize=7)
         ax.tick_params(labelsize=6)
         ax.legend(fontsize=6, loc="best")
-    fig.suptitle(title, fontsize=10)
+    _suptitle(fig, title, 10)
     fig.tight_layout()
     return fig
 
 
 def factor_figure(points: dict[str, list[tuple[str, float, float]]], title: str):
     """A metric against a study's factor (a hyperparameter it varies): one panel per metric,
-    mean ± std over seeds at each value, in the values' order."""
+    mean ± std over seeds at each value, in the values' order. Numeric values are joined by a
+    line; categories (a prior's name) are points alone: no line runs between unordered levels."""
     names = list(points)
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False)
     for ax, name in zip(axes[0], names):
         labels, means, stds = zip(*points[name])
-        ax.errorbar(range(len(labels)), means, yerr=stds, marker="o", capsize=3, lw=1)
+        ordered = all(_is_number(label) for label in labels)
+        ax.errorbar(range(len(labels)), means, yerr=stds, marker="o", capsize=3, lw=1, ls="-" if ordered else "none")
         ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=20)
-        ax.set_title(name, fontsize=8)
+        _title(ax, name, 8)
         ax.tick_params(labelsize=7)
-    fig.suptitle(title, fontsize=9)
+    _suptitle(fig, title, 9)
     fig.tight_layout()
     return fig
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+# A character of the figures' sans-serif font is about this share of its size in points wide.
+CHAR_WIDTH = 0.6
+
+
+def _wrapped(text: str, inches: float, fontsize: float) -> str:
+    """`text` in lines that fit `inches` at `fontsize`: a long run name wraps, never clipped."""
+    return "\n".join(textwrap.wrap(text, max(10, int(inches * 72 / (fontsize * CHAR_WIDTH))),
+                                    break_long_words=True, break_on_hyphens=False)) or text
+
+
+def _title(ax, text: str, fontsize: float) -> None:
+    """An axes' title wrapped to the axes' width."""
+    width = ax.get_position().width * ax.figure.get_figwidth()
+    ax.set_title(_wrapped(text, width, fontsize), fontsize=fontsize)
+
+
+def _suptitle(fig, text: str, fontsize: float) -> None:
+    """A figure's title wrapped to the figure's width."""
+    fig.suptitle(_wrapped(text, fig.get_figwidth() * 0.95, fontsize), fontsize=fontsize)
 
 
 def _panels(n: int, per_row: int, width: float, height: float):
@@ -114,7 +146,7 @@ def _draw_samples(ax, samples: np.ndarray, title: str, reference, max_images: in
         if legend:
             ax.legend(loc="upper right", fontsize=7, markerscale=2)
         ax.tick_params(labelsize=6)
-    ax.set_title(title, fontsize=9)
+    _title(ax, title, 9)
 
 
 def curves_figure(curves: dict[str, list[tuple[int, float]]], title: str):
@@ -124,10 +156,10 @@ def curves_figure(curves: dict[str, list[tuple[int, float]]], title: str):
     for ax, key in zip(axes[0], keys):
         steps, values = zip(*curves[key]) if curves[key] else ((), ())
         ax.plot(steps, values, lw=1)
-        ax.set_title(key, fontsize=8)
+        _title(ax, key, 8)
         ax.set_xlabel("step", fontsize=7)
         ax.tick_params(labelsize=6)
-    fig.suptitle(title, fontsize=9)
+    _suptitle(fig, title, 9)
     fig.tight_layout()
     return fig
 

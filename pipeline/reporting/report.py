@@ -99,21 +99,27 @@ def study_table(claim: str, results: list[TrialResult], references: dict | None 
         wanted = columns if columns else [c for c in COLUMNS if c not in ("steps_per_s", "flops_per_step", "parameters")]
         cols = [c for c in wanted if c in names]
         shown.update(cols)
-        lines += [f"### {dataset}", "", "| model | sampler | seeds | diverged | still improving | " + " | ".join(cols) + " |",
+        lines += [f"### {dataset}", "", "| model | sampler | seeds | diverged | still improving | "
+                  + " | ".join(f"{c} {ARROWS.get(metrics.BETTER.get(c), '')}".rstrip() for c in cols) + " |",
                   "|---" * (len(cols) + 5) + "|"]
-        for model, entry in rows:
-            samplers = [s for s in entry["samplers"] if any(f"{s}/{c}" in entry for c in cols)] or [NO_SAMPLER]
-            for sampler in samplers:
-                cells = [_fmt(entry.get(c, entry.get(f"{sampler}/{c}"))) for c in cols]
-                improving = f"{entry['improving']}/{entry['seeds'] - entry['diverged']}" if entry["improving"] else "0"
-                lines.append(f"| {model} | {sampler} | {entry['seeds']} | {entry['diverged']} | {improving} | "
-                             + " | ".join(cells) + " |")
+        table = [(model, entry, sampler, [entry.get(c, entry.get(f"{sampler}/{c}")) for c in cols])
+                 for model, entry in rows
+                 for sampler in ([s for s in entry["samplers"] if any(f"{s}/{c}" in entry for c in cols)] or [NO_SAMPLER])]
+        best = _best_rows([stats for _, _, _, stats in table], [metrics.BETTER.get(c) for c in cols])
+        for i, (model, entry, sampler, stats) in enumerate(table):
+            cells = [f"**{_fmt(stat)}**" if i in best[j] else _fmt(stat) for j, stat in enumerate(stats)]
+            improving = f"{entry['improving']}/{entry['seeds'] - entry['diverged']}" if entry["improving"] else "0"
+            lines.append(f"| {model} | {sampler} | {entry['seeds']} | {entry['diverged']} | {improving} | "
+                         + " | ".join(cells) + " |")
         for name, values in references.get(dataset, {}).items():
             cells = [_baseline_cell(values.get(c, values.get(f"prior/{c}"))) for c in cols]
             lines.append(f"| *{name} (baseline)* | {'prior' if any('/' in m for m in values) else NO_SAMPLER} | | | | "
                          + " | ".join(cells) + " |")
         lines.append("")
-    lines += [f"Mean ± sample std (ddof 1) over completed seeds, on the test split; `{NOT_APPLICABLE}`: the model cannot "
+    lines += ["↑: higher is better, ↓: lower is better (the metric registry's direction; no arrow: a count or a "
+              "diagnostic). **Bold**: the best mean of the trained rows in its column, a marker for the eye and not a "
+              "test (the verdict's tests are below the table).",
+              f"Mean ± sample std (ddof 1) over completed seeds, on the test split; `{NOT_APPLICABLE}`: the model cannot "
               "provide what the metric needs; *(n=2 of 3)*: the metric was undefined (NaN) in the other seeds, which are "
               "counted apart, never averaged. Diverged trials (loss NaN/inf) are counted, not averaged. *still improving*: seeds "
               "whose validation progress metrics were still improving at the last evaluation (their numbers are "
@@ -125,6 +131,23 @@ def study_table(claim: str, results: list[TrialResult], references: dict | None 
     lines += [f"- `{c}`: {metrics.DESCRIPTIONS[c]}" for c in COLUMNS if c in shown and c in metrics.DESCRIPTIONS]
     lines += _nodes_line(results)
     return "\n".join(lines) + "\n"
+
+
+ARROWS = {"higher": "↑", "lower": "↓"}
+
+
+def _best_rows(stats: list[list[dict | None]], better: list[str | None]) -> list[set[int]]:
+    """Per column, the rows whose mean is the best of the column (ties all marked): none where
+    the column has no direction or fewer than two rows have a mean."""
+    best: list[set[int]] = []
+    for j, direction in enumerate(better):
+        means = {i: row[j]["mean"] for i, row in enumerate(stats) if row[j] is not None and row[j]["mean"] is not None}
+        if direction not in ARROWS or len(means) < 2:
+            best.append(set())
+            continue
+        top = (max if direction == "higher" else min)(means.values())
+        best.append({i for i, m in means.items() if m == top})
+    return best
 
 
 def _nodes_line(results: list[TrialResult]) -> list[str]:
