@@ -1,5 +1,6 @@
 # One command to set up and run, one to set up and test.
-#   make repro   create .venv if missing, install, run `dvc repro` (offline quick profile)
+#   make repro   create .venv if missing, install, run `dvc repro` (offline quick profile) through
+#                `pm2gan dvc`: one Ray instance and one MLflow server for every stage
 #   make study S=generation   the same for one study (and what it needs)
 #   make test    create .venv if missing, install (and Debian's chromium, for the browser tests), run the tests
 #   make ui      open the MLflow UI on the project's tracking store
@@ -43,12 +44,12 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 repro: setup $(FASHION)
-	dvc repro
+	pm2gan dvc repro
 
 # One study and what it needs: make study S=generation
 study: setup $(FASHION)
 	@test -n "$(S)" || { echo "make study S=<study>: the study's name, as \`pm2gan study --help\` lists them" >&2; exit 2; }
-	dvc repro $(S)
+	pm2gan dvc repro $(S)
 
 # Headless Chromium for the browser tests: Debian's package, installed where that is possible (as
 # root, with apt); elsewhere those tests skip and say why. Never a reason for `make test` to fail.

@@ -11,6 +11,7 @@
     pm2gan ui               the MLflow UI on the project's tracking store
     pm2gan sample RUN_ID    draw samples from the trained model of a trial's MLflow run (a PNG and a .npy)
     pm2gan submit STAGE...  run DVC stages on a Ray cluster as a Ray job and restore their outputs here
+    pm2gan dvc ARGS...      `dvc ARGS` (repro, exp run) with one Ray instance and one MLflow server for all its stages
 
 `pm2gan COMMAND --help` says more; --params and --profile go before or after the command.
 Exit codes: 0 done; 1 the work failed (a server, the data, the cluster, the trials); 2 the
@@ -238,6 +239,15 @@ def cmd_submit(cfg: configmod.Config, args) -> None:
     cluster.submit(cfg, args.stages, args.address, args.storage, args.remote, args.tracking_uri, wait=not args.no_wait)
 
 
+def cmd_dvc(cfg: configmod.Config, args) -> int:
+    from pipeline.orchestration.shared_services import run_dvc
+
+    if not args.arguments:
+        raise configmod.ConfigError("pm2gan dvc", "", "give DVC's command: `pm2gan dvc repro [STAGE...]`, "
+                                                      "`pm2gan dvc exp run -S KEY=VALUE`")
+    return run_dvc(cfg, args.arguments)
+
+
 def cmd_job(cfg: configmod.Config, args) -> None:
     from pipeline.orchestration import cluster
 
@@ -246,7 +256,7 @@ def cmd_job(cfg: configmod.Config, args) -> None:
 
 COMMANDS = {"check": cmd_check, "fetch": cmd_fetch, "evalnet": cmd_evalnet, "study": cmd_study,
             "theory": cmd_theory, "report": cmd_report, "stages": cmd_stages, "explore": cmd_explore, "ui": cmd_ui,
-            "sample": cmd_sample, "submit": cmd_submit, "job": cmd_job}
+            "sample": cmd_sample, "submit": cmd_submit, "dvc": cmd_dvc, "job": cmd_job}
 COMPUTING = ("fetch", "evalnet", "study", "theory", "report")  # what a cluster job's restore must not run here
 
 
@@ -350,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
                                              "(default: PM2GAN_STORAGE_PATH)")
             p.add_argument("--remote", help="the DVC remote the outputs come back through (default: DVC's default remote)")
             p.add_argument("--no-wait", action="store_true", help="submit and return; restore later with `dvc repro --pull`")
+        if name == "dvc":
+            p.add_argument("arguments", nargs=argparse.REMAINDER, metavar="ARGS",
+                           help="DVC's command and its arguments: repro [STAGE...], exp run -S KEY=VALUE, ...")
         if name == "explore":
             p.add_argument("model", metavar="MODEL", help="one of: " + ", ".join(family_names()))
             p.add_argument("--datasets", nargs="+", required=True, help="datasets of params.yaml's `datasets`")
@@ -372,11 +385,11 @@ def main(argv: list[str] | None = None) -> int:
 
             refuse_to_compute(args.command)
         cfg = configmod.load(args.params, args.profile)
-        COMMANDS[args.command](cfg, args)
+        code = COMMANDS[args.command](cfg, args)
     except configmod.ConfigError as err:
         print(f"pm2gan: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except (TrackingError, SweepError, DataError, FileNotFoundError, subprocess.CalledProcessError) as err:
         print(f"pm2gan: error: {err}", file=sys.stderr)
         return getattr(err, "exit_code", EXIT_FAILED)
-    return 0
+    return code or 0  # what `dvc` exited with; the other commands return nothing

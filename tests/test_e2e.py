@@ -2,9 +2,11 @@
 DVC, the real Ray (a local cluster) and the real MLflow server the pipeline starts."""
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,10 +88,29 @@ def trial_count(study: str, params: dict | None = None) -> int:
     return len(expand(parse(params or tiny_params()), study))
 
 
-def dvc(checkout: Path, *args: str) -> str:
-    done = subprocess.run(["dvc", *args], cwd=checkout, env=dvc_env(checkout), capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, f"dvc {' '.join(args)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+def dvc(checkout: Path, *args: str, shared: bool = False) -> str:
+    """`dvc ARGS` in the checkout; with `shared`, through `pm2gan dvc ARGS` (what `make repro` runs:
+    one Ray instance and one MLflow server for every stage)."""
+    command = [str(Path(sys.executable).parent / "pm2gan"), "dvc", *args] if shared else ["dvc", *args]
+    done = subprocess.run(command, cwd=checkout, env=dvc_env(checkout), capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return done.stdout + done.stderr
+
+
+def services_left(checkout: Path) -> list[str]:
+    """Ray or MLflow processes still running for `checkout` (Ray's run where they were started,
+    an MLflow server names its store)."""
+    import psutil
+
+    from pipeline.orchestration.ray_reaper import is_ray
+
+    left = []
+    for p in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if (is_ray(p) and Path(p.cwd()).is_relative_to(checkout)) or (
+                    "mlflow" in " ".join(p.cmdline()) and str(checkout) in " ".join(p.cmdline())):
+                left.append(" ".join(p.cmdline())[:120])
+    return left
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +122,7 @@ def checkout(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def first_run(checkout) -> str:
-    return dvc(checkout, "repro")
+    return dvc(checkout, "repro", shared=True)
 
 
 def mlflow_runs(checkout: Path) -> dict[str, list]:
@@ -128,6 +149,11 @@ def metric_of(column: str) -> str:
 
 def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     assert stages_run(first_run) == set(STAGES)
+    # `pm2gan dvc repro`: one MLflow server and one Ray instance, joined by every study's sweep, gone after
+    assert first_run.count("MLflow tracking server at") == 1 and first_run.count("shared by every stage") == 1
+    sweeps = [s for s in STUDIES if STUDIES[s].kind != "analytic"]
+    assert first_run.count("Connecting to existing Ray cluster") == len(sweeps)
+    assert services_left(checkout) == []
     generation = (checkout / "reports" / "generation.md").read_text()
     assert "### ring8" in generation and "### digits" in generation
     assert "| gan[lr=5.0] | prior | 1 | 1 |" in generation  # the diverged trial is counted as such
@@ -396,8 +422,11 @@ def test_interrupted_sweep_writes_nothing_and_resumes(tmp_path):
     params["studies"]["factorial"]["models"] = ["ae", "pm", "aae"]
     repo = make_checkout(tmp_path / "pm2gan", yaml.safe_dump(params, sort_keys=False))
     dvc(repo, "repro", "evalnet")
-    proc = subprocess.Popen(["dvc", "repro", "factorial"], cwd=repo, env=dvc_env(repo), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    # interrupted under `pm2gan dvc` (make repro's door), which waits for the stage to close its
+    # runs before it stops the shared services; resumed by plain `dvc repro`
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "pm2gan"), "dvc", "repro", "factorial"], cwd=repo,
+                            env=dvc_env(repo), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
     for line in proc.stdout:
         if line.startswith("[2/"):  # two trials done, others running or pending
             os.killpg(proc.pid, signal.SIGINT)  # what Ctrl+C sends to the terminal's process group
@@ -406,6 +435,7 @@ def test_interrupted_sweep_writes_nothing_and_resumes(tmp_path):
     assert proc.returncode != 0
     assert "study factorial was interrupted" in output and "`dvc repro` resumes the sweep" in output
     assert not (repo / "results" / "factorial").exists()
+    assert services_left(repo) == []
     assert "factorial" in dvc(repo, "status")
 
     resumed = dvc(repo, "repro", "factorial")
