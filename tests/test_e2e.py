@@ -360,7 +360,7 @@ def test_changing_one_family_reruns_only_its_studies_and_trains_only_its_trials(
     before = len(mlflow_runs(checkout)["pm2gan/trials"])
     params["models"]["gan"]["defaults"]["disc_steps"] = 2  # the studies that train a GAN, and only those
     (checkout / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    output = dvc(checkout, "repro")
+    output = dvc(checkout, "repro", shared=True)  # six stages: their start-up once
     gan_studies = ["generation", "roles", "gen_costs", "modes2d", "parzen"]
     assert stages_run(output) == {"params", *gan_studies, "report"}  # params: any change is checked first
     assert "Data and pipelines are up to date" in dvc(checkout, "status")
