@@ -42,9 +42,11 @@ def test_a_title_longer_than_its_panel_wraps_inside_the_figure_instead_of_being_
 def test_a_factor_s_categories_are_points_and_its_numbers_a_line():
     from pipeline.files import figures
 
-    fig = figures.factor_figure({"ks": [("gaussian", 1.0, 0.1), ("mixture", 2.0, 0.2)],
-                                 "mmd": [("0.0", 1.0, 0.1), ("0.3", 0.5, 0.1)]}, "prior")
-    categories, numbers = fig.axes[0], fig.axes[1]
-    assert [line.get_linestyle() for line in categories.lines][0] == "None"  # no line between unordered levels
-    assert [line.get_linestyle() for line in numbers.lines][0] == "-"
+    fig = figures.factor_figure({"ks": [("prior=gaussian", 1.0, 0.1), ("prior=mixture", 2.0, 0.2)],
+                                 "mmd": [("lam=0.0", 1.0, 0.1), ("lam=0.3", 0.5, 0.1)],
+                                 "tc": [("lr=0.1,lam=0.0", 1.0, 0.1), ("lr=0.2,lam=0.3", 0.5, 0.1)]}, "prior")
+    categories, numbers, pairs = fig.axes
+    assert categories.lines[0].get_linestyle() == "None"  # no line between unordered levels
+    assert numbers.lines[0].get_linestyle() == "-"
+    assert pairs.lines[0].get_linestyle() == "None"  # two factors at once: no order either
     figures.plt.close(fig)

@@ -61,13 +61,14 @@ def losses_figure(panels: list[tuple[str, dict[str, list[tuple[int, float]]]]], 
 
 def factor_figure(points: dict[str, list[tuple[str, float, float]]], title: str):
     """A metric against a study's factor (a hyperparameter it varies): one panel per metric,
-    mean ± std over seeds at each value, in the values' order. Numeric values are joined by a
-    line; categories (a prior's name) are points alone: no line runs between unordered levels."""
+    mean ± std over seeds at each value, in the values' order. Values that are numbers
+    ('lam=0.3') are joined by a line; categories ('prior=mixture') and points of several factors
+    are points alone: no line runs between unordered levels."""
     names = list(points)
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False)
     for ax, name in zip(axes[0], names):
         labels, means, stds = zip(*points[name])
-        ordered = all(_is_number(label) for label in labels)
+        ordered = all(_is_number(_value(label)) for label in labels)
         ax.errorbar(range(len(labels)), means, yerr=stds, marker="o", capsize=3, lw=1, ls="-" if ordered else "none")
         ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=20)
         _title(ax, name, 8)
@@ -75,6 +76,11 @@ def factor_figure(points: dict[str, list[tuple[str, float, float]]], title: str)
     _suptitle(fig, title, 9)
     fig.tight_layout()
     return fig
+
+
+def _value(label: str) -> str:
+    """A factor level's value: '0.3' of 'lam=0.3'; a level of several factors stays whole."""
+    return label.split("=", 1)[1] if label.count("=") == 1 else label
 
 
 def _is_number(text: str) -> bool:
