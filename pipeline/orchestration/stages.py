@@ -22,6 +22,9 @@ HEADER = """\
 
 
 PARAMS_STAMP = "params.checked"  # the `params` stage's output, in git
+# What the datasets' code imports (the data layer writes its files through files/atomic.py): an
+# edit to a figure or a settings reader does not remake the data.
+DATA_CODE = ("pipeline/data", "pipeline/files/atomic.py")
 # The layers `pm2gan report` reads (pipeline/__init__.py): the report and the studies' rules, what
 # they stand on, and MLflow (the report is logged there). An edit to orchestration (the sweeps,
 # the cluster) does not rerun it.
@@ -45,11 +48,11 @@ def stages(cfg: Config) -> dict[str, Any]:
         # would leave the stage stale even once the good file is back.
         "params": {"cmd": f"pm2gan check --stamp {PARAMS_STAMP}", "params": [{"params.yaml": None}],
                    "outs": [{PARAMS_STAMP: {"cache": False, "persist": True}}]},
-        "fetch": {"cmd": "pm2gan fetch", "deps": [PARAMS_STAMP, "pipeline/data", "pipeline/files"],
+        "fetch": {"cmd": "pm2gan fetch", "deps": [PARAMS_STAMP, *DATA_CODE],
                   "params": ["profile", "profiles.${profile}.datasets", *[f"profiles.{p}.datasets" for p in pinned],
                              "data", "datasets", "studies"],
                   "outs": ["data"]},
-        "evalnet": {"cmd": "pm2gan evalnet", "deps": ["data", "pipeline/evaluation/evalnet.py", "pipeline/data", "pipeline/files"], "params": ["evalnet"],
+        "evalnet": {"cmd": "pm2gan evalnet", "deps": ["data", "pipeline/evaluation/evalnet.py", *DATA_CODE], "params": ["evalnet"],
                     "outs": ["evalnets"]},
     }
     for study in run:
