@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from pipeline.settings.config import Config, ConfigError
+from pipeline.studies.base import top_modules
 
 DVC_FILE = Path("dvc.yaml")
 HEADER = """\
@@ -65,7 +66,7 @@ def stages(cfg: Config) -> dict[str, Any]:
         # what `pm2gan report` imports: the report, the studies' rules, and below them the
         # results' schema, the metric registry and the figures; not training or orchestration
         "deps": [f"results/{s.name}" for s in run] + [f"pipeline/{layer}" for layer in REPORT_LAYERS]
-        + [p.as_posix() for p in sorted(Path("pipeline").glob("*.py"))],
+        + top_modules(),
         "params": ["tracking"],
         # the markdown pages, the HTML page and the figures live in git (readable on any forge, and
         # in a fresh clone); the one-file HTML page (every figure inlined, ~14 MB) and the curves'

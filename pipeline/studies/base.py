@@ -256,11 +256,16 @@ STAGE_LAYERS = tuple(layer for layer in LAYERS if layer != "studies")
 STUDIES_SHARED = ("__init__", "base", "stats", "published")
 
 
+def top_modules() -> list[str]:
+    """pipeline's top-level modules (the CLI), as paths from the project's root, wherever it runs."""
+    return [p.relative_to(PIPELINE_ROOT).as_posix() for p in sorted((PIPELINE_ROOT / "pipeline").glob("*.py"))]
+
+
 def shared_sources() -> list[str]:
     """The code every study stage runs: pipeline's top-level modules (the CLI), every layer's
     package as a folder, and the study registry's shared modules; not the other studies'
     modules (a module added at the top level makes dvc.yaml stale until `pm2gan stages` lists it)."""
-    top = sorted((PIPELINE_ROOT / "pipeline").glob("*.py"))
+    top = [PIPELINE_ROOT / p for p in top_modules()]
     studies = [PIPELINE_ROOT / f"pipeline/studies/{name}.py" for name in STUDIES_SHARED]
     layers = [PIPELINE_ROOT / "pipeline" / layer for layer in STAGE_LAYERS]
     return [p.relative_to(PIPELINE_ROOT).as_posix() for p in (*top, *layers, *studies)]
