@@ -49,3 +49,17 @@ def test_real_images_are_the_frechet_floor_and_a_gaussian_fit_sits_above_it(tmp_
     assert len(fit["prior/frechet"]) == 2
     assert np.mean(floor["prior/frechet"]) < np.mean(fit["prior/frechet"])
     assert np.mean(floor["prior/class_kl"]) < np.mean(fit["prior/class_kl"]) + 0.05
+
+
+def test_baselines_on_the_validation_split_are_computed_on_its_examples(datasets):
+    """held_out_as puts the validation split where the test split was: the very code that scores the
+    test split then scores the validation one (its examples, labels and factors), and nothing else moves."""
+    ds = datasets["digits"]
+    val = baselines.held_out_as(ds, "val")
+    assert val.x["test"] is ds.x["val"] and val.y["test"] is ds.y["val"] and val.x["train"] is ds.x["train"]
+    assert ds.x["test"] is not ds.x["val"]  # the dataset itself is untouched
+    on_val = baselines.code_baselines(val, 8)["PCA (8 components)"]
+    on_test = baselines.code_baselines(ds, 8)["PCA (8 components)"]
+    assert on_val["knn_accuracy"] != on_test["knn_accuracy"]
+    ica = baselines.held_out_as(datasets["ica"], "val")
+    assert ica.factors["test"] is datasets["ica"].factors["val"]

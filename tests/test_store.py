@@ -4,8 +4,8 @@ model (evaluating it again, training nothing)."""
 from __future__ import annotations
 
 import ast
-
 import copy
+import json
 import shutil
 
 import numpy as np
@@ -170,7 +170,8 @@ def test_a_stored_training_evaluates_exactly_as_straight_after_training(name, da
     (tmp_path / "again").mkdir()
     reused = train(cfg, ds, hooks=replayed, trained=hooks.final)
     assert reused.metrics == straight.metrics  # steps/s included: the training's own pace travels with it
-    assert reused.curves == straight.curves
+    # as text: an undefined value (NaN, a reverse KL with no high-quality sample) must match too
+    assert json.dumps(reused.curves, sort_keys=True) == json.dumps(straight.curves, sort_keys=True)
     assert reused.samples.keys() == straight.samples.keys()
     for sampler in straight.samples:
         np.testing.assert_array_equal(reused.samples[sampler], straight.samples[sampler])

@@ -137,17 +137,15 @@ def metric_keys(model: Family, ds: Dataset, has_classifier: bool, split: str = "
 
 
 @torch.no_grad()
-def evaluate(model: Family, ds: Dataset, n_samples: int, seed: int, classifier=None, split: str = "test",
-             only: tuple[str, ...] | None = None) -> tuple[dict[str, float | None], dict[str, np.ndarray]]:
+def evaluate(model: Family, ds: Dataset, n_samples: int, seed: int, classifier=None,
+             split: str = "test") -> tuple[dict[str, float | None], dict[str, np.ndarray]]:
     """The metrics on `split` and the samples each sampler drew (plus InfoGAN's latent traversal
-    on the test split). `only` restricts the work to the metric groups holding those names (the
-    progress metrics tracked during training)."""
+    on the test split)."""
     was_training = model.training
     model.eval()
     probe = Probe(model, ds, split, classifier, seed)
     prefix = SPLIT_PREFIX[split]
-    groups = [g for g in metrics.METRICS
-              if g.applies(probe) and split in g.splits and (only is None or set(g.names) & set(only))]
+    groups = [g for g in metrics.METRICS if g.applies(probe) and split in g.splits]
     out: dict[str, float | None] = {}
     samples: dict[str, np.ndarray] = {}
     if any(g.on_samples for g in groups):
@@ -155,7 +153,7 @@ def evaluate(model: Family, ds: Dataset, n_samples: int, seed: int, classifier=N
         for sampler in model.samplers:
             samples[sampler] = SAMPLERS[sampler](model, n_samples, probe.rng(f"sampler/{sampler}"), x_train).cpu().numpy()
     extras = {}
-    if split == "test" and only is None and probe.can("infer_code") and ds.kind == "image":
+    if split == "test" and probe.can("infer_code") and ds.kind == "image":
         extras["traversal"] = model.traversal(gen=probe.rng("traversal")).cpu().numpy()  # a figure, not a sampler
     for group in groups:
         if not group.on_samples:
@@ -174,6 +172,13 @@ def evaluate(model: Family, ds: Dataset, n_samples: int, seed: int, classifier=N
 PROGRESS = tuple(name for group in metrics.METRICS for name in group.progress)
 
 
+def progress_curves(curves: dict[str, list[tuple[int, float]]]) -> dict[str, list[tuple[int, float]]]:
+    """What a trial's own curves figure draws: the players' losses and the progress metrics on
+    validation data. The other validation curves are drawn per study, where its verdict reads them
+    (pipeline/studies/trajectory.py)."""
+    return {k: v for k, v in curves.items() if k.startswith("loss/") or (k.startswith("val/") and k.rsplit("/", 1)[-1] in PROGRESS)}
+
+
 def improving(curves: dict[str, list[tuple[int, float]]]) -> list[str]:
     """The validation curves that were still improving at the last evaluation."""
     groups = {name: g for g in metrics.METRICS for name in g.progress}
@@ -189,8 +194,9 @@ def improving(curves: dict[str, list[tuple[int, float]]]) -> list[str]:
 @dataclass
 class Assessment:
     """What evaluation makes of a trained trial: the final `metrics` (test and validation
-    splits, None where a metric does not apply), the validation `curves` over training (at
-    each snapshot, then at the end), the curves still `improving`, and the `samples` drawn."""
+    splits, None where a metric does not apply), the validation `curves` of every metric over
+    training (at each snapshot, then at the end), the progress curves still `improving`, and the
+    `samples` drawn."""
 
     metrics: dict[str, float | None]
     curves: dict[str, list[tuple[int, float]]]
@@ -214,8 +220,8 @@ class Assessment:
 
 
 def assess(trained: Trained, ds: Dataset, n_samples: int, seed: int, classifier=None) -> Assessment:
-    """Evaluate a trained trial: its snapshots on the validation split (the progress metrics),
-    then the final model on both splits. A function of the trained weights, the data and this
+    """Evaluate a trained trial: its snapshots on the validation split (every metric), then the
+    final model on both splits. A function of the trained weights, the data and this
     code alone: the global random streams are reset first, so a trial reused from the store
     scores exactly what it scored straight after training."""
     seed_everything(seed)
@@ -225,19 +231,19 @@ def assess(trained: Trained, ds: Dataset, n_samples: int, seed: int, classifier=
         return Assessment(metrics={**dict.fromkeys(keys), "diverged_at_step": float(trained.steps)}, curves={},
                           improving=[], samples={})
     curves: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    if trained.snapshots:
+    if trained.snapshots:  # every validation metric at every snapshot: the verdicts' trajectories read them
         final_state = {k: v.clone() for k, v in model.state_dict().items()}
         for step, weights in sorted(trained.snapshots.items()):
             model.load_state_dict(weights)
-            values, _ = evaluate(model, ds, n_samples, seed, classifier, split="val", only=PROGRESS)
+            values, _ = evaluate(model, ds, n_samples, seed, classifier, split="val")
             for k, v in values.items():
-                if v is not None and k.rsplit("/", 1)[-1] in PROGRESS:
+                if v is not None:
                     curves[k].append((step, v))
         model.load_state_dict(final_state)
     values, samples = evaluate(model, ds, n_samples, seed, classifier)
     val, _ = evaluate(model, ds, n_samples, seed, classifier, split="val")
     values.update(val)
-    for k, v in val.items():  # the curves end where training ended
+    for k, v in val.items():  # the curves end where training ended (a trial without snapshots has none)
         if k in curves and v is not None:
             curves[k].append((trained.steps, v))
     still = improving(curves)

@@ -442,7 +442,10 @@ class Metric:
     on_samples: bool = False
     progress: tuple[str, ...] = ()  # names tracked on validation data during training
     change: dict[str, tuple[float, bool]] = dataclasses.field(default_factory=dict)  # name -> (least change that counts, relative?)
-    splits: tuple[str, ...] = ("test", "val")  # the costly ones are computed on the test split only
+    # Every metric is computed on the validation split too (at each snapshot: the verdicts'
+    # trajectories, pipeline/studies/trajectory.py) except Parzen's, which chooses its kernel
+    # width on the validation images and so cannot also be scored on them.
+    splits: tuple[str, ...] = ("test", "val")
 
 
 def _always(probe) -> bool:
@@ -522,12 +525,12 @@ METRICS: tuple[Metric, ...] = (
            {"parzen_ll": "higher", "parzen_se": "none", "parzen_sigma": "none"},
            lambda p: p.ds.kind == "image", _always,
            lambda p, s: parzen_estimate(torch.from_numpy(s).to(p.x.device), p.val_x, p.x),
-           on_samples=True, splits=("test",)),
+           on_samples=True, splits=("test",)),  # sigma is chosen on the validation images
     Metric(("mig",),
            {"mig": "mutual information gap of the test codes (posterior means, 20 equal-width bins per unit) against "
                    "the known factors (Chen et al. 2018), dead units held constant; 1: each factor in one unit alone"},
            {"mig": "higher"}, lambda p: p.ds.factors is not None, lambda p: p.can("encode"),
-           lambda p: {"mig": mig(dead_as_constant(p.codes, p.dead), p.factors)}, splits=("test",)),
+           lambda p: {"mig": mig(dead_as_constant(p.codes, p.dead), p.factors)}),
     Metric(("dci_disentanglement", "dci_completeness", "dci_informativeness"),
            {"dci_disentanglement": "DCI disentanglement (Eastwood & Williams 2018), importances of a random forest per "
                                    "factor; 1: each unit informs one factor; n/a on discrete data, where the forest "
@@ -537,20 +540,20 @@ METRICS: tuple[Metric, ...] = (
            {"dci_disentanglement": "higher", "dci_completeness": "higher", "dci_informativeness": "higher"},
            lambda p: p.ds.factors is not None, lambda p: p.can("encode"),
            lambda p: dict.fromkeys(("dci_disentanglement", "dci_completeness", "dci_informativeness"))
-           if p.ds.meta.get("discrete") else dci(p.codes, p.factors), splits=("test",)),
+           if p.ds.meta.get("discrete") else dci(p.codes, p.factors)),
     Metric(("amari",),
            {"amari": "Amari distance between the linear unmixing that best maps the data to the test codes (least "
                      "squares) and the true mixing; 0 = the sources recovered up to order and scale"},
            {"amari": "lower"}, lambda p: "mixing" in p.ds.meta, lambda p: p.can("encode"),
            lambda p: {"amari": amari_distance(linear_unmixing(p.x[:len(p.codes)].cpu().numpy(), p.codes),
-                                              np.array(p.ds.meta["mixing"]))}, splits=("test",)),
+                                              np.array(p.ds.meta["mixing"]))}),
     Metric(("predictability_r2",),
            {"predictability_r2": "PM's criterion after training: mean R^2 of a fresh predictor (10-NN regression, fit "
                                  "on half the test codes, scored on the other half) of each live unit from the others; n/a on "
                                  "discrete data, where the exact code values give the inputs away"},
            {"predictability_r2": "lower"}, _always, lambda p: p.can("encode"),
            lambda p: {"predictability_r2": None if p.ds.meta.get("discrete")
-                      else predictability_r2(p.code_samples[:, ~p.dead])}, splits=("test",)),
+                      else predictability_r2(p.code_samples[:, ~p.dead])}),
     Metric(("ks_prior",),
            {"ks_prior": "mean over units of the two-sample Kolmogorov-Smirnov statistic between the unit's test codes "
                         "and the prior's draws for that unit"},
@@ -563,13 +566,13 @@ METRICS: tuple[Metric, ...] = (
            {"linear_probe": "higher", "knn_accuracy": "higher"}, _labelled_image_data, lambda p: p.can("encode"),
            lambda p: {"linear_probe": linear_probe_accuracy(p.train_codes, p.train_labels, p.codes, p.labels[:len(p.codes)]),
                       "knn_accuracy": nearest_neighbour_accuracy(p.train_codes, p.train_labels, p.codes,
-                                                                 p.labels[:len(p.codes)])}, splits=("test",)),
+                                                                 p.labels[:len(p.codes)])}),
     Metric(("penultimate_knn",),
            {"penultimate_knn": "1-nearest-neighbour test accuracy, as knn_accuracy, on the encoder's penultimate layer "
                                "(its activations before the linear layer that makes the code): BiGAN's second protocol"},
            {"penultimate_knn": "higher"}, _labelled_image_data, lambda p: p.can("encode"),
            lambda p: {"penultimate_knn": nearest_neighbour_accuracy(p.train_features, p.train_labels, p.features,
-                                                                    p.labels[:len(p.features)])}, splits=("test",)),
+                                                                    p.labels[:len(p.features)])}),
     Metric(("cluster_accuracy", "cont_recon"),
            {"cluster_accuracy": "accuracy of Q's categorical code on real test images against the labels, under the "
                                 "best one-to-one matching of categories to classes (Hungarian)",
@@ -578,7 +581,7 @@ METRICS: tuple[Metric, ...] = (
            {"cluster_accuracy": "higher", "cont_recon": "lower"},
            lambda p: _labelled_image_data(p) and p.can("infer_code"), _always,
            lambda p: {"cluster_accuracy": clustering_accuracy(p.model.infer_code(p.x)[0].argmax(1).cpu().numpy(), p.labels),
-                      "cont_recon": p.model.cont_code_error(len(p.x), p.gen)}, splits=("test",)),
+                      "cont_recon": p.model.cont_code_error(len(p.x), p.gen)}),
     Metric(("code_cosine",),
            {"code_cosine": "mean cosine similarity between the critic's codes of different samples (EBGAN's "
                            "discriminator encoder): what the pull-away term pushes down"},
@@ -594,7 +597,7 @@ METRICS: tuple[Metric, ...] = (
             "v_c": "the paper's objective V_C of the rounded code with optimal predictors, per epoch (2 for a factorial "
                    "code; 19/10 for the paper's code B)"},
            {"success": "higher", "binary": "higher", "factorial": "higher", "distinct_codes": "higher", "v_c": "higher"},
-           lambda p: "patterns" in p.ds.meta, lambda p: p.can("encode"), lambda p: p.pattern_criteria(), splits=("test",)),
+           lambda p: "patterns" in p.ds.meta, lambda p: p.can("encode"), lambda p: p.pattern_criteria()),
 )
 
 # Everything a results table may show, in the order a reader wants it.

@@ -78,6 +78,44 @@ def factor_figure(points: dict[str, list[tuple[str, float, float]]], title: str)
     return fig
 
 
+# A series over training: its label, the x positions, means and the interval's two ends; dashed
+# for a baseline (one value, the same at every point).
+Series = tuple[str, list[float], list[float], list[float], list[float], bool]
+OUTCOME_LEVELS = ("does not hold", "inconclusive", "holds")
+
+
+def trajectory_figure(outcomes: list[tuple[float, str]], panels: list[tuple[str, list[Series]]], title: str,
+                      settled_after: float, per_row: int = 4):
+    """A verdict over training: the verdict at each point (first panel), then each number the
+    rule read, one panel per dataset and metric, every row's mean with its interval shaded and
+    the baselines dashed; x is the fraction of each trial's budget, the settling line marked."""
+    fig, axes = _panels(1 + len(panels), per_row, 3.4, 2.7)
+    xs, levels = zip(*outcomes) if outcomes else ((), ())
+    ax = axes[0]
+    ax.step(xs, [OUTCOME_LEVELS.index(o) for o in levels], where="post", color="black", lw=1)
+    ax.scatter(xs, [OUTCOME_LEVELS.index(o) for o in levels], c=[("tab:red", "tab:gray", "tab:green")[
+        OUTCOME_LEVELS.index(o)] for o in levels], zorder=3, s=18)
+    ax.set_yticks(range(len(OUTCOME_LEVELS)), OUTCOME_LEVELS, fontsize=7)
+    ax.set_ylim(-0.5, len(OUTCOME_LEVELS) - 0.5)
+    _title(ax, "verdict on validation data", 8)
+    for ax, (name, series) in zip(axes[1:], panels):
+        for i, (label, x, mean, low, high, dashed) in enumerate(series):
+            colour = "grey" if dashed else f"C{i % 10}"
+            ax.plot(x, mean, ls="--" if dashed else "-", lw=1, color=colour, marker=None if dashed else ".", ms=3,
+                    label=label)
+            ax.fill_between(x, low, high, color=colour, alpha=0.15, lw=0)
+        _title(ax, name, 8)
+        ax.legend(fontsize=5, loc="best")
+    for ax in axes:
+        ax.axvline(settled_after, color="black", lw=0.6, ls=":")
+        ax.set_xlim(0, 1.02)
+        ax.set_xlabel("fraction of the budget", fontsize=7)
+        ax.tick_params(labelsize=6)
+    _suptitle(fig, title, 9)
+    fig.tight_layout()
+    return fig
+
+
 def _value(label: str) -> str:
     """A factor level's value: '0.3' of 'lam=0.3'; a level of several factors stays whole."""
     return label.split("=", 1)[1] if label.count("=") == 1 else label

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pipeline.data import datasets as datamod
 from pipeline.evaluation import evalnet
+from pipeline.evaluation.baselines import held_out_as
 from pipeline.files.provenance import code_version
 from pipeline.orchestration.recovery import Harvest, fit_sweep, harvest, next_round, remove_rounds
 from pipeline.orchestration.resources import ray_init, trial_resources
@@ -166,8 +167,11 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
             results, unfinished, errors = fit_sweep(sweep, datasets, classifiers, keep)
             _check_outcome(cfg, study, uri, parent_id, results, unfinished, errors, len(trials), results_dir)
             references = known.references(cfg, datasets, trials, classifiers) if known else {}
+            on_val = {name: held_out_as(ds, "val") for name, ds in datasets.items()}
+            val_references = known.references(cfg, on_val, trials, classifiers) if known else {}
             out = write_study(StudyResults(study=study, claim=claim, profile=profile_name, provenance=provenance,
-                                           trials=results, references=references), results_dir)
+                                           trials=results, references=references, val_references=val_references),
+                              results_dir)
             columns = known.columns if known else None
             log_comparison(uri, parent_id, study, claim, results, references, columns)
             tracking.save_view(uri, sweep.trials_experiment, study, f"pm2gan: {study}",

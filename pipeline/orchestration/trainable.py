@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline.evaluation.evaluate import Assessment
+from pipeline.evaluation.evaluate import Assessment, progress_curves
 from pipeline.files import figures
 from pipeline.settings.trials import TrialConfig
 from pipeline.tracking import mlflow_api as tracking
@@ -49,7 +49,7 @@ class TrackingHooks:
             files[f"samples-{sampler}.png"] = figures.samples_figure(drawn, f"{result.run_name} ({sampler})",
                                                                      reference=self.reference)
         if result.curves:
-            files["curves.png"] = figures.curves_figure(result.curves, result.run_name)
+            files["curves.png"] = figures.curves_figure(progress_curves(result.curves), result.run_name)
         evaluation_key = result.provenance.get("evaluation_key")
         self.run.finish(result.steps, result.outcome, result.metrics, files,
                         checkpoint if self.log_checkpoint else None,

@@ -13,8 +13,11 @@ from typing import Any
 import numpy as np
 
 from pipeline.evaluation import metrics
+from pipeline.evaluation.evaluate import progress_curves
 from pipeline.evaluation.samplers import SAMPLERS
 from pipeline.files import figures
+from pipeline.reporting import over_training
+from pipeline.studies import trajectory as trajectories
 from pipeline.studies.base import Row, Table, Verdict
 from pipeline.trial.results import StudyResults, TheoryResults, TrialResult, read_study
 
@@ -234,7 +237,7 @@ def study_figures(study: str, results: list[TrialResult], out_dir: Path, data_di
         for key, r in first.items():
             if every_curve and key[0] == dataset and r.curves:
                 curves.append(out_dir / f"curves-{_stem(key)}.png")
-                figures.save(figures.curves_figure(r.curves, r.run_name), curves[-1])
+                figures.save(figures.curves_figure(progress_curves(r.curves), r.run_name), curves[-1])
         if curves:
             rows.append((f"{dataset}: every curve of each model (losses, validation metrics)", curves))
         factors = _factor_figures(study, dataset, results, out_dir, columns)
@@ -302,6 +305,7 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
     all_metrics, verdicts = {}, {}
     tables: dict[str, Table] = {}  # study -> its table (provenance attached), for the published numbers
     budgets: dict[str, tuple[int, int]] = {}  # study -> (rows with seeds still improving, rows)
+    settled: dict[str, trajectories.Trajectory] = {}  # study -> its verdict over training
     not_run: dict[str, str] = {}  # study -> the profile that has none of its datasets
     for name, study in STUDIES.items():
         folder = Path(results_dir) / name
@@ -329,16 +333,22 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
         tables[name] = table
         verdicts[name] = study.verdict(table)
         budgets[name] = (sum(1 for r in table.rows.values() if r.improving), len(table.rows))
+        trajectory = trajectories.trace(study, results, summary.val_references, table)
+        settled[name] = trajectory
         fig_dir = reports_dir / "figures" / name
         if fig_dir.exists():  # figures of an earlier layout must not linger beside the new ones
             shutil.rmtree(fig_dir)
         rows = study_figures(name, results, fig_dir, data_dir, study.columns)
+        fig_dir.mkdir(parents=True, exist_ok=True)
+        if drawn := over_training.draw(trajectory, name, fig_dir / "over-training.png"):
+            rows.insert(0, ("the verdict over training", [drawn]))
         curve_files(results, reports_dir / "curves" / name)
         own = study.figures(table, results, fig_dir, data_dir)
         if own:
             rows.append(("the study's own figures", own))
         md = [f"# Study `{name}`", "", f"**Claim.** {study.claim}", "", *verdict_lines(verdicts[name]),
               *budget_caveat(table),
+              trajectories.describe(trajectory, verdicts[name], _budgets(results)), "",
               f"*The rule that decides it is in `pipeline/studies/{name}.py`.* Profile `{summary.profile}`, code "
               f"`{summary.provenance.get('code_version')}`, {len(results)} trials.", "",
               study_table("", results, summary.references, study.columns), "## Figures", ""]
@@ -349,6 +359,7 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
         all_metrics[name] = {k: {m: (v["mean"] if isinstance(v, dict) else v) for m, v in e.items()}
                              for k, e in aggregate(results).items()}
         all_metrics[name]["verdict"] = verdicts[name].outcome
+        all_metrics[name]["settled_from"] = trajectory.settled_from()  # fraction of the budget; null: not settled
     from pipeline.studies import published
 
     comparisons = published.compare(tables)
@@ -359,7 +370,7 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
     (reports_dir / "metrics.json").write_text(json.dumps(all_metrics, indent=1, sort_keys=True))
     from pipeline.studies.summary import index_page
 
-    (reports_dir / "index.md").write_text(index_page(verdicts, comparisons, not_run, budgets))
+    (reports_dir / "index.md").write_text(index_page(verdicts, comparisons, not_run, budgets, settled))
     written["index"] = reports_dir / "index.md"
     from pipeline.reporting import html_report
 
@@ -390,6 +401,14 @@ def verdict_lines(verdict) -> list[str]:
             "effect in the claimed direction with its 95% interval, and the effect it could have detected with 80% "
             "power; the verdict holds when every test does, does not hold when one is reversed at 5% / k (k tests), "
             "and is inconclusive otherwise (pipeline/studies/stats.py).*", ""]
+
+
+def _budgets(results: list[TrialResult]) -> dict[str, int]:
+    """dataset -> the most steps a trial on it trained for."""
+    out: dict[str, int] = {}
+    for r in results:
+        out[r.trial.dataset] = max(out.get(r.trial.dataset, 0), r.trial.train.steps)
+    return out
 
 
 def budget_caveat(table: Table) -> list[str]:

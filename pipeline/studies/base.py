@@ -10,8 +10,11 @@ study computes without training (noise, PCA, random projections: pipeline/evalua
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -51,6 +54,23 @@ class Verdict:
         return lines or self.because[:1]
 
 
+# What a verdict rule reads, while `reading()` records it: (dataset, model, variant, baseline?, metric).
+Read = tuple[str, str, str, bool, str]
+_READS: contextvars.ContextVar[set[Read] | None] = contextvars.ContextVar("reads", default=None)
+
+
+@contextlib.contextmanager
+def reading() -> Iterator[set[Read]]:
+    """Records every metric of every row that is read inside the block (`Row.get`): which numbers
+    a verdict rule decided on, taken from the rule itself rather than declared beside it."""
+    reads: set[Read] = set()
+    token = _READS.set(reads)
+    try:
+        yield reads
+    finally:
+        _READS.reset(token)
+
+
 @dataclasses.dataclass
 class Row:
     """One row of a study's table: a model (with its factor values) on a dataset, over seeds; or a
@@ -82,6 +102,9 @@ class Row:
         return f"{np.mean(dead):.1f} of {self.code_dim} code units dead on average"
 
     def get(self, metric: str) -> list[float]:
+        reads = _READS.get()
+        if reads is not None:
+            reads.add((self.dataset, self.model, self.variant, self.baseline, metric))
         return self.values.get(metric, [])
 
     def mean(self, metric: str) -> float:

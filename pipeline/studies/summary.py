@@ -41,9 +41,11 @@ def _evidence(studies: tuple[str, ...], verdicts: dict[str, Verdict]) -> str:
 
 
 def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, not_run: dict[str, str] | None = None,
-               budgets: dict[str, tuple[int, int]] | None = None) -> str:
-    """`budgets`: study -> (rows with seeds still improving at their last evaluation, rows)."""
+               budgets: dict[str, tuple[int, int]] | None = None, over_training: dict | None = None) -> str:
+    """`budgets`: study -> (rows with seeds still improving at their last evaluation, rows);
+    `over_training`: study -> its verdict's trajectory (pipeline/studies/trajectory.py)."""
     from . import STUDIES
+    from .trajectory import cell
 
     lines = ["# pm2gan report", "",
              "The talk \"From PM to GAN\" sets PM beside GAN, the Adversarial Autoencoder and InfoGAN. Each cell below is "
@@ -53,19 +55,26 @@ def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, no
     for model, cells in SLIDE.items():
         row = [f"{cells[a][0]}<br>→ {_evidence(cells[a][1], verdicts)}" for a in ASPECTS]
         lines.append(f"| **{model}** | " + " | ".join(row) + " |")
-    lines += ["", "## Studies", "", "| study | claim | verdict | rows still improving |", "|---|---|---|---|"]
-    not_run, budgets = not_run or {}, budgets or {}
+    lines += ["", "## Studies", "", "| study | claim | verdict | over training | rows still improving |",
+              "|---|---|---|---|---|"]
+    not_run, budgets, over_training = not_run or {}, budgets or {}, over_training or {}
     for name, study in STUDIES.items():
         verdict = verdicts.get(name)
         missing = f"not run in profile `{not_run[name]}` (none of its datasets)" if name in not_run else "not run"
         improving = f"{budgets[name][0]} of {budgets[name][1]}" if name in budgets else "—"
         lines.append(f"| [{name}]({name}.md) | {study.claim} | "
                      + (f"**{verdict.outcome}** — " + "; ".join(verdict.summary()) if verdict else missing)
-                     + f" | {improving} |")
+                     + f" | {cell(over_training[name]) if name in over_training else '—'} | {improving} |")
     counted = [verdicts[n].outcome for n in STUDIES if n in verdicts]
     lines += ["", f"**{len(counted)} verdicts**: " + ", ".join(f"{counted.count(o)} {o}" for o in OUTCOMES) + ". A verdict "
               "holds when every test behind it does (one-sided Welch at 5%), does not hold only when one is reversed "
               "beyond chance, and is inconclusive otherwise; each study's page lists its tests."]
+    if over_training:
+        settled = [n for n, t in over_training.items() if t.settled_from() is not None]
+        lines += ["", f"**Settled.** {len(settled)} of {len(over_training)} trained studies' verdicts are settled: on "
+                  "validation data, the verdict has not changed over the last half of the budget (each study's page "
+                  "shows its verdict and the numbers it reads at every evaluation point). A verdict not settled is a "
+                  "budget's, not yet a finding."]
     if budgets:
         improving, rows = sum(i for i, _ in budgets.values()), sum(n for _, n in budgets.values())
         lines += ["", f"**Budget.** {improving} of {rows} table rows had seeds still improving on validation data at "

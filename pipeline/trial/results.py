@@ -84,6 +84,8 @@ class StudyResults(BaseModel):
     trials: list[TrialResult]
     # dataset -> row -> metric -> a value, or one value per draw: baselines computed without training
     references: dict[str, dict[str, dict[str, float | list[float] | None]]] = {}
+    # the same on the validation split, beside the trials' validation numbers over training
+    val_references: dict[str, dict[str, dict[str, float | list[float] | None]]] = {}
 
 
 def write_study(study: StudyResults, results_dir: Path = RESULTS_DIR) -> Path:
