@@ -101,3 +101,27 @@ def test_reading_records_every_number_a_rule_reads():
     assert ("ica", "pm", "default", False, "total_correlation_knn") in reads
     assert ("ica", "PCA (4 components)", "default", True, "total_correlation_knn") in reads
     assert all(not r[3] or r[1].startswith("PCA") for r in reads)
+
+
+def test_an_undefined_value_at_a_point_is_a_number_the_point_has():
+    """A reverse KL with no high-quality sample is NaN at that point: undefined, counted apart by the
+    table, not missing; the rule is still the same rule there."""
+    results = study_trials([0.2, 0.2, 0.2, 0.2])
+    for r in results:
+        if r.trial.model == "pm":
+            r.curves["val/total_correlation_knn"][0] = (500, float("nan"))
+    trajectory = tr.trace(STUDIES["factorial"], results, PCA, Table(results, PCA))
+    assert trajectory.untraced == [] and trajectory.points[0].table.row("ica", "pm").undefined == {"total_correlation_knn": 3}
+
+
+def test_a_capped_run_is_drawn_but_not_judged():
+    """Under the reference profile's CPU cap the published numbers are "not comparable yet" at every
+    point: a constant verdict that must not pass for a settled one."""
+    study, results = STUDIES["factorial"], study_trials([0.2, 0.2, 0.2, 0.2])
+    final = Table(results, PCA)
+    assert tr.trace(study, results, PCA, final).settled_from() == 0.25
+    final.provenance = {"profile": "reference", "cap": {"seeds": 3, "steps": 2000}}
+    trajectory = tr.trace(study, results, PCA, final)
+    assert trajectory.capped and trajectory.settled_from() is None and len(trajectory.points) == 4
+    assert tr.cell(trajectory) == "not judged (a capped run)"
+    assert "not judged" in tr.describe(trajectory, study.verdict(final), {"ica": STEPS})

@@ -71,10 +71,13 @@ def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, no
               "beyond chance, and is inconclusive otherwise; each study's page lists its tests."]
     if over_training:
         settled = [n for n, t in over_training.items() if t.settled_from() is not None]
-        lines += ["", f"**Settled.** {len(settled)} of {len(over_training)} trained studies' verdicts are settled: on "
-                  "validation data, the verdict has not changed over the last half of the budget (each study's page "
-                  "shows its verdict and the numbers it reads at every evaluation point). A verdict not settled is a "
-                  "budget's, not yet a finding."]
+        capped = [n for n, t in over_training.items() if t.capped]
+        lines += ["", f"**Settled.** {len(settled)} of {len(over_training) - len(capped)} trained studies' verdicts are "
+                  "settled: on validation data, the verdict has not changed over the last half of the budget (each "
+                  "study's page shows its verdict and the numbers it reads at every evaluation point). A verdict not "
+                  "settled is a budget's, not yet a finding."
+                  + (f" Not judged: {len(capped)} capped runs ({', '.join(capped)}), whose verdicts weigh published "
+                     "numbers only the papers' budgets reach." if capped else "")]
     if budgets:
         improving, rows = sum(i for i, _ in budgets.values()), sum(n for _, n in budgets.values())
         lines += ["", f"**Budget.** {improving} of {rows} table rows had seeds still improving on validation data at "

@@ -17,6 +17,8 @@ The protocol:
   whose rule, at the end, decides on a number that some point lacks (Parzen's log-likelihood is
   scored on the test split only; a baseline missing on validation data) cannot be traced, and is
   not called settled: a rule that finds nothing to compare is constant, not settled.
+- A study run under a profile's CPU cap (`reference`, capped) is drawn but not judged: its rule
+  weighs published numbers, "not comparable yet" at any point of a capped run.
 - The report's verdict is the test split's. The trajectory's last point is the validation
   split's, at the same weights; where the two differ the report says so.
 """
@@ -45,6 +47,7 @@ class Point:
 class Trajectory:
     points: list[Point]
     reads: set[Read]  # every number the rule read, at any point
+    capped: bool = False  # run under a profile's CPU cap: its verdict weighs published numbers it cannot reach
 
     @property
     def outcomes(self) -> list[tuple[float, str]]:
@@ -56,8 +59,8 @@ class Trajectory:
 
     def settled_from(self) -> float | None:
         """The fraction of the budget from which the verdict has not changed, when that is at or
-        before SETTLED_AFTER; None when it changed in the last half or cannot be traced."""
-        if self.untraced:
+        before SETTLED_AFTER; None when it changed in the last half, cannot be traced, or is capped."""
+        if self.untraced or self.capped:
             return None
         return settled_from(self.outcomes)
 
@@ -122,7 +125,8 @@ def at_fraction(results: list, fraction: float) -> list:
 def _has(table: Table, read: Read) -> bool:
     dataset, model, variant, baseline, metric = read
     row = table.baseline(dataset, model) if baseline else table.row(dataset, model, variant)
-    return row is not None and bool(row.values.get(metric))
+    # an undefined value (NaN: a reverse KL with no high-quality sample) is a number the point has
+    return row is not None and bool(row.values.get(metric) or row.undefined.get(metric))
 
 
 def trace(study: Study, results: list, val_references: dict, final: Table) -> Trajectory:
@@ -143,7 +147,7 @@ def trace(study: Study, results: list, val_references: dict, final: Table) -> Tr
         # split only, a baseline not computed on validation data): not the same rule here.
         untraced = sorted(f"{r[0]}/{r[1]}: {r[4]}" for r in decisive if not _has(table, r))
         points.append(Point(fraction, verdict, table, untraced))
-    return Trajectory(points, reads)
+    return Trajectory(points, reads, capped=bool(final.provenance.get("cap")))
 
 
 def describe(trajectory: Trajectory, final: Verdict, budgets: dict[str, int]) -> str:
@@ -153,7 +157,11 @@ def describe(trajectory: Trajectory, final: Verdict, budgets: dict[str, int]) ->
                 "(`eval_every` 0), so nothing says whether the verdict had settled.")
     budget = ", ".join(f"{d} {s:,}" for d, s in sorted(budgets.items()))
     path = "; ".join(f"{_percent(f)}: {o}" for f, o in trajectory.outcomes)
-    if trajectory.untraced:
+    if trajectory.capped:
+        head = ("**Over training: not judged.** The run is capped (the `reference` profile's CPU cap): its verdict "
+                "weighs published numbers that only the papers' budgets can reach, so it is \"not comparable yet\" at "
+                "any point of a capped run. The figure shows how far the capped runs got.")
+    elif trajectory.untraced:
         head = ("**Over training: not traced.** The rule decides on numbers that the validation split lacks ("
                 + ", ".join(trajectory.untraced[:4]) + ("…" if len(trajectory.untraced) > 4 else "")
                 + "; a metric scored on the test split only, or a baseline not computed on validation data), so its "
@@ -175,6 +183,8 @@ def cell(trajectory: Trajectory) -> str:
     """The index's short form: settled from where, or why not."""
     if not trajectory.points:
         return "not traced (not evaluated before the end)"
+    if trajectory.capped:
+        return "not judged (a capped run)"
     if trajectory.untraced:
         return "not traced (decides on numbers validation data lack)"
     since = trajectory.settled_from()
