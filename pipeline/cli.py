@@ -114,6 +114,7 @@ def cmd_theory(cfg: configmod.Config, args) -> None:
 def cmd_report(cfg: configmod.Config, args) -> None:
     from pipeline.files.provenance import code_version
     from pipeline.reporting import report
+    from pipeline.studies.convergence import Rule
     from pipeline.tracking import mlflow_api as tracking
     from pipeline.trial.results import RESULTS_DIR
 
@@ -121,7 +122,7 @@ def cmd_report(cfg: configmod.Config, args) -> None:
         experiment = tracking.experiment_id(uri, f"{cfg.tracking.experiment_prefix}/report")
         with tracking.run(uri, experiment, "report", {"kind": "report", "profile": cfg.profile_name,
                                                       "code_version": code_version()}) as run_id:
-            written = report.build(RESULTS_DIR)
+            written = report.build(RESULTS_DIR, Rule(cfg.convergence.patience, cfg.convergence.min_change))
             files = {p.name: p for p in report.REPORTS_DIR.glob("*.md")}
             files["metrics.json"] = report.REPORTS_DIR / "metrics.json"
             tracking.log_files(uri, run_id, files)

@@ -238,11 +238,12 @@ def test_a_study_with_nothing_to_run_gets_a_page_that_says_so(tmp_path):
     """DVC lists every study's page as an output of `report`: a profile where a study has no
     dataset (`roles` under `reference`) must still write it, or the stage fails."""
     from pipeline.reporting.report import build
+    from pipeline.studies.convergence import Rule
     from pipeline.trial.results import StudyResults, write_study
 
     write_study(StudyResults(study="roles", claim=STUDIES["roles"].claim, profile="reference", provenance={}, trials=[]),
                 tmp_path / "results")
-    written = build(tmp_path / "results", tmp_path / "reports", tmp_path / "data")
+    written = build(tmp_path / "results", Rule(3, 0.05), tmp_path / "reports", tmp_path / "data")
     page = (tmp_path / "reports" / "roles.md").read_text()
     assert written["roles"] == tmp_path / "reports" / "roles.md" and "**Not run** in profile `reference`" in page
     assert "not run in profile `reference`" in (tmp_path / "reports" / "index.md").read_text()
@@ -323,8 +324,8 @@ def test_the_index_says_how_many_rows_were_still_improving():
 
     page = index_page({"factorial": Verdict("inconclusive", ["a test"]), "prior": Verdict("holds", ["b"])},
                       budgets={"factorial": (5, 18), "prior": (0, 9)})
-    assert "| rows still improving |" in page
+    assert "| rows still improving on what it decides |" in page
     factorial = next(line for line in page.splitlines() if line.startswith("| [factorial]"))
     assert factorial.endswith("| 5 of 18 |")
     assert "| — |" in next(line for line in page.splitlines() if line.startswith("| [pm1992]"))  # not run here
-    assert "**Budget.** 5 of 27 table rows had seeds still improving" in page
+    assert "**Budget.** Of the 27 rows the verdicts read, 5 had seeds still improving" in page

@@ -67,7 +67,7 @@ def stages(cfg: Config) -> dict[str, Any]:
         # results' schema, the metric registry and the figures; not training or orchestration
         "deps": [f"results/{s.name}" for s in run] + [f"pipeline/{layer}" for layer in REPORT_LAYERS]
         + top_modules(),
-        "params": ["tracking"],
+        "params": ["tracking", "convergence"],
         # the markdown pages, the HTML page and the figures live in git (readable on any forge, and
         # in a fresh clone); the one-file HTML page (every figure inlined, ~14 MB) and the curves'
         # data in DVC's cache

@@ -18,6 +18,9 @@ from pipeline.evaluation.samplers import SAMPLERS
 from pipeline.files import figures
 from pipeline.reporting import over_training
 from pipeline.studies import trajectory as trajectories
+from pipeline.studies.convergence import Rule
+from pipeline.studies.convergence import describe as describe_convergence
+from pipeline.studies.convergence import rows as rows_converged
 from pipeline.studies.base import Row, Table, Verdict
 from pipeline.trial.results import StudyResults, TheoryResults, TrialResult, read_study
 
@@ -293,7 +296,8 @@ def _factor_figures(study: str, dataset: str, results: list[TrialResult], out_di
     return written
 
 
-def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = Path("data")) -> dict[str, Path]:
+def build(results_dir: Path, convergence: Rule, reports_dir: Path = REPORTS_DIR,
+          data_dir: Path = Path("data")) -> dict[str, Path]:
     """reports/<study>.md (claim, verdict, table, figures) for every study with results,
     reports/figures/<study>/*.png, reports/metrics.json and reports/index.md (the talk's
     comparison as measured, then every study's verdict)."""
@@ -332,9 +336,10 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
         table.provenance = summary.provenance
         tables[name] = table
         verdicts[name] = study.verdict(table)
-        budgets[name] = (sum(1 for r in table.rows.values() if r.improving), len(table.rows))
         trajectory = trajectories.trace(study, results, summary.val_references, table)
         settled[name] = trajectory
+        converged = rows_converged(results, trajectory.reads, convergence)
+        budgets[name] = (sum(1 for c in converged if c.improving), len(converged))
         fig_dir = reports_dir / "figures" / name
         if fig_dir.exists():  # figures of an earlier layout must not linger beside the new ones
             shutil.rmtree(fig_dir)
@@ -349,6 +354,7 @@ def build(results_dir: Path, reports_dir: Path = REPORTS_DIR, data_dir: Path = P
         md = [f"# Study `{name}`", "", f"**Claim.** {study.claim}", "", *verdict_lines(verdicts[name]),
               *budget_caveat(table),
               trajectories.describe(trajectory, verdicts[name], _budgets(results)), "",
+              *describe_convergence(converged, convergence),
               f"*The rule that decides it is in `pipeline/studies/{name}.py`.* Profile `{summary.profile}`, code "
               f"`{summary.provenance.get('code_version')}`, {len(results)} trials.", "",
               study_table("", results, summary.references, study.columns), "## Figures", ""]

@@ -186,6 +186,13 @@ class EvalNet(Section):
     seed: NonNegativeInt
 
 
+class Convergence(Section):
+    """The patience rule that says whether a row had stopped improving (pipeline/studies/convergence.py)."""
+
+    patience: Count  # evaluations without an improvement that make a plateau
+    min_change: Fraction  # the least relative gain that counts as an improvement
+
+
 class ModelEntry(Section):
     defaults: dict[str, Any]  # checked against the family's Hyper once the family is known
     grid: dict[str, dict[str, Any]] = {}  # profile -> axis -> a list of values
@@ -203,6 +210,7 @@ class Params(Section):
     resources: Resources
     tracking: Tracking
     evalnet: EvalNet
+    convergence: Convergence
     theory: Optional[TheorySettings] = None  # the `theory` study (pipeline/evaluation/theory.py)
 
 
@@ -237,6 +245,7 @@ class Config:
     resources: Resources
     tracking: Tracking
     evalnet: EvalNet
+    convergence: Convergence
     theory: TheorySettings | None = None
 
     profiles: dict[str, Profile] = dataclasses.field(default_factory=dict)  # every profile, for pinned studies
@@ -408,7 +417,8 @@ def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) 
                        f"model {m!r} is not in this study (its models: {{}})")
     cfg = Config(file=file, profile_name=profile_name, profile=params.profiles[profile_name], data=params.data,
                  datasets=params.datasets, models=models, studies=params.studies, resources=params.resources,
-                 tracking=params.tracking, evalnet=params.evalnet, theory=params.theory, profiles=params.profiles)
+                 tracking=params.tracking, evalnet=params.evalnet, convergence=params.convergence,
+                 theory=params.theory, profiles=params.profiles)
     for name, spec in params.datasets.items():
         if name in SYNTHETIC and spec.size:
             sizes = split_sizes(spec.size, params.data.val_fraction, params.data.test_fraction)

@@ -42,7 +42,8 @@ def _evidence(studies: tuple[str, ...], verdicts: dict[str, Verdict]) -> str:
 
 def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, not_run: dict[str, str] | None = None,
                budgets: dict[str, tuple[int, int]] | None = None, over_training: dict | None = None) -> str:
-    """`budgets`: study -> (rows with seeds still improving at their last evaluation, rows);
+    """`budgets`: study -> (rows still improving on the numbers its verdict reads, rows it read:
+    pipeline/studies/convergence.py);
     `over_training`: study -> its verdict's trajectory (pipeline/studies/trajectory.py)."""
     from . import STUDIES
     from .trajectory import cell
@@ -55,7 +56,7 @@ def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, no
     for model, cells in SLIDE.items():
         row = [f"{cells[a][0]}<br>→ {_evidence(cells[a][1], verdicts)}" for a in ASPECTS]
         lines.append(f"| **{model}** | " + " | ".join(row) + " |")
-    lines += ["", "## Studies", "", "| study | claim | verdict | over training | rows still improving |",
+    lines += ["", "## Studies", "", "| study | claim | verdict | over training | rows still improving on what it decides |",
               "|---|---|---|---|---|"]
     not_run, budgets, over_training = not_run or {}, budgets or {}, over_training or {}
     for name, study in STUDIES.items():
@@ -80,9 +81,10 @@ def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, no
                      "numbers only the papers' budgets reach." if capped else "")]
     if budgets:
         improving, rows = sum(i for i, _ in budgets.values()), sum(n for _, n in budgets.values())
-        lines += ["", f"**Budget.** {improving} of {rows} table rows had seeds still improving on validation data at "
-                  "their last evaluation: their numbers are lower bounds, and a verdict resting on them may change at a "
-                  "longer budget (each study's page names them)."]
+        lines += ["", f"**Budget.** Of the {rows} rows the verdicts read, {improving} had seeds still improving on "
+                  "validation data, on the very numbers their verdict reads, at their last evaluation (the patience "
+                  "rule, params.yaml `convergence`): their numbers are lower bounds, and a verdict resting on them may "
+                  "change at a longer budget (each study's page names them)."]
     if comparisons:
         counts: dict[str, int] = {}
         for c in comparisons:
