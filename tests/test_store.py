@@ -215,7 +215,8 @@ def test_two_studies_that_ask_for_one_training_train_it_once(project, monkeypatc
     folder, raw, uri = project
     raw = copy.deepcopy(raw)
     raw["profiles"]["quick"].update(seeds=[0], train={"steps": 30, "batch_size": 32, "log_every": 10,
-                                                       "checkpoint_every": 0, "eval_samples": 64, "eval_every": 10})
+                                                       "checkpoint_every": 0, "eval_samples": 64, "eval_every": 10},
+                                    train_by_dataset={})  # the quick profile's longer digits budget is not this test's
     raw["studies"]["generation"].update(models=["ae", "pm"], datasets=["digits"])
     raw["studies"]["inference"].update(models=["ae"], datasets=["digits"])
     cfg = config.parse(raw, "params.yaml")

@@ -14,7 +14,6 @@ from pipeline.trial.results import TrialResult
 from tests.conftest import small, trial
 
 STEPS = 2000
-POINTS = (500, 1000, 1500, 2000)  # a quarter of the budget apart
 PCA = {"ica": {"PCA (4 components)": {"total_correlation_knn": 0.5}}}
 
 
