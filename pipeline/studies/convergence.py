@@ -77,19 +77,15 @@ def rows(results: list, reads: set[Read], rule: Rule) -> list[RowConvergence]:
         improving: dict[str, int] = {}
         plateaued, last = 0, None
         for r in seeds:
-            steps = []
-            for name in sorted(names):
-                curve = r.curves.get(f"val/{name}")
-                if not curve:
-                    continue
-                step = plateau_step(curve, metrics.BETTER[name.split("/")[-1]], rule, name.split("/")[-1])
+            steps = {name: plateau_step(curve, metrics.BETTER[short], rule, short)
+                     for name in sorted(names) if (curve := r.curves.get(f"val/{name}"))
+                     for short in [name.rsplit("/", 1)[-1]]}
+            for name, step in steps.items():
                 if step is None:
                     improving[name] = improving.get(name, 0) + 1
-                else:
-                    steps.append(step)
-            if len(steps) == sum(1 for n in names if r.curves.get(f"val/{n}")) and steps:
+            if steps and None not in steps.values():  # every curve it is judged on had plateaued
                 plateaued += 1
-                last = max([last or 0, *steps])
+                last = max(last or 0, *steps.values())
         label = f"{dataset}/{model}" + ("" if variant == "default" else f"[{variant}]")
         out.append(RowConvergence(label, len(seeds), plateaued, last, improving, max(r.trial.train.steps for r in seeds)))
     return out
