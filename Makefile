@@ -1,4 +1,6 @@
 # One command to set up and run, one to set up and test.
+#   make smoke   create .venv if missing, install, run every stage, study and family at a tiny budget in a
+#                scratch checkout (.smoke/pm2gan): the first run, in minutes
 #   make repro   create .venv if missing, install, run `dvc repro` (offline quick profile) through
 #                `pm2gan dvc`: one Ray instance and one MLflow server for every stage
 #   make study S=generation   the same for one study (and what it needs)
@@ -11,21 +13,6 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.pm2gan-installed
 export PATH := $(abspath $(BIN)):$(PATH)
-
-FASHION := .cache/fashion-mnist
-
-.PHONY: setup repro study test test-fast ui bench browser
-
-# Fashion-MNIST for the `reference` profile's image studies, offline: Debian's dataset-fashion-mnist
-# (the four IDX files). Installed system-wide, it is linked; otherwise its .deb is fetched from the
-# Debian archive and unpacked here (no root needed). Elsewhere, set datasets.fashion_mnist.local_dir.
-$(FASHION):
-	mkdir -p .cache
-	if [ -d /usr/share/datasets/fashion-mnist ]; then ln -sfn /usr/share/datasets/fashion-mnist $(FASHION); \
-	else rm -rf .cache/deb && mkdir -p .cache/deb && cd .cache/deb && apt-get download dataset-fashion-mnist \
-	  && dpkg-deb -x dataset-fashion-mnist_*.deb root && mv root/usr/share/datasets/fashion-mnist ../fashion-mnist \
-	  && cd .. && rm -rf deb; fi
-	test -e $(FASHION)/train-images-idx3-ubyte.gz || test -e $(FASHION)/train-images-idx3-ubyte
 
 # torch's CUDA build alone is 5.5 GB in the venv: say so before pip fails half-way with
 # "No space left on device" (what a full disk gave CI once).
@@ -43,11 +30,19 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-repro: setup $(FASHION)
+# Fashion-MNIST's IDX files from Debian's dataset-fashion-mnist, linked where installed, else downloaded
+# from Debian's archive (no root needed). `pm2gan fetch` does this itself when the folder is missing.
+.cache/fashion-mnist: setup
+	python -m pipeline.data.debian dataset-fashion-mnist .cache/fashion-mnist
+
+smoke: setup
+	pm2gan smoke
+
+repro: setup
 	pm2gan dvc repro
 
 # One study and what it needs: make study S=generation
-study: setup $(FASHION)
+study: setup
 	@test -n "$(S)" || { echo "make study S=<study>: the study's name, as \`pm2gan study --help\` lists them" >&2; exit 2; }
 	pm2gan dvc repro $(S)
 

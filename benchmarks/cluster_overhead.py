@@ -1,7 +1,7 @@
 """What going multi-node costs: one study's trials per minute on one Ray node against two
 nodes of the same total cores, and the start-up time of a cluster job.
 
-In the same run, on fresh clones of the project with the same tiny profile:
+In the same run, on fresh clones of the project with the same smoke settings:
   local     `dvc repro STUDY` on this machine, Ray started by the study itself (no job)
   1 node    `pm2gan submit STUDY` to a one-node cluster (head with 2 CPUs)
   2 nodes   `pm2gan submit STUDY` to a two-node cluster (head 1 CPU + one node 1 CPU)
@@ -32,14 +32,14 @@ sys.path.insert(0, str(ROOT))
 
 from tests.checkout import dvc_env, make_checkout  # noqa: E402
 from tests.cluster import LocalCluster  # noqa: E402
-from tests.test_e2e import tiny_params  # noqa: E402
+from tests.test_e2e import longer, tiny_params  # noqa: E402
 
 PROGRESS = re.compile(r"^\[(\d+)/(\d+)\s+(\d+)s[,\]]")  # '[5/12   62s, ~1m27s left] ...' 
 
 
 def params_for(root: Path, study: str, steps: int) -> dict:
     params = tiny_params(root / "fashion")
-    params["profiles"]["tiny"]["train"].update(steps=steps, checkpoint_every=0)
+    params = longer(params, steps=steps, checkpoint_every=0)
     return params
 
 

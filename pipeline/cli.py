@@ -12,6 +12,7 @@
     pm2gan sample RUN_ID    draw samples from the trained model of a trial's MLflow run (a PNG and a .npy)
     pm2gan submit STAGE...  run DVC stages on a Ray cluster as a Ray job and restore their outputs here
     pm2gan dvc ARGS...      `dvc ARGS` (repro, exp run) with one Ray instance and one MLflow server for all its stages
+    pm2gan smoke            every stage, study and family at a tiny budget, in a scratch checkout (.smoke/): a first run
 
 `pm2gan COMMAND --help` says more; --params and --profile go before or after the command.
 Exit codes: 0 done; 1 the work failed (a server, the data, the cluster, the trials); 2 the
@@ -59,9 +60,15 @@ STAMP_TEXT = ("params.yaml passed `pm2gan check`. Every stage of dvc.yaml runs a
 
 def cmd_fetch(cfg: configmod.Config, args) -> None:
     from pipeline.data import datasets as data
+    from pipeline.data import debian, subset
 
     for name in cfg.needed_datasets():
+        made = debian.ensure(name, cfg.datasets[name].local_dir, cfg.datasets[name].debian_package)
+        if made:
+            print(f"fetch: {name}: {made}", flush=True)
         ds = data.make(name, cfg.datasets[name], cfg.data)
+        if name not in data.SYNTHETIC and cfg.datasets[name].size:  # a synthetic set is made at its size
+            ds = subset.first(ds, cfg.datasets[name].size)
         path = data.save(ds)
         sizes = ", ".join(f"{s} {len(ds.x[s])}" for s in data.SPLITS)
         print(f"fetch: {name}: {sizes} -> {path}", flush=True)
@@ -249,6 +256,12 @@ def cmd_dvc(cfg: configmod.Config, args) -> int:
     return run_dvc(cfg, args.arguments)
 
 
+def cmd_smoke(cfg: configmod.Config, args) -> int:
+    from pipeline.orchestration import smoke
+
+    return smoke.run(Path.cwd(), Path(cfg.file))
+
+
 def cmd_job(cfg: configmod.Config, args) -> None:
     from pipeline.orchestration import cluster
 
@@ -257,7 +270,7 @@ def cmd_job(cfg: configmod.Config, args) -> None:
 
 COMMANDS = {"check": cmd_check, "fetch": cmd_fetch, "evalnet": cmd_evalnet, "study": cmd_study,
             "theory": cmd_theory, "report": cmd_report, "stages": cmd_stages, "explore": cmd_explore, "ui": cmd_ui,
-            "sample": cmd_sample, "submit": cmd_submit, "dvc": cmd_dvc, "job": cmd_job}
+            "sample": cmd_sample, "submit": cmd_submit, "dvc": cmd_dvc, "smoke": cmd_smoke, "job": cmd_job}
 COMPUTING = ("fetch", "evalnet", "study", "theory", "report")  # what a cluster job's restore must not run here
 
 

@@ -1,17 +1,14 @@
-"""A fresh git checkout of the project's files in a temporary folder: what a new user
-clones. Used by the end-to-end test and by benchmarks/repro_timing.py."""
+"""What the end-to-end, cluster and fault tests and the rerun benchmarks share: a scratch
+checkout of the project (pipeline/orchestration/scratch.py) and readings of what a run did."""
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from pipeline.orchestration.scratch import PROJECT as ROOT
+from pipeline.orchestration.scratch import checkout_env as dvc_env
+from pipeline.orchestration.scratch import make_checkout  # noqa: F401 - the tests import it from here
 
 
 def _stages() -> tuple[str, ...]:
@@ -23,44 +20,12 @@ def _stages() -> tuple[str, ...]:
 STAGES = _stages()
 
 
-def make_checkout(target: Path, params_text: str | None = None) -> Path:
-    """Copy every tracked (and not ignored) file, leave run outputs behind, commit."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if (ROOT / name).is_file() and not name.startswith(("reports/", "dvc.lock")):
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, target / name)
-    if params_text is not None:  # other params: the stages they generate (what `pm2gan stages` writes)
-        from pipeline.orchestration import stages
-        from pipeline.settings import config
-
-        (target / "params.yaml").write_text(params_text)
-        (target / "dvc.yaml").write_text(stages.render(config.parse(yaml.safe_load(params_text), "params.yaml")))
-    subprocess.run(["git", "init", "-q"], cwd=target, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=target, check=True)
-    subprocess.run(["git", "-c", "user.email=dev@pm2gan", "-c", "user.name=pm2gan", "commit", "-qm", "checkout"],
-                   cwd=target, check=True)
-    return target
-
-
 def checkpointed_unfinished(storage: Path, sweep_glob: str) -> int:
     """Trials of the sweeps matching `sweep_glob` in Tune's storage with an intermediate checkpoint
     (its checkpoint.pt written) and no final one (which holds the trial's result.json): running
     trials that a resume can take up from their files (pipeline/orchestration/recovery.py)."""
     folders = [d for d in storage.glob(f"{sweep_glob}/*") if d.is_dir() and any(d.glob("checkpoint_*/checkpoint.pt"))]
     return sum(1 for d in folders if not any((c / "result.json").exists() for c in d.glob("checkpoint_*")))
-
-
-def dvc_env(repo: Path | None = None) -> dict[str, str]:
-    """The environment `make repro` gives dvc: the venv's tools first, no outside tracking or cluster.
-    With `repo`, its stages run that checkout's code, not the code the venv's editable install
-    points at: an edit made in the checkout is the code that runs (and that DVC hashes)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS", "PM2GAN_TRIAL_STORE")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    if repo is not None:
-        env["PYTHONPATH"] = str(repo)
-    return env
 
 
 def stages_run(output: str) -> set[str]:

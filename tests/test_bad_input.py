@@ -386,7 +386,7 @@ def test_the_cli_explains_itself_without_loading_torch(capsys):
     with pytest.raises(SystemExit) as usage:
         main(["nope"])
     err = capsys.readouterr().err
-    assert usage.value.code == 2 and "invalid choice: 'nope' (choose from 'check'," in err and "'submit', 'dvc')" in err
+    assert usage.value.code == 2 and "invalid choice: 'nope' (choose from 'check'," in err and "'submit', 'dvc', 'smoke')" in err
     assert "job" not in err
 
 

@@ -22,16 +22,15 @@ from pipeline.orchestration.recovery import lost_with_its_node
 from pipeline.tracking import mlflow_api as tracking
 from tests.checkout import checkpointed_unfinished, dvc_env, make_checkout
 from tests.cluster import LocalCluster
-from tests.test_e2e import tiny_params
+from tests.test_e2e import longer, tiny_params
 
 STUDY, RESUMED = "factorial", "inference"
 
 
 def cluster_params(fashion: Path) -> dict:
-    """The tiny profile, with trials long enough (thousands of steps, a checkpoint every 250)
+    """The smoke settings, with trials long enough (thousands of steps, a checkpoint every 250)
     to be cut off in the middle: factorial 6 trials, inference 4."""
-    params = tiny_params(fashion)
-    params["profiles"]["tiny"]["train"].update(steps=3000, checkpoint_every=250)
+    params = longer(tiny_params(fashion), steps=3000, checkpoint_every=250)
     params["studies"][STUDY]["models"] = ["ae", "pm", "aae"]  # x ica, digits
     params["studies"][RESUMED]["models"] = ["ae", "pm", "aae", "vae"]  # x digits
     params["studies"][RESUMED]["train"] = {"steps": 6000, "checkpoint_every": 500}

@@ -3,7 +3,9 @@ local folder (small files written here), and clear errors when data are missing.
 from __future__ import annotations
 
 import gzip
+import shutil
 import struct
+import subprocess
 
 import numpy as np
 import pytest
@@ -93,6 +95,71 @@ def test_mnist_without_folder_or_download_is_a_clear_error(tmp_path):
     spec = DatasetSpec(code_dim=8, local_dir=str(tmp_path / "nowhere"), download=False)
     with pytest.raises(FileNotFoundError, match="datasets.fashion_mnist.local_dir"):
         data.make("fashion_mnist", spec, DataConfig(seed=2026, val_fraction=0.1, test_fraction=0.2))
+
+
+def test_the_first_images_keep_the_splits_proportions_and_their_labels():
+    from pipeline.data import subset
+
+    ds = data.make_digits(seed=0, val=0.1, test=0.2)  # 1,257 / 180 / 360
+    small = subset.first(ds, 300)
+    assert [len(small.x[s]) for s in data.SPLITS] == [300, 43, 86]
+    assert all(np.array_equal(small.x[s], ds.x[s][:len(small.x[s])]) and len(small.y[s]) == len(small.x[s])
+               for s in data.SPLITS)
+    assert subset.first(ds, 10_000) is ds  # more than it has: all of it
+
+
+def debian_package_file(folder, package: str, files: dict[str, np.ndarray]):
+    """A real .deb (built by dpkg-deb) holding `files` as gzipped IDX files under /usr/share/datasets."""
+    root = folder / "pkg"
+    share = root / "usr" / "share" / "datasets" / package.removeprefix("dataset-")
+    share.mkdir(parents=True)
+    for stem, arr in files.items():
+        write_idx(share / stem, arr, gz=True)
+    (root / "DEBIAN").mkdir()
+    (root / "DEBIAN" / "control").write_text(f"Package: {package}\nVersion: 1.0\nArchitecture: all\n"
+                                             "Maintainer: pm2gan <dev@pm2gan>\nDescription: test IDX files\n")
+    deb = folder / f"{package}_1.0_all.deb"
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)], check=True, capture_output=True)
+    return deb
+
+
+@pytest.mark.skipif(not shutil.which("dpkg-deb"), reason="dpkg-deb is Debian's: not on this machine")
+def test_a_debian_package_unpacks_into_the_folder_whole_or_not_at_all(tmp_path):
+    from pipeline.data import debian
+
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28))
+    deb = debian_package_file(tmp_path, "dataset-tiny", {"train-images-idx3-ubyte": images})
+    debian.unpack(deb, tmp_path / "tiny")
+    assert np.array_equal(data.read_idx(tmp_path / "tiny" / "train-images-idx3-ubyte.gz"), images)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset-tiny_1.0_all.deb", "pkg", "tiny"]  # no scratch left
+
+    labels_only = debian_package_file(tmp_path / "other", "dataset-labels", {"train-labels-idx1-ubyte": images[:, 0, 0]})
+    with pytest.raises(debian.DebianError, match="holds no train-images-idx3-ubyte"):
+        debian.unpack(labels_only, tmp_path / "labels")
+    assert not (tmp_path / "labels").exists() and sorted(p.name for p in (tmp_path / "other").iterdir()) == [
+        "dataset-labels_1.0_all.deb", "pkg"]  # nothing half-made
+
+
+def test_fashion_mnist_is_made_from_debian_s_package_when_its_folder_is_missing(tmp_path):
+    """The real package, from Debian's archive (what `pm2gan fetch` does on a fresh clone)."""
+    from pipeline.data import debian
+
+    probe = subprocess.run(["apt-get", "download", "--print-uris", "dataset-fashion-mnist"], capture_output=True,
+                           text=True) if shutil.which("apt-get") else None
+    if probe is None or probe.returncode != 0 or ".deb" not in probe.stdout:
+        pytest.skip("apt-get cannot reach Debian's dataset-fashion-mnist from here")
+    spec = DatasetSpec(code_dim=8, local_dir=str(tmp_path / "cache" / "fashion"), debian_package="dataset-fashion-mnist")
+    made = debian.ensure("fashion_mnist", spec.local_dir, spec.debian_package)  # what `pm2gan fetch` does first
+    assert made.endswith("made from Debian package dataset-fashion-mnist, downloaded by apt-get")
+    assert debian.ensure("fashion_mnist", spec.local_dir, spec.debian_package) is None  # there now: nothing to do
+    ds = data.make("fashion_mnist", spec, DataConfig(seed=2026, val_fraction=0.1, test_fraction=0.2))
+    assert [len(ds.x[s]) for s in data.SPLITS] == [54000, 6000, 10000] and sorted(set(ds.y["test"])) == list(range(10))
+    assert debian.idx_folder(tmp_path / "cache" / "fashion") == tmp_path / "cache" / "fashion"
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["fashion"]  # the download's scratch is gone
+
+    with pytest.raises(FileNotFoundError, match="could not be made from Debian's dataset-no-such-package"):
+        debian.ensure("fashion_mnist", str(tmp_path / "none"), "dataset-no-such-package")
+    assert not (tmp_path / "none").exists()
 
 
 def test_corrupt_idx_file_is_refused(tmp_path):

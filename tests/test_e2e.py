@@ -1,4 +1,4 @@
-"""`dvc repro` end to end on a tiny profile, in a temporary git checkout, with the real
+"""`dvc repro` end to end: the README's quick start (`make smoke`) in a fresh clone, with the real
 DVC, the real Ray (a local cluster) and the real MLflow server the pipeline starts."""
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.orchestration.smoke import PROFILE as SMOKE
+from pipeline.orchestration.smoke import SMOKE_DIR, smoke_params
 from pipeline.studies import STUDIES
 from pipeline.tracking import mlflow_api as tracking
 from pipeline.tracking import trial_runs
@@ -51,41 +53,33 @@ def tiny_fashion(folder: Path) -> Path:
 
 
 def tiny_params(fashion_dir: Path | None = None) -> dict:
+    """The smoke settings (`pm2gan smoke`), with Fashion-MNIST from a tiny folder made in
+    `fashion_dir`: what the cluster, fault and interrupted-sweep tests run."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["profile"] = "tiny"
-    params["profiles"]["tiny"] = {
-        "seeds": [0], "datasets": ["pm92", "pm92_nonuniform", "ica", "ring8", "digits"],
-        "train": {"steps": 60, "batch_size": 64, "log_every": 20, "checkpoint_every": 0, "eval_samples": 400, "eval_every": 30},
-        "nets": {"hidden": 32, "depth": 1, "conv_channels": 8},
-    }
-    # lr 5 with the `ml` cost blows exp(a) up within 20 steps: one row must be counted as diverged.
-    # A study factor (`vary`), not a tuning grid: a grid would keep only the better point.
-    params["models"]["gan"]["defaults"]["gen_cost"] = "ml"
-    params["studies"]["generation"]["vary"] = {"gan": {"lr": [2.0e-4, 5.0]}}
-    params["studies"]["pm1992"].update(seeds=[0, 1], train={"steps": 200, "batch_size": 32, "eval_every": 0})
-    params["studies"]["pm1992"]["by_dataset"]["pm92_nonuniform"]["train"] = {"steps": 100}
-    # The reference profile's studies (modes2d, parzen, features) at a tiny cap, on tiny nets
-    reference = params["profiles"]["reference"]
-    reference["cap"] = {"seeds": 1, "steps": 40}
-    reference["nets"] = {"hidden": 32, "depth": 1, "conv_channels": 0}
-    reference["train"].update(eval_samples=300)
-    for toy in ("ring8", "grid25"):
-        reference["train_by_dataset"][toy].update(eval_samples=300)
-    params["studies"]["modes2d"]["nets"] = {"hidden": 32, "depth": 1}
-    params["studies"]["features"]["nets"] = {"hidden": 32}
-    if fashion_dir is not None:
-        params["datasets"]["fashion_mnist"]["local_dir"] = str(tiny_fashion(fashion_dir))
-    params["evalnet"]["steps"] = 300
-    params["theory"].update(disc_steps=200, step_sizes=[0.5, 0.1])
-    params["theory"]["generator"]["samples"] = 20000
+    return smoke_params(params, tiny_fashion(fashion_dir) if fashion_dir is not None else None)
+
+
+def longer(params: dict, steps: int, checkpoint_every: int) -> dict:
+    """`params` whose smoke trials run `steps` steps with a checkpoint every `checkpoint_every`
+    (the smoke cap lifted to match): long enough to be cut off half-way."""
+    params["profiles"][SMOKE]["train"].update(steps=steps, checkpoint_every=checkpoint_every)
+    params["profiles"][SMOKE]["cap"]["steps"] = steps
     return params
 
 
-def trial_count(study: str, params: dict | None = None) -> int:
+def readme_quick_start() -> list[str]:
+    """The commands the README's quick start gives for a first run, as written there."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"^## Quick start\n.*?^```sh\n(.*?)^```", text, re.S | re.M)
+    assert block, "README.md: the quick start's first run is a ```sh block"
+    return [line for line in block.group(1).splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def trial_count(study: str, params: dict) -> int:
     from pipeline.settings.config import parse
     from pipeline.settings.trials import expand
 
-    return len(expand(parse(params or tiny_params()), study))
+    return len(expand(parse(params), study))
 
 
 def dvc(checkout: Path, *args: str, shared: bool = False) -> str:
@@ -114,15 +108,46 @@ def services_left(checkout: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def checkout(tmp_path_factory) -> Path:
-    """A fresh git checkout of the project's files, with the tiny profile."""
-    repo = tmp_path_factory.mktemp("e2e") / "pm2gan"
-    return make_checkout(repo, yaml.safe_dump(tiny_params(repo.parent / "fashion"), sort_keys=False))
+def project(tmp_path_factory) -> Path:
+    """A fresh clone of the project: its files, committed, with this environment as its `.venv`."""
+    clone = make_checkout(tmp_path_factory.mktemp("e2e") / "pm2gan")
+    (clone / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    if not debian_reachable():  # Fashion-MNIST's one source here: a tiny stand-in where it cannot be had
+        tiny_fashion(clone / ".cache" / "fashion-mnist")
+    return clone
+
+
+def debian_reachable() -> bool:
+    import shutil
+
+    if not shutil.which("apt-get"):
+        return False
+    probe = subprocess.run(["apt-get", "download", "--print-uris", "dataset-fashion-mnist"], capture_output=True, text=True)
+    return probe.returncode == 0 and ".deb" in probe.stdout
 
 
 @pytest.fixture(scope="module")
-def first_run(checkout) -> str:
-    return dvc(checkout, "repro", shared=True)
+def first_run(project) -> str:
+    """The README's quick start, word for word, in the fresh clone: `make smoke`."""
+    commands = readme_quick_start()
+    assert commands == ["make smoke"]  # what the rest of this module reads the outputs of
+    output = ""
+    for command in commands:
+        done = subprocess.run(["bash", "-c", command], cwd=project, env=dvc_env(), capture_output=True, text=True,
+                              timeout=900)
+        output += done.stdout + done.stderr
+        assert done.returncode == 0, f"{command} failed:\n{output[-6000:]}"
+    return output
+
+
+@pytest.fixture(scope="module")
+def checkout(project, first_run) -> Path:
+    """The scratch checkout `make smoke` ran every stage in."""
+    return project / SMOKE_DIR / "pm2gan"
+
+
+def smoke(checkout: Path) -> dict:
+    return yaml.safe_load((checkout / "params.yaml").read_text())
 
 
 def mlflow_runs(checkout: Path) -> dict[str, list]:
@@ -156,22 +181,20 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     assert services_left(checkout) == []
     generation = (checkout / "reports" / "generation.md").read_text()
     assert "### ring8" in generation and "### digits" in generation
-    assert "| gan[lr=5.0] | prior | 1 | 1 |" in generation  # the diverged trial is counted as such
     assert "| pm | shuffled_codes |" in generation and "| ae | shuffled_codes |" in generation  # PM and its control
     assert "n/a" in generation  # GAN cannot reconstruct: not applicable, not zero
     metrics = json.loads((checkout / "reports" / "metrics.json").read_text())
     assert metrics["factorial"]["ica/pm"]["total_correlation"] is not None
-    assert metrics["generation"]["ring8/gan[lr=0.0002]"]["prior/modes"] is not None
-    assert metrics["generation"]["ring8/gan[lr=5.0]"]["diverged"] == 1
+    assert metrics["generation"]["ring8/gan"]["prior/modes"] is not None
     figures = checkout / "reports" / "figures" / "generation"
     assert (figures / "comparison-ring8.png").exists() and (figures / "comparison-losses-digits.png").exists()
     assert "![comparison-ring8](figures/generation/comparison-ring8.png)" in generation
     assert (checkout / "reports" / "report-standalone.html").stat().st_size > 100_000  # the one-file page, figures inlined
     assert "data:image" not in (checkout / "reports" / "report.html").read_text()  # kept in git: figures beside it
     curves = {p.name for p in (checkout / "reports" / "curves" / "generation").glob("*.csv")}
-    assert "ring8-gan-lr0.0002--gen.csv" in curves and "ring8-gan-lr0.0002--disc.csv" in curves  # for dvc plots
-    drawn = json.loads(dvc(checkout, "plots", "show", "--json", "reports/curves/generation/ring8-gan-lr0.0002--gen.csv"))
-    (plot,) = drawn["data"]["reports/curves/generation/ring8-gan-lr0.0002--gen.csv"]
+    assert "ring8-gan--gen.csv" in curves and "ring8-gan--disc.csv" in curves  # for dvc plots
+    drawn = json.loads(dvc(checkout, "plots", "show", "--json", "reports/curves/generation/ring8-gan--gen.csv"))
+    (plot,) = drawn["data"]["reports/curves/generation/ring8-gan--gen.csv"]
     assert plot["content"]["encoding"]["x"]["field"] == "step" and len(plot["content"]["data"]["values"]) >= 3
     assert re.search(r"^\[1/\d+ +\d+s, ~\d+(m\d\ds|s) left\] ", first_run, re.M)  # progress with an estimate
     theory = (checkout / "reports" / "theory.md").read_text()
@@ -186,14 +209,14 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     table = (checkout / "reports" / "published.md").read_text()  # every published number, none called reproduced
     assert "| PacGAN Table 1 | GAN | ring8 | modes | 6.3 ± 0.5 |" in table
     verdicts = {line.split(" | ")[6] for line in table.splitlines() if line.startswith("| ") and "**" in line}
-    # a capped run of 1 trial is never "reproduced"; "not run": a published row whose dataset the tiny profile lacks
+    # a run of 1 trial is never "reproduced"; "not run": a published row whose dataset the smoke profile lacks
     assert verdicts - {"**not run**"} == {"**not comparable yet**"}
-    assert "1 of 10 trials; 40 of 400,000 training steps" in table
+    assert "| PacGAN Table 1 | GAN | ring8 | modes | 6.3 ± 0.5 | 0.00 (1 runs) | **not comparable yet** | 1 of 10 trials" in table
     assert "| GAN paper (Goodfellow et al. 2014) Table 1 | GAN | fashion_mnist | parzen_ll | 225 ± 2 |" in table
     assert "fashion_mnist, published on mnist" in table and "[20 published numbers beside ours](published.md)" in index
     assert metrics["parzen"]["fashion_mnist/aae"]["prior/parzen_ll"] is not None
     trials = json.loads((checkout / "results" / "generation" / "trials.json").read_text())["trials"]
-    assert len(trials) == trial_count("generation")  # every model (gan twice: 2 lr) on ring8 and digits, one seed
+    assert len(trials) == trial_count("generation", smoke(checkout))  # every model (gan twice: 2 lr) on ring8 and digits, one seed
     assert all(t["provenance"]["code_version"] not in ("", "unknown") for t in trials)
 
 
@@ -202,14 +225,14 @@ def test_every_training_is_one_mlflow_run_tagged_with_each_study_that_reads_it(c
     trained = [s for s in STUDIES if STUDIES[s].kind != "analytic"]
     assert set(runs) == {f"pm2gan/{s}" for s in STAGES if s not in ("params", "fetch", "evalnet")} | {"pm2gan/trials"}
     trials = runs["pm2gan/trials"]
-    assert len(trials) == distinct_trainings(tiny_params(), trained)  # one run per training, however many read it
+    assert len(trials) == distinct_trainings(smoke(checkout), trained)  # one run per training, however many read it
     assert all(r.info.status == "FINISHED" and r.data.tags["kind"] == "trial" for r in trials)
     assert max(sum(trial_runs.study_tag(s) in r.data.tags for s in trained) for r in trials) >= 3  # shared ones
     for study in ("factorial", "generation"):
         parents = [r for r in runs[f"pm2gan/{study}"] if r.data.tags.get("kind") == "sweep"]
         assert len(parents) == 1 and parents[0].info.status == "FINISHED"
         assert runs[f"pm2gan/{study}"] == parents  # the study's experiment holds its sweep; the trials are shared
-        assert len(reads(trials, study)) == trial_count(study)
+        assert len(reads(trials, study)) == trial_count(study, smoke(checkout))
         for run in reads(trials, study):
             assert {"model", "dataset", "seed", "code_version", "data_version", "training_key",
                     "evaluation_key"} <= set(run.data.tags)
@@ -217,10 +240,10 @@ def test_every_training_is_one_mlflow_run_tagged_with_each_study_that_reads_it(c
             assert "perf/steps_per_s" in run.data.metrics
     generation = {r.data.tags["study.generation"] + "/" + r.data.tags["dataset"] + "/" + r.data.tags["model"]: r
                   for r in reads(trials, "generation")}
-    diverged = generation["lr=5.0/ring8/gan"]
-    assert diverged.data.tags["outcome"] == "diverged" and diverged.data.params["hparams.lr"] == "5.0"
-    assert generation["lr=0.0002/ring8/gan"].data.tags["outcome"] == "completed"
-    assert "eval/prior/modes" in generation["lr=0.0002/ring8/gan"].data.metrics
+    assert generation["default/ring8/gan"].data.tags["outcome"] == "completed"
+    assert "eval/prior/modes" in generation["default/ring8/gan"].data.metrics
+    gen_costs = {r.data.tags["study.gen_costs"] + "/" + r.data.tags["dataset"]: r for r in reads(trials, "gen_costs")}
+    assert gen_costs["gen_cost=kl/ring8"].data.params["hparams.gen_cost"] == "kl"  # a study's factor, as a param
     assert "eval/prior/frechet" in generation["default/digits/aae"].data.metrics
     assert "val/shuffled_codes/frechet" in generation["default/digits/pm"].data.metrics
     assert runs["pm2gan/report"][0].info.status == "FINISHED"
@@ -239,7 +262,7 @@ def test_mlflow_opens_the_experiments_as_model_training_with_datasets_and_the_co
         shared = c.get_experiment_by_name("pm2gan/trials")
         assert shared.tags["mlflow.experimentKind"] == "custom_model_development"
         runs = c.search_runs([shared.experiment_id], trial_runs.study_filter("generation"), max_results=1000)
-        child = next(r for r in runs if r.info.run_name == "gan-lr=0.0002-ring8-s0")
+        child = next(r for r in runs if r.info.run_name == "gan-ring8-s0")
         (used,) = child.inputs.dataset_inputs
         trials = json.loads((checkout / "results" / "generation" / "trials.json").read_text())["trials"]
         (result,) = [t for t in trials if t["run_name"] == child.info.run_name]
@@ -259,7 +282,8 @@ def test_mlflow_opens_the_experiments_as_model_training_with_datasets_and_the_co
         assert view["searchFilter"] == trial_runs.study_filter("generation")
         columns = view["selectedColumns"]
         assert columns[0] == "attributes.`Dataset`"
-        assert "params.`hparams.lr`" in columns  # the diverging GAN is the study's factor here
+        assert not any(c.startswith("params.") for c in columns)  # generation varies no factor
+        assert "params.`hparams.gen_cost`" in saved_view(shared, "gen_costs")["selectedColumns"]  # gen_costs does
         metrics = [metric_of(c) for c in columns if c.startswith("metrics.")]
         assert "eval/prior/modes" in metrics and "eval/shuffled_codes/frechet" in metrics
         assert all(m.rsplit("/", 1)[-1] in STUDIES["generation"].columns for m in metrics)
@@ -299,10 +323,10 @@ def test_the_report_and_the_mlflow_ui_in_a_browser(checkout, first_run):
         links = {what: (i, view) for what, i, view in _links(checkout / "mlruns" / "mlflow.db")}
         assert links["generation trials"] == (shared, "generation") and links["generation"] == (experiment, None)
         p.goto(ui_link(uri, shared, "generation"))  # what `make ui` prints for a study that has run
-        p.get_by_text("gan-lr=0.0002-ring8-s0").first.wait_for(timeout=60_000)
+        p.get_by_text("gan-ring8-s0").first.wait_for(timeout=60_000)
         # the view's filter: the study's trials alone, of the shared experiment's runs
-        assert len(c.search_runs([shared], max_results=1000)) > trial_count("generation")
-        p.get_by_text(f"{trial_count('generation')} matching runs").wait_for(timeout=30_000)
+        assert len(c.search_runs([shared], max_results=1000)) > trial_count("generation", smoke(checkout))
+        p.get_by_text(f"{trial_count('generation', smoke(checkout))} matching runs").wait_for(timeout=30_000)
         assert p.get_by_text("Detect Issues").count() == 0  # the model-training view, not GenAI's
         if p.get_by_role("button", name="Close").count():  # MLflow's assistant panel covers a third of the table
             p.get_by_role("button", name="Close").first.click()
@@ -340,8 +364,8 @@ def test_a_cold_repro_trains_each_distinct_training_once(checkout, first_run):
     work = work_done(first_run)
     trained = [s for s in STUDIES if STUDIES[s].kind != "analytic"]
     assert sorted(work) == sorted(trained)
-    assert {s: n for s, (n, _, _) in work.items()} == {s: trial_count(s) for s in trained}
-    distinct = distinct_trainings(tiny_params(), trained)
+    assert {s: n for s, (n, _, _) in work.items()} == {s: trial_count(s, smoke(checkout)) for s in trained}
+    distinct = distinct_trainings(smoke(checkout), trained)
     assert distinct < sum(n for n, _, _ in work.values())  # studies share trainings: the test means something
     assert sum(t for _, t, _ in work.values()) == distinct
     assert sum(e for _, _, e in work.values()) == distinct
@@ -352,7 +376,7 @@ def test_an_edit_to_a_verdict_rule_trains_and_evaluates_nothing(checkout, first_
     output = dvc(checkout, "repro")
     assert stages_run(output) == {"generation", "report"}
     (asked, trains, evaluates), = work_done(output).values()
-    assert (asked, trains, evaluates) == (trial_count("generation"), 0, 0)
+    assert (asked, trains, evaluates) == (trial_count("generation", smoke(checkout)), 0, 0)
 
 
 def test_changing_one_family_reruns_only_its_studies_and_trains_only_its_trials(checkout, first_run):
@@ -376,7 +400,7 @@ def test_a_new_metric_evaluates_every_trial_and_trains_none(checkout, first_run)
     add_metric(checkout)
     output = dvc(checkout, "repro", "generation")
     (asked, trains, evaluates), = work_done(output).values()
-    assert (asked, trains, evaluates) == (trial_count("generation", yaml.safe_load((checkout / "params.yaml").read_text())),
+    assert (asked, trains, evaluates) == (trial_count("generation", smoke(checkout)),
                                           0, asked)
     # each trial's new evaluation goes into its training's run: no new run
     trial_runs_after = mlflow_runs(checkout)["pm2gan/trials"]
@@ -417,8 +441,7 @@ def test_interrupted_sweep_writes_nothing_and_resumes(tmp_path):
     import re
     import signal
 
-    params = tiny_params(tmp_path / "fashion")
-    params["profiles"]["tiny"]["train"].update(steps=1000, checkpoint_every=250)
+    params = longer(tiny_params(tmp_path / "fashion"), steps=1000, checkpoint_every=250)
     params["studies"]["factorial"]["models"] = ["ae", "pm", "aae"]
     repo = make_checkout(tmp_path / "pm2gan", yaml.safe_dump(params, sort_keys=False))
     dvc(repo, "repro", "evalnet")

@@ -153,6 +153,16 @@ def test_a_row_with_an_undefined_seed_shows_it_in_the_table_and_the_verdict_alik
     assert "0.450 ± 0.071 (n=2 of 3)" in study_table("", results, columns=("reverse_kl",))
 
 
+def test_a_diverged_seed_is_counted_in_its_row_and_left_out_of_its_numbers():
+    from pipeline.reporting.report import aggregate, study_table
+
+    results = rows("gan", "ring8", {"prior/modes": [6.0, 7.0, 8.0]}, variant={"lr": 5.0})
+    results[2] = results[2].model_copy(update={"outcome": "diverged", "metrics": {}})  # NaN at a step: no metrics
+    entry = aggregate(results)["ring8/gan[lr=5.0]"]
+    assert (entry["seeds"], entry["diverged"]) == (3, 1) and entry["prior/modes"]["n"] == 2
+    assert "| gan[lr=5.0] | prior | 3 | 1 | 0 | 6.500 ± 0.707 |" in study_table("", results, columns=("modes",))
+
+
 def test_a_table_marks_each_metric_s_better_direction_and_its_best_trained_row():
     from pipeline.reporting.report import study_table
 

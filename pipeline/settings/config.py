@@ -108,9 +108,14 @@ class Profile(Section):
 
 class DatasetSpec(Section):
     code_dim: Count  # code / noise size of every family trained on it
-    size: NonNegativeInt = 0  # examples generated (synthetic datasets); 0 = the maker's own size
+    # synthetic datasets: the examples generated; read from files (mnist, fashion_mnist): at most this many
+    # training images, val and test cut in proportion (pipeline/data/subset.py); 0 = the maker's own size
+    size: NonNegativeInt = 0
     local_dir: Optional[str] = None  # folder of IDX files (mnist, fashion_mnist)
     download: bool = False  # allow a torchvision download when local_dir is missing
+    # Debian's package of the IDX files (fashion_mnist: dataset-fashion-mnist), which makes a missing
+    # local_dir: linked where installed, else downloaded from Debian's archive (pipeline/data/debian.py)
+    debian_package: Optional[str] = None
 
 
 class DataConfig(Section):
