@@ -26,6 +26,29 @@ def test_an_image_dataset_s_samples_are_shown_beside_real_test_images(datasets, 
     assert figure.stat().st_size > 10_000
 
 
+def test_a_trial_s_own_sample_grid_holds_real_images_beside_its_samples(datasets):
+    from pipeline.orchestration.trainable import sample_grid
+
+    digits = data.make_digits(0, 0.1, 0.2)
+    drawn = np.random.default_rng(0).random((64, 1, 8, 8), dtype=np.float32)
+    grid = sample_grid("gan-digits-s0", "prior", drawn, digits.x["test"][:36])
+    assert [a.get_title() for a in grid.axes if a.get_visible()] == ["data (test images)", "samples (prior)"]
+    toy = sample_grid("gan-ring8-s0", "prior", datasets["ring8"].x["test"][:50], datasets["ring8"].x["train"][:200])
+    assert len(toy.axes) == 1 and len(toy.axes[0].collections) == 2  # the data in grey, the samples over them
+
+
+def test_every_seed_of_each_row_has_its_panel_a_row_per_model(datasets, tmp_path):
+    ring8 = datasets["ring8"]
+    data.save(ring8, tmp_path / "data")
+    results = [train(trial(m, ring8, steps=10, seed=s), ring8) for m in ("gan", "ae") for s in (0, 1)]
+    panels, columns = report._every_seed(results, "ring8")
+    assert columns == 2 and [label for label, _ in panels][:2] == ["gan s0", "gan s1"] and len(panels) == 4
+    one_seed, _ = report._every_seed(results[:1] + results[2:3], "ring8")
+    assert one_seed == []  # one seed each: the comparison figure already shows it
+    rows = report.study_figures("generation", results, tmp_path / "figures", tmp_path / "data", every_curve=False)
+    assert ("ring8: every seed's samples (do the seeds agree?)", [tmp_path / "figures" / "comparison-seeds-ring8.png"]) in rows
+
+
 def test_a_title_longer_than_its_panel_wraps_inside_the_figure_instead_of_being_clipped():
     from pipeline.files import figures
 
@@ -37,6 +60,18 @@ def test_a_title_longer_than_its_panel_wraps_inside_the_figure_instead_of_being_
     box = shown.get_window_extent()
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width  # the whole title lies on the canvas
     figures.plt.close(fig)
+
+
+def test_a_tall_figure_s_title_stays_clear_of_its_first_line_of_panels():
+    from pipeline.files import figures
+
+    panels = [(f"model {i} s{s}", np.random.default_rng(i).random((16, 1, 8, 8))) for i in range(9) for s in range(3)]
+    fig = figures.comparison_figure(panels, "a line per model, a column per seed", per_row=3)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    title = fig._suptitle.get_window_extent(renderer)
+    first_line = [ax.title.get_window_extent(renderer) for ax in fig.axes[:3]]
+    assert all(box.y1 < title.y0 for box in first_line)  # y grows upwards: the panels' titles lie below
 
 
 def test_a_factor_s_categories_are_points_and_its_numbers_a_line():

@@ -37,7 +37,7 @@ def comparison_figure(panels: list[tuple[str, np.ndarray]], title: str, referenc
     # a toy's modes are narrower than a marker (ring8's std is 0.01): its data lie under the red x
     _suptitle(fig, title + ("  (blue: samples; red x: the true modes, the data in grey around them)"
                             if modes is not None else ""), 10)
-    fig.tight_layout()
+    _layout(fig)
     return fig
 
 
@@ -55,7 +55,7 @@ def losses_figure(panels: list[tuple[str, dict[str, list[tuple[int, float]]]]], 
         ax.tick_params(labelsize=6)
         ax.legend(fontsize=6, loc="best")
     _suptitle(fig, title, 10)
-    fig.tight_layout()
+    _layout(fig)
     return fig
 
 
@@ -74,7 +74,7 @@ def factor_figure(points: dict[str, list[tuple[str, float, float]]], title: str)
         _title(ax, name, 8)
         ax.tick_params(labelsize=7)
     _suptitle(fig, title, 9)
-    fig.tight_layout()
+    _layout(fig)
     return fig
 
 
@@ -112,7 +112,7 @@ def trajectory_figure(outcomes: list[tuple[float, str]], panels: list[tuple[str,
         ax.set_xlabel("fraction of the budget", fontsize=7)
         ax.tick_params(labelsize=6)
     _suptitle(fig, title, 9)
-    fig.tight_layout()
+    _layout(fig)
     return fig
 
 
@@ -146,8 +146,21 @@ def _title(ax, text: str, fontsize: float) -> None:
 
 
 def _suptitle(fig, text: str, fontsize: float) -> None:
-    """A figure's title wrapped to the figure's width."""
-    fig.suptitle(_wrapped(text, fig.get_figwidth() * 0.95, fontsize), fontsize=fontsize)
+    """A figure's title wrapped to the figure's width, a fixed distance below its top edge."""
+    fig.suptitle(_wrapped(text, fig.get_figwidth() * 0.95, fontsize), fontsize=fontsize,
+                 y=1 - TITLE_GAP / fig.get_figheight(), va="top")
+
+
+TITLE_GAP, TITLE_LINE = 0.08, 0.2  # inches: above the figure's title, and each line of it
+
+
+def _layout(fig) -> None:
+    """tight_layout under the figure's title: the title's lines keep their room at the top in
+    inches, so that on a tall figure (a line of panels per model) the first line's panel titles
+    stay clear of it (matplotlib keeps a share of the height, too little there)."""
+    title = fig.get_suptitle()
+    room = (TITLE_GAP + TITLE_LINE * (title.count("\n") + 1) + 0.05) / fig.get_figheight() if title else 0.0
+    fig.tight_layout(rect=(0, 0, 1, 1 - room))
 
 
 def _panels(n: int, per_row: int, width: float, height: float):
@@ -204,7 +217,7 @@ def curves_figure(curves: dict[str, list[tuple[int, float]]], title: str):
         ax.set_xlabel("step", fontsize=7)
         ax.tick_params(labelsize=6)
     _suptitle(fig, title, 9)
-    fig.tight_layout()
+    _layout(fig)
     return fig
 
 

@@ -31,7 +31,7 @@ class TrackingHooks:
 
     def __init__(self, run: tracking.TrialRun | None, reference=None, log_checkpoint: bool = True):
         self.run = run
-        self.reference = reference  # data points drawn under a toy's sample scatter
+        self.reference = reference  # a toy's data points, an image dataset's test images (sample_grid)
         self.log_checkpoint = log_checkpoint
 
     def log(self, step, values):
@@ -46,14 +46,22 @@ class TrackingHooks:
             return
         files = {"result.json": result.model_dump_json(indent=1)}
         for sampler, drawn in result.samples.items():
-            files[f"samples-{sampler}.png"] = figures.samples_figure(drawn, f"{result.run_name} ({sampler})",
-                                                                     reference=self.reference)
+            files[f"samples-{sampler}.png"] = sample_grid(result.run_name, sampler, drawn, self.reference)
         if result.curves:
             files["curves.png"] = figures.curves_figure(progress_curves(result.curves), result.run_name)
         evaluation_key = result.provenance.get("evaluation_key")
         self.run.finish(result.steps, result.outcome, result.metrics, files,
                         checkpoint if self.log_checkpoint else None,
                         {trial_runs.EVALUATION_TAG: evaluation_key} if evaluation_key else {})
+
+
+def sample_grid(run_name: str, sampler: str, drawn, reference=None):
+    """A trial's samples for its MLflow run: an image dataset's beside a panel of its real test
+    images (`reference`, images), a toy's scattered over its data (`reference`, points)."""
+    if drawn.ndim == 4 and reference is not None:
+        return figures.comparison_figure([("data (test images)", reference), (f"samples ({sampler})", drawn)],
+                                         run_name, per_row=2)
+    return figures.samples_figure(drawn, f"{run_name} ({sampler})", reference=reference)
 
 
 class _TuneHooks(TrackingHooks):
@@ -115,7 +123,8 @@ def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info:
 
     cfg = TrialConfig.from_dict(config["trial"])
     ds = datasets[cfg.dataset]
-    reference = ds.x["train"][:2000] if ds.kind == "toy2d" else None
+    # what a trial's samples are drawn against: a toy's data points, an image dataset's test images
+    reference = ds.x["train"][:2000] if ds.kind == "toy2d" else ds.x["test"][:36] if ds.kind == "image" else None
     node = ray_node()
     training = trainings[cfg.trial_id]
     reused, scored = training["stored"] is not None, training["assessment"] is not None

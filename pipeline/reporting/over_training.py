@@ -27,6 +27,11 @@ def _interval(values: list[float], fixed: bool) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+# Numbers a rule may read to describe, never to decide (prior's "steps/s, not tested"): they move
+# with the machine and its load, not with training, and a figure of them would change at each run.
+MACHINE_TIMINGS = ("steps_per_s",)
+
+
 def panels(trajectory: Trajectory) -> list[tuple[str, list[figures.Series]]]:
     """One panel per dataset and metric the rule read (samplers of one metric share a panel):
     the trained rows' series, then the baselines' (dashed)."""
@@ -37,6 +42,8 @@ def panels(trajectory: Trajectory) -> list[tuple[str, list[figures.Series]]]:
     out = []
     xs = [p.fraction for p in trajectory.points]
     for (dataset, metric), reads in grouped.items():
+        if metric in MACHINE_TIMINGS:
+            continue
         series = []
         for d, model, variant, baseline, full in reads:
             rows: list[Row | None] = [p.table.baseline(d, model) if baseline else p.table.row(d, model, variant)

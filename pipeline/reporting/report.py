@@ -202,6 +202,27 @@ def _first_seeds(results: list[TrialResult]) -> dict[tuple[str, str, str], Trial
     return first
 
 
+def _every_seed(results: list[TrialResult], dataset: str) -> tuple[list[tuple[str, np.ndarray]], int]:
+    """One panel per seed of each row on `dataset` (its first sampler's samples), a row's seeds side
+    by side (the panels, and the seeds per line); a missing seed is an empty panel, so that each
+    row keeps its line. No panels where no row has more than one seed."""
+    rows: dict[tuple[str, str], dict[int, TrialResult]] = {}
+    for r in results:
+        if r.trial.dataset == dataset and any(s in SAMPLERS for s in r.samples):
+            rows.setdefault((r.trial.model, r.variant), {})[r.trial.seed] = r
+    seeds = sorted({s for by_seed in rows.values() for s in by_seed})
+    if len(seeds) < 2:
+        return [], 0
+    panels = []
+    for by_seed in rows.values():
+        for seed in range(max(seeds) + 1):
+            r = by_seed.get(seed)
+            sampler = next((s for s in r.samples if s in SAMPLERS), None) if r else None
+            panels.append((f"{_label(r)} s{seed}" + ("" if r.outcome == "completed" else f", {r.outcome}"),
+                           r.samples[sampler]) if r and sampler else (f"seed {seed}: none", np.zeros((0, 2))))
+    return panels, max(seeds) + 1
+
+
 def _stem(key: tuple[str, str, str]) -> str:
     """A row's file name part: 'ring8-gan-lr0.0002' for (ring8, gan, lr=0.0002)."""
     return "-".join(p for p in key if p != "default").replace("=", "").replace(",", "-")
@@ -229,6 +250,13 @@ def study_figures(study: str, results: list[TrialResult], out_dir: Path, data_di
             figures.save(figures.comparison_figure(panels, f"{study}: samples on {dataset} (first seed of each row)",
                                                    reference, modes), path)
             rows.append((f"{dataset}: samples of every model", [path]))
+            every_seed, per_line = _every_seed(results, dataset)
+            if every_seed:
+                path = out_dir / f"comparison-seeds-{dataset}.png"
+                figures.save(figures.comparison_figure(
+                    every_seed, f"{study}: samples on {dataset}, every seed of each row (a row per model, a column "
+                                "per seed)", reference, modes, per_row=per_line, max_images=16), path)
+                rows.append((f"{dataset}: every seed's samples (do the seeds agree?)", [path]))
         losses = [(_label(r), {k: v for k, v in r.curves.items() if k.startswith("loss/")}) for r in here]
         losses = [(label, c) for label, c in losses if c]
         if losses:
@@ -296,8 +324,54 @@ def _factor_figures(study: str, dataset: str, results: list[TrialResult], out_di
     return written
 
 
+def draw_study(name: str, results: list[TrialResult], table: Table, trajectory: trajectories.Trajectory,
+               reports_dir: Path, data_dir: Path) -> list[tuple[str, list[Path]]]:
+    """Every figure of study `name`'s page under reports_dir/figures/<name>/ and its curves' data
+    under reports_dir/curves/<name>/: the page's rows (a heading and its figures)."""
+    from pipeline.studies import STUDIES
+
+    study = STUDIES[name]
+    fig_dir = reports_dir / "figures" / name
+    if fig_dir.exists():  # figures of an earlier layout must not linger beside the new ones
+        shutil.rmtree(fig_dir)
+    rows = study_figures(name, results, fig_dir, data_dir, study.columns)
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    if drawn := over_training.draw(trajectory, name, fig_dir / "over-training.png"):
+        rows.insert(0, ("the verdict over training", [drawn]))
+    curve_files(results, reports_dir / "curves" / name)
+    own = study.figures(table, results, fig_dir, data_dir)
+    if own:
+        rows.append(("the study's own figures", own))
+    return rows
+
+
+class _Here:
+    """A pool of one that runs each job at once, in this process (`workers` 1)."""
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        done: Future = Future()
+        done.set_result(fn(*args))
+        return done
+
+    def shutdown(self) -> None:
+        pass
+
+
+def _pool(workers: int | None):
+    """`workers` processes (None: one per core), started afresh (spawn): matplotlib and torch
+    state are never copied into a forked child."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = workers or os.cpu_count() or 1
+    return _Here() if workers == 1 else ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
 def build(results_dir: Path, convergence: Rule, reports_dir: Path = REPORTS_DIR,
-          data_dir: Path = Path("data")) -> dict[str, Path]:
+          data_dir: Path = Path("data"), workers: int | None = None) -> dict[str, Path]:
     """reports/<study>.md (claim, verdict, table, figures) for every study with results,
     reports/figures/<study>/*.png, reports/metrics.json and reports/index.md (the talk's
     comparison as measured, then every study's verdict)."""
@@ -311,6 +385,12 @@ def build(results_dir: Path, convergence: Rule, reports_dir: Path = REPORTS_DIR,
     budgets: dict[str, tuple[int, int]] = {}  # study -> (rows with seeds still improving, rows)
     settled: dict[str, trajectories.Trajectory] = {}  # study -> its verdict over training
     not_run: dict[str, str] = {}  # study -> the profile that has none of its datasets
+    pages: dict[str, list[str]] = {}  # study -> its page's lines before the figures
+    drawing: dict[str, Any] = {}  # study -> its figures being drawn (a future of draw_study's rows)
+    # Drawing is most of the report's time (matplotlib, one core each): the studies' figures are
+    # drawn in parallel, one process per core (benchmarks/report_time.py measures it); `workers`
+    # 1 draws them here, one after another.
+    figure_pool = _pool(workers)
     for name, study in STUDIES.items():
         folder = Path(results_dir) / name
         if study.kind == "analytic":
@@ -340,17 +420,7 @@ def build(results_dir: Path, convergence: Rule, reports_dir: Path = REPORTS_DIR,
         settled[name] = trajectory
         converged = rows_converged(results, trajectory.reads, convergence)
         budgets[name] = (sum(1 for c in converged if c.improving), len(converged))
-        fig_dir = reports_dir / "figures" / name
-        if fig_dir.exists():  # figures of an earlier layout must not linger beside the new ones
-            shutil.rmtree(fig_dir)
-        rows = study_figures(name, results, fig_dir, data_dir, study.columns)
-        fig_dir.mkdir(parents=True, exist_ok=True)
-        if drawn := over_training.draw(trajectory, name, fig_dir / "over-training.png"):
-            rows.insert(0, ("the verdict over training", [drawn]))
-        curve_files(results, reports_dir / "curves" / name)
-        own = study.figures(table, results, fig_dir, data_dir)
-        if own:
-            rows.append(("the study's own figures", own))
+        drawing[name] = figure_pool.submit(draw_study, name, results, table, trajectory, reports_dir, data_dir)
         md = [f"# Study `{name}`", "", f"**Claim.** {study.claim}", "", *verdict_lines(verdicts[name]),
               *budget_caveat(table),
               trajectories.describe(trajectory, verdicts[name], _budgets(results)), "",
@@ -358,14 +428,17 @@ def build(results_dir: Path, convergence: Rule, reports_dir: Path = REPORTS_DIR,
               f"*The rule that decides it is in `pipeline/studies/{name}.py`.* Profile `{summary.profile}`, code "
               f"`{summary.provenance.get('code_version')}`, {len(results)} trials.", "",
               study_table("", results, summary.references, study.columns), "## Figures", ""]
-        for heading, paths in rows:  # one paragraph per row: the HTML report shows it as a row
-            md += [f"### {heading}", "", *[f"![{p.stem}](figures/{name}/{p.name})" for p in paths], ""]
-        written[name] = reports_dir / f"{name}.md"
-        written[name].write_text("\n".join(md) + "\n")
+        pages[name] = md
         all_metrics[name] = {k: {m: (v["mean"] if isinstance(v, dict) else v) for m, v in e.items()}
                              for k, e in aggregate(results).items()}
         all_metrics[name]["verdict"] = verdicts[name].outcome
         all_metrics[name]["settled_from"] = trajectory.settled_from()  # fraction of the budget; null: not settled
+    for name, md in pages.items():  # each study's figures, drawn meanwhile, then its page
+        for heading, paths in drawing[name].result():  # one paragraph per row: the HTML report shows it as a row
+            md += [f"### {heading}", "", *[f"![{p.stem}](figures/{name}/{p.name})" for p in paths], ""]
+        written[name] = reports_dir / f"{name}.md"
+        written[name].write_text("\n".join(md) + "\n")
+    figure_pool.shutdown()
     from pipeline.studies import published
 
     comparisons = published.compare(tables)
