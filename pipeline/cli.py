@@ -258,7 +258,11 @@ def cmd_dvc(cfg: configmod.Config, args) -> int:
 
 def cmd_smoke(cfg: configmod.Config, args) -> int:
     from pipeline.orchestration import smoke
+    from pipeline.settings import config as configmod
 
+    if args.profile:  # the smoke run has its own: a profile asked for would be silently ignored
+        raise configmod.ConfigError("--profile", "", f"pm2gan smoke runs its own profile ({smoke.PROFILE}); for a "
+                                                     f"run under {args.profile!r}: `dvc exp run -S profile={args.profile}`")
     return smoke.run(Path.cwd(), Path(cfg.file))
 
 

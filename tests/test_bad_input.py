@@ -364,6 +364,9 @@ def test_the_cli_explains_itself_without_loading_torch(capsys):
     assert out.stdout.strip().endswith("False") and "validate params.yaml" in out.stdout
     assert "job" not in out.stdout.split("positional arguments")[1].split("\n")[1]  # the head's command is hidden
     assert "studies.nope: no such study" in refused(["--params", str(ROOT / "params.yaml"), "study", "nope"], capsys)
+    # the smoke run has its own profile: one asked for is refused, not ignored
+    assert "pm2gan smoke runs its own profile (smoke)" in refused(
+        ["smoke", "--profile", "paper", "--params", str(ROOT / "params.yaml")], capsys)
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.startswith("pm2gan ")
