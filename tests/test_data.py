@@ -140,13 +140,19 @@ def test_a_debian_package_unpacks_into_the_folder_whole_or_not_at_all(tmp_path):
         "dataset-labels_1.0_all.deb", "pkg"]  # nothing half-made
 
 
+def debian_reachable(package: str = "dataset-fashion-mnist") -> bool:
+    """Whether apt-get can fetch `package` from Debian's archive here (it names the file it would get)."""
+    if not shutil.which("apt-get"):
+        return False
+    probe = subprocess.run(["apt-get", "download", "--print-uris", package], capture_output=True, text=True)
+    return probe.returncode == 0 and ".deb" in probe.stdout
+
+
 def test_fashion_mnist_is_made_from_debian_s_package_when_its_folder_is_missing(tmp_path):
     """The real package, from Debian's archive (what `pm2gan fetch` does on a fresh clone)."""
     from pipeline.data import debian
 
-    probe = subprocess.run(["apt-get", "download", "--print-uris", "dataset-fashion-mnist"], capture_output=True,
-                           text=True) if shutil.which("apt-get") else None
-    if probe is None or probe.returncode != 0 or ".deb" not in probe.stdout:
+    if not debian_reachable():
         pytest.skip("apt-get cannot reach Debian's dataset-fashion-mnist from here")
     spec = DatasetSpec(code_dim=8, local_dir=str(tmp_path / "cache" / "fashion"), debian_package="dataset-fashion-mnist")
     made = debian.ensure("fashion_mnist", spec.local_dir, spec.debian_package)  # what `pm2gan fetch` does first

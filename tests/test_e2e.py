@@ -112,18 +112,11 @@ def project(tmp_path_factory) -> Path:
     """A fresh clone of the project: its files, committed, with this environment as its `.venv`."""
     clone = make_checkout(tmp_path_factory.mktemp("e2e") / "pm2gan")
     (clone / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
+    from tests.test_data import debian_reachable
+
     if not debian_reachable():  # Fashion-MNIST's one source here: a tiny stand-in where it cannot be had
         tiny_fashion(clone / ".cache" / "fashion-mnist")
     return clone
-
-
-def debian_reachable() -> bool:
-    import shutil
-
-    if not shutil.which("apt-get"):
-        return False
-    probe = subprocess.run(["apt-get", "download", "--print-uris", "dataset-fashion-mnist"], capture_output=True, text=True)
-    return probe.returncode == 0 and ".deb" in probe.stdout
 
 
 @pytest.fixture(scope="module")

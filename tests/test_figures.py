@@ -43,6 +43,9 @@ def test_every_seed_of_each_row_has_its_panel_a_row_per_model(datasets, tmp_path
     results = [train(trial(m, ring8, steps=10, seed=s), ring8) for m in ("gan", "ae") for s in (0, 1)]
     panels, columns = report._every_seed(results, "ring8")
     assert columns == 2 and [label for label, _ in panels][:2] == ["gan s0", "gan s1"] and len(panels) == 4
+    later, columns = report._every_seed([r.model_copy(update={"trial": r.trial.model_copy(update={"seed": r.trial.seed + 5})})
+                                         for r in results], "ring8")
+    assert columns == 2 and [label for label, _ in later][:2] == ["gan s5", "gan s6"]  # a column per seed run, no more
     one_seed, _ = report._every_seed(results[:1] + results[2:3], "ring8")
     assert one_seed == []  # one seed each: the comparison figure already shows it
     rows = report.study_figures("generation", results, tmp_path / "figures", tmp_path / "data", every_curve=False)

@@ -88,4 +88,4 @@ if __name__ == "__main__":  # `make .cache/fashion-mnist`: python -m pipeline.da
     import sys
 
     package, folder = sys.argv[1:3]
-    print(ensure(package, folder, package) or f"{folder}: already there")
+    print(ensure(Path(folder).name, folder, package) or f"{folder}: already there")

@@ -215,12 +215,15 @@ def _every_seed(results: list[TrialResult], dataset: str) -> tuple[list[tuple[st
         return [], 0
     panels = []
     for by_seed in rows.values():
-        for seed in range(max(seeds) + 1):
+        for seed in seeds:
             r = by_seed.get(seed)
-            sampler = next((s for s in r.samples if s in SAMPLERS), None) if r else None
+            if r is None:
+                panels.append((f"seed {seed}: none", np.zeros((0, 2))))
+                continue
+            sampler = next(s for s in r.samples if s in SAMPLERS)  # rows hold only trials that have one
             panels.append((f"{_label(r)} s{seed}" + ("" if r.outcome == "completed" else f", {r.outcome}"),
-                           r.samples[sampler]) if r and sampler else (f"seed {seed}: none", np.zeros((0, 2))))
-    return panels, max(seeds) + 1
+                           r.samples[sampler]))
+    return panels, len(seeds)
 
 
 def _stem(key: tuple[str, str, str]) -> str:
@@ -345,29 +348,22 @@ def draw_study(name: str, results: list[TrialResult], table: Table, trajectory: 
     return rows
 
 
-class _Here:
-    """A pool of one that runs each job at once, in this process (`workers` 1)."""
-
-    def submit(self, fn, *args):
-        from concurrent.futures import Future
-
-        done: Future = Future()
-        done.set_result(fn(*args))
-        return done
-
-    def shutdown(self) -> None:
-        pass
-
-
-def _pool(workers: int | None):
-    """`workers` processes (None: one per core), started afresh (spawn): matplotlib and torch
-    state are never copied into a forked child."""
+def draw_studies(jobs: dict[str, tuple], workers: int | None = None) -> dict[str, list[tuple[str, list[Path]]]]:
+    """Each study's figures (`jobs`: study -> draw_study's other arguments): its page's rows. Drawing
+    is most of the report's time and matplotlib keeps to one core, so the studies are drawn in
+    parallel, in processes started afresh (spawn: no matplotlib or torch state copied into a fork),
+    at most `workers` (None: one per core); with 1, here, one after another.
+    benchmarks/report_time.py measures the two."""
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
 
-    workers = workers or os.cpu_count() or 1
-    return _Here() if workers == 1 else ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    workers = min(workers or os.cpu_count() or 1, len(jobs))
+    if workers <= 1:
+        return {name: draw_study(name, *args) for name, args in jobs.items()}
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        drawn = {name: pool.submit(draw_study, name, *args) for name, args in jobs.items()}
+        return {name: future.result() for name, future in drawn.items()}
 
 
 def build(results_dir: Path, convergence: Rule, reports_dir: Path = REPORTS_DIR,
@@ -386,11 +382,7 @@ def build(results_dir: Path, convergence: Rule, reports_dir: Path = REPORTS_DIR,
     settled: dict[str, trajectories.Trajectory] = {}  # study -> its verdict over training
     not_run: dict[str, str] = {}  # study -> the profile that has none of its datasets
     pages: dict[str, list[str]] = {}  # study -> its page's lines before the figures
-    drawing: dict[str, Any] = {}  # study -> its figures being drawn (a future of draw_study's rows)
-    # Drawing is most of the report's time (matplotlib, one core each): the studies' figures are
-    # drawn in parallel, one process per core (benchmarks/report_time.py measures it); `workers`
-    # 1 draws them here, one after another.
-    figure_pool = _pool(workers)
+    jobs: dict[str, tuple] = {}  # study -> what draw_study needs to draw its figures
     for name, study in STUDIES.items():
         folder = Path(results_dir) / name
         if study.kind == "analytic":
@@ -420,7 +412,7 @@ def build(results_dir: Path, convergence: Rule, reports_dir: Path = REPORTS_DIR,
         settled[name] = trajectory
         converged = rows_converged(results, trajectory.reads, convergence)
         budgets[name] = (sum(1 for c in converged if c.improving), len(converged))
-        drawing[name] = figure_pool.submit(draw_study, name, results, table, trajectory, reports_dir, data_dir)
+        jobs[name] = (results, table, trajectory, reports_dir, data_dir)
         md = [f"# Study `{name}`", "", f"**Claim.** {study.claim}", "", *verdict_lines(verdicts[name]),
               *budget_caveat(table),
               trajectories.describe(trajectory, verdicts[name], _budgets(results)), "",
@@ -433,12 +425,12 @@ def build(results_dir: Path, convergence: Rule, reports_dir: Path = REPORTS_DIR,
                              for k, e in aggregate(results).items()}
         all_metrics[name]["verdict"] = verdicts[name].outcome
         all_metrics[name]["settled_from"] = trajectory.settled_from()  # fraction of the budget; null: not settled
-    for name, md in pages.items():  # each study's figures, drawn meanwhile, then its page
-        for heading, paths in drawing[name].result():  # one paragraph per row: the HTML report shows it as a row
+    drawn = draw_studies(jobs, workers)
+    for name, md in pages.items():
+        for heading, paths in drawn[name]:  # one paragraph per row: the HTML report shows it as a row
             md += [f"### {heading}", "", *[f"![{p.stem}](figures/{name}/{p.name})" for p in paths], ""]
         written[name] = reports_dir / f"{name}.md"
         written[name].write_text("\n".join(md) + "\n")
-    figure_pool.shutdown()
     from pipeline.studies import published
 
     comparisons = published.compare(tables)
