@@ -232,9 +232,24 @@ def test_two_studies_that_ask_for_one_training_train_it_once(project, monkeypatc
         assert len(list(store.evaluated.glob("*/record.json"))) == 2  # and their evaluations
         # the finished sweep's Tune folders go: its trials are in the store, its results written
         assert (folder / "ray_results").is_dir() and list((folder / "ray_results").iterdir()) == []
-        run_study(cfg, "inference", results_dir=folder / "results")
+        ray.shutdown()
+        capfd.readouterr()
+        run_study(cfg, "inference", results_dir=folder / "results")  # its one trial stored: replayed here
+        assert "every trial is in the trial store, trained and evaluated: replayed here" in capfd.readouterr().out
+        assert not ray.is_initialized()  # no Ray for a study with nothing to train or evaluate
+        monkeypatch.setenv(sweep.REPLAY_ENV, "0")  # the same study through Tune: the same result
+        run_study(cfg, "inference", results_dir=folder / "through-tune")
+        assert ray.is_initialized()
     finally:
         ray.shutdown()
+    replayed, = read_study(folder / "results" / "inference").trials
+    tuned, = read_study(folder / "through-tune" / "inference").trials
+    assert replayed.model_dump(exclude={"provenance", "samples"}) == tuned.model_dump(exclude={"provenance", "samples"})
+    assert replayed.samples.keys() == tuned.samples.keys()
+    assert all((replayed.samples[k] == tuned.samples[k]).all() for k in tuned.samples)
+    where = {"ray_node"}  # the driver's host for the replay, the Ray node for Tune's
+    assert {k: v for k, v in replayed.provenance.items() if k not in where} == \
+        {k: v for k, v in tuned.provenance.items() if k not in where}
     assert len(list(store.trained.glob("*/record.json"))) == 2  # nothing new trained
     assert len(list(store.evaluated.glob("*/record.json"))) == 2  # nor evaluated
     first = {r.trial.model: r for r in read_study(folder / "results" / "generation").trials}["ae"]

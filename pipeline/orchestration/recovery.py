@@ -183,8 +183,12 @@ def fit_sweep(sweep, datasets: dict, classifiers: dict, keep=None) -> tuple[list
         again = {e.trial_id for e in lost}
         todo = [t for t in sweep.trials if t.trial_id in again]
         sweep.take_up(harvest(sweep.path, {t.trial_id: t for t in todo}, keep, since=first_round))
-    results.sort(key=lambda r: (r.trial.model, r.variant, r.trial.dataset, r.trial.seed))
-    return results, unfinished, [e.message for e in errors]
+    return in_table_order(results), unfinished, [e.message for e in errors]
+
+
+def in_table_order(results: list[TrialResult]) -> list[TrialResult]:
+    """A sweep's results as results/<study>/ lists them, whatever order they finished in."""
+    return sorted(results, key=lambda r: (r.trial.model, r.variant, r.trial.dataset, r.trial.seed))
 
 
 def collect(grid, keep=None) -> tuple[list[TrialResult], list[str], list[TrialError]]:

@@ -20,7 +20,7 @@ from pipeline.data import datasets as datamod
 from pipeline.evaluation import evalnet
 from pipeline.evaluation.baselines import held_out_as
 from pipeline.files.provenance import code_version
-from pipeline.orchestration.recovery import Harvest, fit_sweep, harvest, next_round, remove_rounds
+from pipeline.orchestration.recovery import Harvest, fit_sweep, harvest, in_table_order, next_round, remove_rounds
 from pipeline.orchestration.resources import ray_init, trial_resources
 from pipeline.orchestration.sweep_storage import SweepError, check_writable, storage_path, study_lock, sweep_name
 from pipeline.orchestration.trainable import run_trial
@@ -156,15 +156,20 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
                                             trials_experiment=sweep.trials_experiment, driver=driver())
             if not sweep.resuming:
                 tracking.log_values(uri, parent_id, params={"trials": len(trials)})
-            ray_init(cfg)
+            replaying = scored == len(trials) and _replayable_here(trials)
+            if not replaying:
+                ray_init(cfg)
             keep = _keeper(store, study)
             if sweep.resuming:
                 sweep.take_up_interrupted(keep)  # before the store is read: what it finished is not trained again
-            sweep.trainings = _trainings(store, keys)
+            sweep.trainings = _trainings(store, keys, to_ray=not replaying)
             runs = trial_runs.plan(uri, sweep.trials_experiment, study, parent_id, trials, keys, datasets, provenance)
             for trial_id, planned in runs.items():
                 sweep.trainings[trial_id]["run"] = planned
-            results, unfinished, errors = fit_sweep(sweep, datasets, classifiers, keep)
+            if replaying:
+                results, unfinished, errors = sweep.replay(datasets, classifiers)
+            else:
+                results, unfinished, errors = fit_sweep(sweep, datasets, classifiers, keep)
             _check_outcome(cfg, study, uri, parent_id, results, unfinished, errors, len(trials), results_dir)
             references = known.references(cfg, datasets, trials, classifiers) if known else {}
             on_val = {name: held_out_as(ds, "val") for name, ds in datasets.items()}
@@ -193,20 +198,37 @@ def driver() -> str:
     return f"{socket.gethostname()}:{os.getcwd()}"
 
 
-def _trainings(store: TrialStore, keys: dict[str, tuple[str, str]]) -> dict[str, dict]:
+def _trainings(store: TrialStore, keys: dict[str, tuple[str, str]], to_ray: bool = True) -> dict[str, dict]:
     """Each trial's training and evaluation keys and, for those the store holds, its trained
-    checkpoint and its evaluation, put in Ray's object store (one object each: a worker fetches
-    only its own trial's). An evaluation is only taken with the training it scored."""
-    import ray
-
+    checkpoint and its evaluation: put in Ray's object store (one object each: a worker fetches
+    only its own trial's), or, `to_ray` False, as bytes for the driver to replay. An evaluation
+    is only taken with the training it scored."""
+    if to_ray:
+        import ray
+    put = ray.put if to_ray else (lambda blob: blob)
     out = {}
     for tid, (key, evaluation_key) in keys.items():
         checkpoint = store.checkpoint(key)
         assessment = store.assessment(evaluation_key) if checkpoint is not None else None
         out[tid] = {"key": key, "evaluation_key": evaluation_key,
-                    "stored": ray.put(checkpoint.read_bytes()) if checkpoint is not None else None,
-                    "assessment": ray.put(assessment.read_bytes()) if assessment is not None else None}
+                    "stored": put(checkpoint.read_bytes()) if checkpoint is not None else None,
+                    "assessment": put(assessment.read_bytes()) if assessment is not None else None}
     return out
+
+
+REPLAY_ENV = "PM2GAN_REPLAY_WITHOUT_RAY"  # "0": through Tune all the same (benchmarks/replay_time.py compares)
+
+
+def _replayable_here(trials: list[TrialConfig]) -> bool:
+    """Whether this process replays the trials: a trial that asks for CUDA is replayed where
+    there is one, by Tune on a GPU node, when the driver has none (a cluster's head)."""
+    import os
+
+    import torch
+
+    if os.environ.get(REPLAY_ENV, "1") == "0":
+        return False
+    return torch.cuda.is_available() or all(t.device != "cuda" for t in trials)
 
 
 def _keeper(store: TrialStore, study: str):
@@ -291,15 +313,41 @@ class _Sweep:
     def take_up(self, found: Harvest) -> None:
         self.resume.update({trial_id: blob for trial_id, (_, blob) in found.resume.items()})
 
+    def replay(self, datasets: dict, classifiers: dict) -> tuple[list, list, list]:
+        """(results, unfinished, errors), as `fit_sweep` gives them, for a sweep whose every trial
+        the store holds trained and evaluated: each replayed here, not through Tune. A Tune run
+        would start a worker and a round of its controller (about 9 s a study on 2 cores,
+        benchmarks/replay_time.py) to train nothing and evaluate nothing."""
+        import socket
+
+        from pipeline.orchestration.trainable import replay
+
+        print(f"pm2gan: study {self.study}: every trial is in the trial store, trained and evaluated: "
+              "replayed here, without Ray", flush=True)
+        info = self._tracking_info()
+        where = f"{socket.gethostname()} (the sweep's driver)"
+        results, errors = [], []
+        for t in self.trials:
+            training = self.trainings[t.trial_id]
+            try:
+                results.append(replay(t, datasets[t.dataset], classifiers.get(t.dataset), info, training,
+                                      training["stored"], training["assessment"], where))
+            except Exception as err:  # noqa: BLE001 - counted and shown as a Tune trial's error would be
+                errors.append(f"{t.run_name}: {type(err).__name__}: {err}")
+        return in_table_order(results), [], errors
+
+    def _tracking_info(self) -> dict:
+        return {"uri": self.uri, "experiment_id": self.experiment, "parent_run_id": self.parent_id,
+                "provenance": self.provenance,
+                "tags": {"code_version": self.provenance["code_version"], "profile": self.provenance["profile"]}}
+
     def tuner(self, datasets: dict, classifiers: dict, trials: list[TrialConfig]):
         """A fresh run of Tune over `trials`, in a folder of its own (recovery.next_round); a trial
         with a checkpoint in `self.resume` goes on from it."""
         import ray
         from ray import tune
 
-        info = {"uri": self.uri, "experiment_id": self.experiment, "parent_run_id": self.parent_id,
-                "provenance": self.provenance,
-                "tags": {"code_version": self.provenance["code_version"], "profile": self.provenance["profile"]}}
+        info = self._tracking_info()
         trainings = {t.trial_id: {**self.trainings[t.trial_id],
                                   "resume": ray.put(self.resume[t.trial_id]) if t.trial_id in self.resume else None}
                      for t in trials}

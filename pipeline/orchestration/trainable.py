@@ -122,12 +122,32 @@ def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info:
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
 
     cfg = TrialConfig.from_dict(config["trial"])
-    ds = datasets[cfg.dataset]
+    training = trainings[cfg.trial_id]
+    stored, assessment, resume = (ray.get(training[k]) if training.get(k) is not None else None
+                                  for k in ("stored", "assessment", "resume"))
+    play(cfg, datasets[cfg.dataset], classifiers.get(cfg.dataset), tracking_info, training, ray_node(),
+         stored, assessment, resume, _TuneHooks)
+
+
+def replay(cfg: TrialConfig, ds, classifier_state: dict | None, tracking_info: dict, training: dict,
+           checkpoint: bytes, assessment: bytes, where: str) -> TrialResult:
+    """A trial the store holds trained and evaluated, replayed in this process (the sweep's driver):
+    its result, as the trainable hands it to the driver, recorded in its MLflow run where that run
+    needs it. What Tune would add is a worker's start and a round of its controller, for no
+    training and no evaluation (pipeline/orchestration/sweep.py)."""
+    result = play(cfg, ds, classifier_state, tracking_info, training, where, checkpoint, assessment, None, TrackingHooks)
+    with tempfile.TemporaryDirectory() as folder:  # as the driver reads a Tune trial's (recovery.collect): the same to the byte
+        result.save(Path(folder))
+        return TrialResult.load(Path(folder))
+
+
+def play(cfg: TrialConfig, ds, classifier_state: dict | None, tracking_info: dict, training: dict, node: str,
+         stored: bytes | None, assessment: bytes | None, resume: bytes | None, hooks_class) -> TrialResult:
+    """One trial on `node`: trained (or taken from `stored`, its final checkpoint), evaluated (or
+    taken from `assessment`), recorded through `hooks_class(run, reference, log_checkpoint)`."""
     # what a trial's samples are drawn against: a toy's data points, an image dataset's test images
     reference = ds.x["train"][:2000] if ds.kind == "toy2d" else ds.x["test"][:36] if ds.kind == "image" else None
-    node = ray_node()
-    training = trainings[cfg.trial_id]
-    reused, scored = training["stored"] is not None, training["assessment"] is not None
+    reused, scored = stored is not None, assessment is not None
     planned = training["run"]
     # the nodes that train it, in order (a trial resumed elsewhere after its node was lost keeps the
     # first); a node that only evaluates a stored training is `evaluated_on`
@@ -137,25 +157,25 @@ def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info:
                                                 "training_key": training["key"], "reused_training": reused,
                                                 "evaluation_key": training["evaluation_key"], "reused_evaluation": scored,
                                                 "mlflow_run": planned["run_id"]}
-    assessed = Assessment.from_bytes(ray.get(training["assessment"])) if scored else None
-    hooks = _TuneHooks(run, reference, planned["log_checkpoint"])
+    assessed = Assessment.from_bytes(assessment) if scored else None
+    hooks = hooks_class(run, reference, planned["log_checkpoint"])
     try:
         with contextlib.ExitStack() as stack:
             resume_from = trained = None
             if reused:
                 trained = Path(stack.enter_context(tempfile.TemporaryDirectory())) / CHECKPOINT_FILE
-                trained.write_bytes(ray.get(training["stored"]))
-            elif training.get("resume") is not None:  # an interrupted or lost trial: go on from its last checkpoint
+                trained.write_bytes(stored)
+            elif resume is not None:  # an interrupted or lost trial: go on from its last checkpoint
                 resume_from = Path(stack.enter_context(tempfile.TemporaryDirectory())) / CHECKPOINT_FILE
-                resume_from.write_bytes(ray.get(training["resume"]))
+                resume_from.write_bytes(resume)
                 saved = torch.load(resume_from, map_location="cpu", weights_only=True)
                 if is_trained(saved):
                     trained, resume_from = resume_from, None  # it had finished training: evaluate it
                 else:  # said where the user looks (Ray forwards a worker's output to the driver)
                     print(f"pm2gan: {cfg.run_name} goes on from its checkpoint at step {saved['step']:,} on {node}",
                           flush=True)
-            train(cfg, ds, classifiers.get(cfg.dataset), hooks, resume_from, provenance, trained, assessed)
-    except Exception as err:  # record the failure where the user looks, then let Tune see it
+            return train(cfg, ds, classifier_state, hooks, resume_from, provenance, trained, assessed)
+    except Exception as err:  # record the failure where the user looks, then let Tune (or the driver) see it
         if run is not None:
             run.fail(err)
         raise
