@@ -1,8 +1,8 @@
 """`pm2gan <command>`: what the DVC stages call, and a few tools for people.
 
     pm2gan check            validate params.yaml and list the trials of every study
-    pm2gan fetch            write data/<dataset>.npz for every dataset the profile uses
-    pm2gan evalnet          train the evaluation classifier of every labelled image dataset
+    pm2gan fetch [DATASET...]    make the datasets (default: every one the profile's studies read) under data/
+    pm2gan evalnet [DATASET...]  train the evaluation classifier of each labelled image dataset among them
     pm2gan study NAME       run one study (pipeline/studies/NAME.py): a Ray Tune sweep logged to MLflow
     pm2gan theory           the same as `pm2gan study theory`: the GAN tutorial's exercises as exact experiments
     pm2gan stages [--check]  write dvc.yaml from the studies and params.yaml (or check that it is current)
@@ -60,31 +60,58 @@ STAMP_TEXT = ("params.yaml passed `pm2gan check`. Every stage of dvc.yaml runs a
 
 def cmd_fetch(cfg: configmod.Config, args) -> None:
     from pipeline.data import datasets as data
-    from pipeline.data import debian, subset
+    from pipeline.data import debian, places, subset
 
-    for name in cfg.needed_datasets():
+    for name in _datasets_named(cfg, args.datasets):
+        folder = places.data_folder(name)
+        if places.from_outside(name) and name not in cfg.needed_datasets():
+            marker = places.unused(folder, name, _unused_reason(cfg, name))
+            print(f"fetch: {name}: not read by any study of profile {cfg.profile_name!r} -> {marker}", flush=True)
+            continue
         made = debian.ensure(name, cfg.datasets[name].local_dir, cfg.datasets[name].debian_package)
         if made:
             print(f"fetch: {name}: {made}", flush=True)
         ds = data.make(name, cfg.datasets[name], cfg.data)
         if name not in data.SYNTHETIC and cfg.datasets[name].size:  # a synthetic set is made at its size
             ds = subset.first(ds, cfg.datasets[name].size)
-        path = data.save(ds)
+        path = data.save(ds, places.fresh(folder) if places.from_outside(name) else folder)
         sizes = ", ".join(f"{s} {len(ds.x[s])}" for s in data.SPLITS)
         print(f"fetch: {name}: {sizes} -> {path}", flush=True)
 
 
+def _datasets_named(cfg: configmod.Config, named: list[str]) -> list[str]:
+    """The datasets a `fetch` or `evalnet` command makes: those named (each known to params.yaml),
+    or, none named, every one the profile's studies read."""
+    from pipeline.settings import config as configmod
+
+    for name in named:
+        if name not in cfg.datasets:
+            raise configmod.ConfigError(cfg.file, f"datasets.{name}",
+                                        f"no such dataset (datasets: {', '.join(cfg.datasets)})")
+    return list(named) or list(cfg.needed_datasets())
+
+
+def _unused_reason(cfg: configmod.Config, name: str) -> str:
+    pinned = sorted({spec.profile for spec in cfg.studies.values() if spec.profile})
+    return (f"no study of profile {cfg.profile_name!r}" + (f" (nor of {', '.join(pinned)}, where studies pin it)"
+                                                            if pinned else "") + f" reads {name}")
+
+
 def cmd_evalnet(cfg: configmod.Config, args) -> None:
-    from pipeline.data import datasets as data
+    from pipeline.data import places
     from pipeline.evaluation import evalnet
 
-    evalnet.EVALNET_DIR.mkdir(exist_ok=True)
-    for name in cfg.needed_datasets():
-        ds = data.load(name)
-        if ds.kind != "image" or ds.y is None:
+    for name in _datasets_named(cfg, args.datasets):
+        if name not in places.LABELLED:
+            continue  # a toy or pattern set: no classes to learn
+        folder = places.evalnet_folder(name)
+        if places.from_outside(name) and name not in cfg.needed_datasets():
+            marker = places.unused(folder, name, _unused_reason(cfg, name))
+            print(f"evalnet: {name}: not read by any study of profile {cfg.profile_name!r} -> {marker}", flush=True)
             continue
+        ds = places.load(name)
         net, summary = evalnet.train_classifier(ds, cfg.evalnet)
-        evalnet.save(net, summary, name)
+        evalnet.save(net, summary, name, places.fresh(folder) if places.from_outside(name) else folder)
         print(f"evalnet: {name}: test accuracy {summary['test_accuracy']:.3f}", flush=True)
 
 
@@ -163,7 +190,7 @@ def cmd_sample(cfg: configmod.Config, args) -> None:
     import numpy as np
     import torch
 
-    from pipeline.data import datasets as data
+    from pipeline.data import places
     from pipeline.evaluation.samplers import SAMPLERS
     from pipeline.files import figures
     from pipeline.settings.config import ConfigError
@@ -181,7 +208,7 @@ def cmd_sample(cfg: configmod.Config, args) -> None:
                                     f"{', '.join(model.samplers) or 'no sampler'}, not {sampler!r}")
     x_train = torch.empty(0)
     if sampler != "prior":  # it encodes training examples: the run's dataset, from data/
-        x_train = torch.as_tensor(data.load(trial.dataset).x["train"])
+        x_train = torch.as_tensor(places.load(trial.dataset).x["train"])
     drawn = SAMPLERS[sampler](model, args.n, torch.Generator().manual_seed(args.seed), x_train).cpu().numpy()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -365,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--sampler", help="prior, shuffled_codes or fitted_marginals (default: the family's first)")
             p.add_argument("--seed", type=int, default=0, help="the seed of the draw (default 0)")
             p.add_argument("--out", default="samples.png", help="the PNG; the samples go beside it as .npy")
+        if name in ("fetch", "evalnet"):
+            p.add_argument("datasets", nargs="*", metavar="DATASET",
+                           help="datasets of params.yaml's `datasets` (default: every one the profile's studies read)")
         if name == "stages":
             p.add_argument("--check", action="store_true", help="only check that dvc.yaml is current")
         if name == "check":

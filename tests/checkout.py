@@ -11,13 +11,18 @@ from pipeline.orchestration.scratch import checkout_env as dvc_env
 from pipeline.orchestration.scratch import make_checkout  # noqa: F401 - the tests import it from here
 
 
-def _stages() -> tuple[str, ...]:
+def _stages() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(every stage of dvc.yaml, the studies' stages)."""
+    from pipeline.data import places
+    from pipeline.data.datasets import DATASETS
     from pipeline.studies import STUDIES
 
-    return ("params", "fetch", "evalnet", *STUDIES, "report")
+    outside = sorted(d for d in DATASETS if places.from_outside(d))
+    data = ("fetch", "evalnet", *(stage(d) for d in outside for stage in (places.fetch_stage, places.evalnet_stage)))
+    return ("params", *data, *STUDIES, "report"), tuple(STUDIES)
 
 
-STAGES = _stages()
+STAGES, STUDY_STAGES = _stages()
 
 
 def checkpointed_unfinished(storage: Path, sweep_glob: str) -> int:

@@ -172,3 +172,68 @@ def test_corrupt_idx_file_is_refused(tmp_path):
     (tmp_path / "bad").write_bytes(b"\x00\x00\x08\x03" + struct.pack(">III", 2, 28, 28) + b"\x00" * 10)
     with pytest.raises(ValueError, match="header says"):
         data.read_idx(tmp_path / "bad")
+
+
+# --------------------------------------------------------------------------- where the data stages put each dataset
+
+
+def test_a_dataset_from_outside_has_its_own_folder_and_stages_one_made_here_shares_fetch():
+    from pipeline.data import places
+    from pipeline.evaluation import evalnet
+
+    assert places.EVALNET_DIR == evalnet.EVALNET_DIR  # written twice: evalnet.py imports torch, places.py must not
+    assert places.MADE_HERE | {"mnist", "fashion_mnist"} == data.DATASETS
+    assert places.stage_outputs("ring8") == (["data/ring8.npz"], [])
+    assert places.stage_outputs("digits") == (["data/digits.npz"], ["evalnets/digits.pt", "evalnets/digits.json"])
+    assert places.stage_outputs("fashion_mnist") == (["data/fashion_mnist"], ["evalnets/fashion_mnist"])
+    assert places.data_file("fashion_mnist").as_posix() == "data/fashion_mnist/fashion_mnist.npz"
+    assert (places.fetch_stage("mnist"), places.evalnet_stage("mnist")) == ("fetch-mnist", "evalnet-mnist")
+    assert (places.fetch_stage("bars"), places.evalnet_stage("digits")) == ("fetch", "evalnet")
+
+
+def test_each_study_stage_depends_on_its_own_datasets_only():
+    """`dvc repro generation` runs the data stages of generation's datasets (under any profile: a
+    profile is picked with -S, after dvc.yaml is written), never Fashion-MNIST's."""
+    from pipeline.orchestration import stages
+    from pipeline.settings.config import load
+
+    from tests.checkout import ROOT
+
+    dag = stages.stages(load(ROOT / "params.yaml"))
+    generation = [d for d in dag["generation"]["deps"] if d.startswith(("data/", "evalnets/"))]
+    assert generation == ["data/ring8.npz", "data/grid25.npz", "data/digits.npz", "evalnets/digits.pt",
+                          "evalnets/digits.json", "data/mnist", "evalnets/mnist"]
+    assert "data/fashion_mnist" in dag["parzen"]["deps"] and "evalnets/fashion_mnist" in dag["parzen"]["deps"]
+    assert not any(d.startswith(("data", "evalnets")) for d in dag["theory"]["deps"])
+    assert [o for o in dag["fetch-fashion_mnist"]["outs"]] == ["data/fashion_mnist"]
+    made_here = dag["fetch"]["outs"]  # every one, whatever the profile: seconds, and no profile reruns them
+    assert made_here == [f"data/{d}.npz" for d in ("pm92", "pm92_nonuniform", "ica", "bars", "ring8", "grid25", "digits")]
+    assert "profile" not in dag["fetch"]["params"] and "profile" in dag["fetch-mnist"]["params"]
+
+
+def test_a_dataset_from_outside_no_study_reads_is_marked_unused_not_made(tmp_path):
+    """Under the quick profile no study reads MNIST: `pm2gan fetch mnist` (its stage's command)
+    needs no network and writes a note saying why there is no dataset, which loading repeats."""
+    import sys
+    from pathlib import Path
+
+    from pipeline.data import places
+
+    from tests.checkout import ROOT
+
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    pm2gan = str(Path(sys.executable).parent / "pm2gan")
+    for command in ("fetch", "evalnet"):
+        done = subprocess.run([pm2gan, command, "mnist"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "mnist: not read by any study of profile 'quick'" in done.stdout
+    note = (tmp_path / "data" / "mnist" / places.UNUSED_FILE).read_text()
+    assert note.startswith("mnist was not made: no study of profile 'quick' (nor of reference, where studies pin it)")
+    assert [p.name for p in (tmp_path / "evalnets" / "mnist").iterdir()] == [places.UNUSED_FILE]
+    with pytest.raises(data.DataError, match=r"mnist was not made.*`dvc repro fetch-mnist` makes it"):
+        places.load("mnist", tmp_path / "data")
+    with pytest.raises(FileNotFoundError, match=r"data/fashion_mnist/fashion_mnist.npz not found: run `dvc repro "
+                                                r"fetch-fashion_mnist`"):
+        places.load("fashion_mnist", tmp_path / "data")
+    done = subprocess.run([pm2gan, "fetch", "nope"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "datasets.nope: no such dataset" in done.stderr

@@ -21,6 +21,7 @@ from tests.checkout import (
     NEW_METRIC,
     ROOT,
     STAGES,
+    STUDY_STAGES,
     add_metric,
     distinct_trainings,
     dvc_env,
@@ -169,8 +170,17 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     assert stages_run(first_run) == set(STAGES)
     # `pm2gan dvc repro`: one MLflow server and one Ray instance, joined by every study's sweep, gone after
     assert first_run.count("MLflow tracking server at") == 1 and first_run.count("shared by every stage") == 1
-    sweeps = [s for s in STUDIES if STUDIES[s].kind != "analytic"]
-    assert first_run.count("Connecting to existing Ray cluster") == len(sweeps)
+    # a study with something to train or evaluate joins Ray; one whose every trial an earlier study
+    # trained and evaluated (inference, here) is replayed by its driver, without Ray
+    work = work_done(first_run)
+    assert set(work) == {s for s in STUDIES if STUDIES[s].kind != "analytic"}
+    replayed = {s for s, (_, trains, evaluates) in work.items() if trains == evaluates == 0}
+    assert first_run.count("Connecting to existing Ray cluster") == len(work) - len(replayed)
+    assert {s for s in work if f"study {s}: every trial is in the trial store" in first_run} == replayed
+    # each dataset from outside has stages of its own: Fashion-MNIST made, MNIST (no study of the
+    # smoke profile reads it) marked unused, without a network
+    assert (checkout / "data" / "fashion_mnist" / "fashion_mnist.npz").exists()
+    assert (checkout / "data" / "mnist" / "unused.txt").read_text().startswith("mnist was not made: no study of profile")
     assert services_left(checkout) == []
     generation = (checkout / "reports" / "generation.md").read_text()
     assert "### ring8" in generation and "### digits" in generation
@@ -193,7 +203,7 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     theory = (checkout / "reports" / "theory.md").read_text()
     assert "V(D*, G) = 2 JSD - log 4, pair 0 | holds" in theory  # exact at any budget
     index = (checkout / "reports" / "index.md").read_text()
-    for study in STAGES[3:-1]:  # every study's page opens with its claim and a verdict, and the index links it
+    for study in STUDY_STAGES:  # every study's page opens with its claim and a verdict, and the index links it
         page = (checkout / "reports" / f"{study}.md").read_text()
         assert "**Claim.**" in page and "**Verdict.** **" in page, study
         assert f"[{study}]({study}.md)" in index
@@ -216,7 +226,7 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
 def test_every_training_is_one_mlflow_run_tagged_with_each_study_that_reads_it(checkout, first_run):
     runs = mlflow_runs(checkout)
     trained = [s for s in STUDIES if STUDIES[s].kind != "analytic"]
-    assert set(runs) == {f"pm2gan/{s}" for s in STAGES if s not in ("params", "fetch", "evalnet")} | {"pm2gan/trials"}
+    assert set(runs) == {f"pm2gan/{s}" for s in STUDY_STAGES} | {"pm2gan/trials"}
     trials = runs["pm2gan/trials"]
     assert len(trials) == distinct_trainings(smoke(checkout), trained)  # one run per training, however many read it
     assert all(r.info.status == "FINISHED" and r.data.tags["kind"] == "trial" for r in trials)
@@ -292,7 +302,7 @@ def test_the_report_and_the_mlflow_ui_in_a_browser(checkout, first_run):
 
     if browser.skip_reason():
         pytest.skip(browser.skip_reason())
-    studies = [s for s in STAGES[3:-1] if (checkout / "reports" / f"{s}.md").exists()]
+    studies = [s for s in STUDY_STAGES if (checkout / "reports" / f"{s}.md").exists()]
     with browser.page() as p:
         p.goto((checkout / "reports" / "report.html").as_uri())
         assert p.title() == "pm2gan report"
@@ -343,6 +353,19 @@ def test_the_report_and_the_mlflow_ui_in_a_browser(checkout, first_run):
         if p.get_by_role("button", name="Close").count():
             p.get_by_role("button", name="Close").first.click()
         browser.screenshot(p, "mlflow-generation-comparison")
+
+
+def test_one_study_in_the_fresh_clone_makes_its_own_data_only(project, first_run):
+    """`dvc repro generation` on the clone (its default profile) runs generation's data stages
+    alone, so never waits for Fashion-MNIST or fails for want of it. Its data stages are run here
+    (the sweep itself, 81 trials at the default budget, is the smoke run's to check)."""
+    dag = dvc(project, "dag", "--dot", "generation")
+    assert set(re.findall(r'"([\w-]+)"', dag)) == {"params", "fetch", "evalnet", "fetch-mnist", "evalnet-mnist",
+                                                   "generation"}
+    output = dvc(project, "repro", "evalnet", "evalnet-mnist")
+    assert stages_run(output) == {"params", "fetch", "evalnet", "fetch-mnist", "evalnet-mnist"}
+    assert (project / "evalnets" / "digits.pt").exists() and (project / "data" / "mnist" / "unused.txt").exists()
+    assert not (project / "data" / "fashion_mnist").exists()
 
 
 def test_second_repro_trains_nothing(checkout, first_run):
@@ -409,7 +432,7 @@ def test_a_refused_change_is_refused_before_dvc_removes_any_output(checkout, fir
     """DVC removes a stage's outputs before it runs the stage; the `params` stage, upstream of all,
     refuses a bad value first, so the data and every study's results stay as they were."""
     good = (checkout / "params.yaml").read_text()
-    kept = {path: path.read_bytes() for path in [*(checkout / "data").glob("*.npz"),
+    kept = {path: path.read_bytes() for path in [*(checkout / "data").rglob("*.npz"),
                                                  checkout / "results" / "generation" / "trials.json"]}
     bad_lr = yaml.safe_load(good)
     bad_lr["models"]["gan"]["defaults"]["lr"] = -1.0  # read by five studies

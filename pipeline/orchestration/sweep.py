@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pipeline.data import datasets as datamod
+from pipeline.data import places
 from pipeline.evaluation import evalnet
 from pipeline.evaluation.baselines import held_out_as
 from pipeline.files.provenance import code_version
@@ -99,13 +99,13 @@ def _trial_dirname(trial) -> str:
 
 def _load_inputs(cfg: Config, study: str) -> tuple[dict, dict]:
     """Every dataset and classifier the study needs, or a clear error before any trial starts."""
-    datasets = {name: datamod.load(name) for name in cfg.study_datasets(study)}
+    datasets = {name: places.load(name) for name in cfg.study_datasets(study)}
     classifiers = {}
     for name, ds in datasets.items():
         if ds.kind == "image" and ds.y is not None:
-            state = evalnet.load_state(name)
+            state = evalnet.load_state(name, places.evalnet_folder(name))
             if state is None:
-                raise SweepError(f"no evaluation classifier for {name}: run `dvc repro evalnet` first")
+                raise SweepError(f"no evaluation classifier for {name}: run `dvc repro {places.evalnet_stage(name)}` first")
             classifiers[name] = state
     return datasets, classifiers
 

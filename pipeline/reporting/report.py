@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.data import places
 from pipeline.evaluation import metrics
 from pipeline.evaluation.evaluate import progress_curves
 from pipeline.evaluation.samplers import SAMPLERS
@@ -168,7 +169,7 @@ def _nodes_line(results: list[TrialResult]) -> list[str]:
 
 def _reference(dataset: str, data_dir: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(data points, true modes' centres) of a 2-D toy, drawn under its samples; (None, None) else."""
-    path = data_dir / f"{dataset}.npz"
+    path = places.data_file(dataset, data_dir)
     if not path.exists():
         return None, None
     with np.load(path) as z:
@@ -182,7 +183,7 @@ def _reference(dataset: str, data_dir: Path) -> tuple[np.ndarray | None, np.ndar
 def _real_images(dataset: str, data_dir: Path, n: int = 36) -> list[tuple[str, np.ndarray]]:
     """For an image dataset, a first panel of real test images to hold the samples against (a 2-D
     toy's data is drawn under every panel instead); none else."""
-    path = data_dir / f"{dataset}.npz"
+    path = places.data_file(dataset, data_dir)
     if not path.exists():
         return []
     with np.load(path) as z:

@@ -317,14 +317,15 @@ class Study:
         return []
 
     # -- what the stage reads (dvc.yaml is generated from this: `pm2gan stages`) ---------
-    def stage(self, spec: Any) -> dict[str, Any]:
+    def stage(self, spec: Any, inputs: list[str]) -> dict[str, Any]:
+        """Its dvc.yaml stage; `inputs`: the data stages' outputs it reads (orchestration/stages.py)."""
         own = Path(type(self).__module__.replace(".", "/") + ".py").as_posix()
         return {
             "cmd": f"pm2gan study {self.name}",
             # The pipeline's shared code and this study's own module, not the other studies': an
             # edit to one study's verdict or figures reruns that study (which trains and evaluates
             # nothing it did before: pipeline/trial/store.py), not all of them.
-            "deps": ["data", "evalnets", "models", *shared_sources(), own],
+            "deps": [*inputs, "models", *shared_sources(), own],
             # a study pinned to a profile (`studies.<name>.profile`) reads that profile, not the top-level one
             "params": [*([f"profiles.{spec.profile}"] if spec.profile else ["profile", "profiles.${profile}"]),
                        "datasets", f"studies.{self.name}",

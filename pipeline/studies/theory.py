@@ -29,7 +29,7 @@ class Theory(Study):
                        [f"{c.identity}: error {c.measured_error:.3g} (tolerance {c.tolerance:g})"
                         for c in summary.checks if not c.holds])
 
-    def stage(self, spec=None) -> dict:
+    def stage(self, spec=None, inputs=()) -> dict:  # it reads no data
         return {"cmd": "pm2gan study theory", "deps": ["pipeline/evaluation/theory.py", "pipeline/orchestration/theory_run.py", "pipeline/studies/theory.py",
                                                        "models/losses.py", "models/nets.py"],
                 "params": ["theory"], "outs": ["results/theory"]}

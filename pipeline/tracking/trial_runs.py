@@ -20,6 +20,7 @@ import json
 from typing import Any
 
 from pipeline.data import datasets as datamod
+from pipeline.data import places
 from pipeline.settings.trials import TrialConfig
 from pipeline.tracking import mlflow_api as tracking
 from pipeline.trial.store import training_config
@@ -80,5 +81,5 @@ def _identity(t: TrialConfig, key: str, ds: datamod.Dataset, provenance: dict[st
 
 
 def _dataset(ds: datamod.Dataset) -> Any:
-    return tracking.dataset_input(ds.name, str(ds.meta.get("version", "")), str(datamod.DATA_DIR / f"{ds.name}.npz"),
+    return tracking.dataset_input(ds.name, str(ds.meta.get("version", "")), str(places.data_file(ds.name)),
                                   {split: len(x) for split, x in ds.x.items()}, ds.shape)

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.data import datasets as data
+from pipeline.data import places
 from pipeline.evaluation import evalnet
 from pipeline.files.schema import validate
 from pipeline.settings.config import Config, ConfigError, TrainBudget
@@ -64,8 +64,8 @@ def run(cfg: Config, model: str, datasets: list[str], sets: list[str], seeds: li
     loaded, classifiers, lines = {}, {}, []
     for i, t in enumerate(planned, 1):
         if t.dataset not in loaded:
-            loaded[t.dataset] = data.load(t.dataset)
-            classifiers[t.dataset] = evalnet.load_state(t.dataset)
+            loaded[t.dataset] = places.load(t.dataset)
+            classifiers[t.dataset] = evalnet.load_state(t.dataset, places.evalnet_folder(t.dataset))
         start = time.perf_counter()
         result = train(t, loaded[t.dataset], classifiers[t.dataset])
         line = {"model": model, "dataset": t.dataset, "seed": t.seed, **t.variant, "outcome": result.outcome,
