@@ -226,7 +226,7 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
 def test_every_training_is_one_mlflow_run_tagged_with_each_study_that_reads_it(checkout, first_run):
     runs = mlflow_runs(checkout)
     trained = [s for s in STUDIES if STUDIES[s].kind != "analytic"]
-    assert set(runs) == {f"pm2gan/{s}" for s in STUDY_STAGES} | {"pm2gan/trials"}
+    assert set(runs) == {f"pm2gan/{s}" for s in (*STUDY_STAGES, "report")} | {"pm2gan/trials"}
     trials = runs["pm2gan/trials"]
     assert len(trials) == distinct_trainings(smoke(checkout), trained)  # one run per training, however many read it
     assert all(r.info.status == "FINISHED" and r.data.tags["kind"] == "trial" for r in trials)
