@@ -55,11 +55,16 @@ browser:
 	      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; }; }; } \
 	  || echo "make: Chromium could not be installed here: the browser tests will skip"
 
+# Test modules run two at a time (pytest-xdist, a module per worker): on 2 cores the end-to-end module
+# overlaps the cluster, fault and unit modules (docs/development.md has the times). TEST_WORKERS=0 runs
+# them one after another, in this process.
+TEST_WORKERS ?= 2
+
 test: setup browser
-	pytest -q
+	pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup
-	pytest -q -m "not e2e and not service"
+	pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not e2e and not service"
 
 ui: setup
 	pm2gan ui

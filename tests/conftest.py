@@ -56,3 +56,17 @@ def _one_thread():
     torch.set_num_threads(1)
     np.random.seed(0)
     torch.manual_seed(0)
+
+
+# The modules that take minutes, longest first (`make test` runs modules in parallel, pytest-xdist
+# --dist loadfile: each module on one worker, handed out in collection order). Started last, the
+# end-to-end module alone would outlast everything else by minutes.
+LONGEST_FIRST = ("test_e2e", "test_cluster", "test_faults", "test_interrupt")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: within a module, the order it is written in

@@ -68,10 +68,30 @@ def test_submit_says_what_a_cluster_job_needs_before_submitting(tmp_path):
     assert no_remote.returncode == 2 and "no DVC remote to bring the job's outputs back through" in no_remote.stderr
     unknown = _pm2gan(repo, "submit", "factorail", *given)
     assert unknown.returncode == 2 and "stages.factorail: no such stage" in unknown.stderr
-    subprocess.run(["dvc", "remote", "add", "--local", "-d", "shared", str(tmp_path / "remote")], cwd=repo, check=True,
-                   env=dvc_env(), capture_output=True)
+    # a URL longer than a terminal's line (DVC's `remote list` table wrapped it, and it was not found)
+    subprocess.run(["dvc", "remote", "add", "--local", "-d", "shared", str(tmp_path / ("remote-" + "x" * 90))],
+                   cwd=repo, check=True, env=dvc_env(), capture_output=True)
     unreachable = _pm2gan(repo, "submit", STUDY, *given)
     assert unreachable.returncode == 1 and "cannot reach the Ray cluster at http://127.0.0.1:9" in unreachable.stderr  # failed, not misused
+
+
+def test_the_remote_is_read_from_dvc_s_config_a_relative_path_from_its_file_s_folder(tmp_path, monkeypatch):
+    def dvc(*args):
+        subprocess.run(["dvc", *args], cwd=tmp_path, check=True, env=dvc_env(), capture_output=True)
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    dvc("init", "-q")
+    dvc("remote", "add", "-d", "team", "shared-remote")  # written to .dvc/config as ../shared-remote, from its folder
+    dvc("remote", "add", "bucket", "s3://a-bucket/" + "p" * 100)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", dvc_env()["PATH"])
+    assert clustermod.dvc_remote_url(None) == ("team", str(tmp_path / "shared-remote"))
+    assert clustermod.dvc_remote_url("bucket") == ("bucket", "s3://a-bucket/" + "p" * 100)
+    dvc("remote", "add", "--local", "-d", "mine", "elsewhere")  # .dvc/config.local overrides the default
+    assert clustermod.dvc_remote_url(None) == ("mine", str(tmp_path / "elsewhere"))
+    assert (tmp_path / ".dvc" / "config").read_text().count("../shared-remote") == 1  # what DVC wrote
+    with pytest.raises(clustermod.ClusterSetupError, match=r"no DVC remote named 'nope' \(remotes: team, bucket, mine\)"):
+        clustermod.dvc_remote_url("nope")
 
 
 def test_restore_refuses_to_train_here(tmp_path):

@@ -49,21 +49,32 @@ class ClusterSetupError(ClusterError):
 
 
 def dvc_remote_url(name: str | None) -> tuple[str, str]:
-    """(name, url) of the DVC remote `name`, or of the default remote; a local path made absolute."""
-    listed = subprocess.run(["dvc", "remote", "list"], capture_output=True, text=True, check=True).stdout
-    remotes = dict(line.split()[:2] for line in listed.splitlines() if len(line.split()) >= 2)
+    """(name, url) of the DVC remote `name`, or of the default remote; a local path made absolute.
+
+    Read from `dvc config --list --show-origin`, one `key=value` a line: `dvc remote list` prints a
+    table that DVC wraps at the terminal's width, and cut a long URL in two (a remote under a
+    test's folder was lost that way)."""
+    listed = subprocess.run(["dvc", "config", "--list", "--show-origin"], capture_output=True, text=True,
+                            check=True).stdout
+    settings: dict[str, tuple[str, str]] = {}  # key -> (value, the config file it comes from); later levels win
+    for line in listed.splitlines():
+        origin, _, setting = line.partition("\t")
+        key, equals, value = setting.partition("=")
+        if equals:
+            settings[key.strip()] = (value.strip(), origin.strip())
+    remotes = {key[len("remote."):-len(".url")]: found for key, found in settings.items()
+               if key.startswith("remote.") and key.endswith(".url")}
     if name is None:
-        default = subprocess.run(["dvc", "remote", "default"], capture_output=True, text=True)
-        name = default.stdout.strip() if default.returncode == 0 and default.stdout.strip() in remotes else None
+        name = settings.get("core.remote", ("", ""))[0] or None
     if name is None:
         raise ClusterSetupError("no DVC remote to bring the job's outputs back through: add one that both this machine "
                            "and the cluster's head reach (`dvc remote add -d cluster s3://bucket/pm2gan`, or a "
                            "shared folder), or name one with --remote")
     if name not in remotes:
         raise ClusterSetupError(f"no DVC remote named {name!r} (remotes: {', '.join(remotes) or 'none'})")
-    url = remotes[name]
-    if "://" not in url and not os.path.isabs(url):  # DVC reads a relative path from the config's folder
-        url = str((Path(".dvc") / url).resolve())
+    url, origin = remotes[name]
+    if "://" not in url and not os.path.isabs(url):  # DVC reads a relative path from its config file's folder
+        url = str((Path(origin).parent / url).resolve())
     return name, url
 
 
