@@ -94,3 +94,27 @@ def test_a_resumed_sweep_counts_what_finished_before_and_estimates_from_its_own_
     now[0] += 10.0  # this run's first trial took 10 s
     progress.on_trial_complete(0, [finished], finished)
     assert capsys.readouterr().out.startswith("[3/4    10s, ~10s left] ae-ica-s0: completed (recon_mse=0.5)")
+
+
+def test_a_long_trial_s_heartbeat_gives_its_pace_and_the_time_its_budget_has_left(datasets, monkeypatch, capsys):
+    """Issue 21: the line a running trial prints now and then (HEARTBEAT_S) has its steps/s and
+    time left, from its last two reports to Tune (their `time_total_s`: the trial's own time)."""
+    from types import SimpleNamespace
+
+    from pipeline.orchestration import sweep
+
+    now = [100.0]
+    monkeypatch.setattr(sweep.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(sweep, "HEARTBEAT_S", 60.0)
+    progress = sweep._progress_callback(total=1)
+    running = SimpleNamespace(trial_id="t1", config={"trial": trial("gan", datasets["ring8"], steps=10_000).to_dict()})
+    progress.on_trial_result(0, [running], running, {"step": 1_000, "time_total_s": 12.0})
+    assert capsys.readouterr().out == ""  # its first report: the heartbeat's clock starts
+    now[0] += 30.0
+    progress.on_trial_result(0, [running], running, {"step": 2_000, "time_total_s": 20.0})
+    assert capsys.readouterr().out == ""  # within a heartbeat of the last line
+    now[0] += 40.0
+    progress.on_trial_result(0, [running], running, {"step": 4_000, "time_total_s": 30.0})
+    # 2,000 steps in the 10 s since its report before: 200 steps/s, 6,000 steps left
+    assert capsys.readouterr().out == "  ... gan-ring8-s0: step 4,000 of 10,000, 200 steps/s, ~30s left (1m10s into the sweep)\n"
+    assert sweep.heartbeat("x", 5, 10, None, 1.0, 3.0) == "  ... x: step 5 of 10 (3s into the sweep)"  # no pace yet

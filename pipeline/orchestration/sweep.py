@@ -54,15 +54,20 @@ def _progress_callback(total: int, already: int = 0):
         def __init__(self):
             self.start, self.here = time.monotonic(), 0
             self.said: dict[str, float] = {}  # trial id -> when its last step line was printed
+            self.seen: dict[str, tuple[int, float]] = {}  # trial id -> (step, its time_total_s) at its last report
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
+            if "step" not in result:
+                return
             now = time.monotonic()
-            if "step" not in result or now - self.said.setdefault(trial.trial_id, now) < HEARTBEAT_S:
+            step, spent = int(result["step"]), float(result.get("time_total_s") or 0.0)  # Tune adds time_total_s
+            before = self.seen.get(trial.trial_id)
+            self.seen[trial.trial_id] = (step, spent)
+            if now - self.said.setdefault(trial.trial_id, now) < HEARTBEAT_S:
                 return
             self.said[trial.trial_id] = now
             cfg = TrialConfig.from_dict(trial.config["trial"])
-            print(f"  ... {cfg.run_name}: step {int(result['step']):,} of {cfg.train.steps:,} "
-                  f"({_duration(now - self.start)} into the sweep)", flush=True)
+            print(heartbeat(cfg.run_name, step, cfg.train.steps, before, spent, now - self.start), flush=True)
 
         def _line(self, trials, trial, outcome: str) -> None:
             # counted from Tune's own list, after the `already` finished before this run of Tune
@@ -86,6 +91,17 @@ def _progress_callback(total: int, already: int = 0):
             self._line(trials, trial, "ERROR (see the MLflow run's 'error' tag)")
 
     return Progress()
+
+
+def heartbeat(name: str, step: int, steps: int, before: tuple[int, float] | None, spent: float,
+              into_sweep: float) -> str:
+    """A running trial's line: its step and, from its report before (`before`: step, seconds
+    trained) to this one (`spent` seconds), its pace in steps/s and the time its budget has left."""
+    pace = ""
+    if before is not None and step > before[0] and spent > before[1]:
+        rate = (step - before[0]) / (spent - before[1])
+        pace = f", {rate:,.0f} steps/s, ~{_duration((steps - step) / rate)} left"
+    return f"  ... {name}: step {step:,} of {steps:,}{pace} ({_duration(into_sweep)} into the sweep)"
 
 
 def _duration(seconds: float) -> str:
