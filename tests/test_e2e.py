@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -182,6 +183,9 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     assert (checkout / "data" / "fashion_mnist" / "fashion_mnist.npz").exists()
     assert (checkout / "data" / "mnist" / "unused.txt").read_text().startswith("mnist was not made: no study of profile")
     assert services_left(checkout) == []
+    # the command it gives for the runs' UI works from there without an activated venv
+    ui = re.search(r"the runs: `cd \.smoke/pm2gan && (\S+) ui`", first_run)
+    assert ui and os.access(checkout / ui.group(1), os.X_OK), first_run[-1000:]
     generation = (checkout / "reports" / "generation.md").read_text()
     assert "### ring8" in generation and "### digits" in generation
     assert "| pm | shuffled_codes |" in generation and "| ae | shuffled_codes |" in generation  # PM and its control

@@ -13,6 +13,7 @@ report and MLflow UI have every section, table, figure and link a full run has.
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import subprocess
 import sys
@@ -75,8 +76,10 @@ def run(project: Path, params_file: Path) -> int:
     took = time.monotonic() - started
     if done.returncode == 0:
         report = (target / "reports" / "report.html").relative_to(project)
+        # pm2gan as this run found it: the venv's, which is on PATH only where the venv is activated
+        ui = os.path.relpath(Path(sys.executable).parent / "pm2gan", target)
         print(f"pm2gan smoke: done in {took / 60:.1f} min. The report: {report} (open it in a browser); "
-              f"the runs: `cd {target.relative_to(project)} && pm2gan ui`.", flush=True)
+              f"the runs: `cd {target.relative_to(project)} && {ui} ui`.", flush=True)
     else:
         print(f"pm2gan smoke: failed after {took / 60:.1f} min (dvc repro exited {done.returncode}); "
               f"the checkout is kept in {target.relative_to(project)}", file=sys.stderr, flush=True)
