@@ -64,9 +64,7 @@ def cmd_fetch(cfg: configmod.Config, args) -> None:
 
     for name in _datasets_named(cfg, args.datasets):
         folder = places.data_folder(name)
-        if places.from_outside(name) and name not in cfg.needed_datasets():
-            marker = places.unused(folder, name, _unused_reason(cfg, name))
-            print(f"fetch: {name}: not read by any study of profile {cfg.profile_name!r} -> {marker}", flush=True)
+        if _marked_unused(cfg, name, folder, "fetch"):
             continue
         made = debian.ensure(name, cfg.datasets[name].local_dir, cfg.datasets[name].debian_package)
         if made:
@@ -91,10 +89,19 @@ def _datasets_named(cfg: configmod.Config, named: list[str]) -> list[str]:
     return list(named) or list(cfg.needed_datasets())
 
 
-def _unused_reason(cfg: configmod.Config, name: str) -> str:
+def _marked_unused(cfg: configmod.Config, name: str, folder: Path, command: str) -> bool:
+    """Whether `name` is a dataset from outside that no study of the profile reads: then its
+    stage's `folder` gets the note saying so (places.unused) instead of files, and nothing is made."""
+    from pipeline.data import places
+
+    if not places.from_outside(name) or name in cfg.needed_datasets():
+        return False
     pinned = sorted({spec.profile for spec in cfg.studies.values() if spec.profile})
-    return (f"no study of profile {cfg.profile_name!r}" + (f" (nor of {', '.join(pinned)}, where studies pin it)"
-                                                            if pinned else "") + f" reads {name}")
+    why = (f"no study of profile {cfg.profile_name!r}"
+           + (f" (nor of {', '.join(pinned)}, where studies pin it)" if pinned else "") + f" reads {name}")
+    marker = places.unused(folder, name, why)
+    print(f"{command}: {name}: not read by any study of profile {cfg.profile_name!r} -> {marker}", flush=True)
+    return True
 
 
 def cmd_evalnet(cfg: configmod.Config, args) -> None:
@@ -105,9 +112,7 @@ def cmd_evalnet(cfg: configmod.Config, args) -> None:
         if name not in places.LABELLED:
             continue  # a toy or pattern set: no classes to learn
         folder = places.evalnet_folder(name)
-        if places.from_outside(name) and name not in cfg.needed_datasets():
-            marker = places.unused(folder, name, _unused_reason(cfg, name))
-            print(f"evalnet: {name}: not read by any study of profile {cfg.profile_name!r} -> {marker}", flush=True)
+        if _marked_unused(cfg, name, folder, "evalnet"):
             continue
         ds = places.load(name)
         net, summary = evalnet.train_classifier(ds, cfg.evalnet)

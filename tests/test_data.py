@@ -183,9 +183,11 @@ def test_a_dataset_from_outside_has_its_own_folder_and_stages_one_made_here_shar
 
     assert places.EVALNET_DIR == evalnet.EVALNET_DIR  # written twice: evalnet.py imports torch, places.py must not
     assert places.MADE_HERE | {"mnist", "fashion_mnist"} == data.DATASETS
-    assert places.stage_outputs("ring8") == (["data/ring8.npz"], [])
-    assert places.stage_outputs("digits") == (["data/digits.npz"], ["evalnets/digits.pt", "evalnets/digits.json"])
-    assert places.stage_outputs("fashion_mnist") == (["data/fashion_mnist"], ["evalnets/fashion_mnist"])
+    assert (places.data_output("ring8"), places.classifier_outputs("ring8")) == ("data/ring8.npz", [])
+    assert (places.data_output("digits"), places.classifier_outputs("digits")) == (
+        "data/digits.npz", ["evalnets/digits.pt", "evalnets/digits.json"])
+    assert (places.data_output("fashion_mnist"), places.classifier_outputs("fashion_mnist")) == (
+        "data/fashion_mnist", ["evalnets/fashion_mnist"])
     assert places.data_file("fashion_mnist").as_posix() == "data/fashion_mnist/fashion_mnist.npz"
     assert (places.fetch_stage("mnist"), places.evalnet_stage("mnist")) == ("fetch-mnist", "evalnet-mnist")
     assert (places.fetch_stage("bars"), places.evalnet_stage("digits")) == ("fetch", "evalnet")
@@ -205,7 +207,7 @@ def test_each_study_stage_depends_on_its_own_datasets_only():
                           "evalnets/digits.json", "data/mnist", "evalnets/mnist"]
     assert "data/fashion_mnist" in dag["parzen"]["deps"] and "evalnets/fashion_mnist" in dag["parzen"]["deps"]
     assert not any(d.startswith(("data", "evalnets")) for d in dag["theory"]["deps"])
-    assert [o for o in dag["fetch-fashion_mnist"]["outs"]] == ["data/fashion_mnist"]
+    assert dag["fetch-fashion_mnist"]["outs"] == ["data/fashion_mnist"]
     made_here = dag["fetch"]["outs"]  # every one, whatever the profile: seconds, and no profile reruns them
     assert made_here == [f"data/{d}.npz" for d in ("pm92", "pm92_nonuniform", "ica", "bars", "ring8", "grid25", "digits")]
     assert "profile" not in dag["fetch"]["params"] and "profile" in dag["fetch-mnist"]["params"]

@@ -4,6 +4,9 @@ in a checkout of its own (not the smoke run's of test_e2e.py), so it runs beside
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +23,6 @@ pytestmark = pytest.mark.e2e
 def test_interrupted_sweep_writes_nothing_and_resumes(tmp_path):
     """Ctrl+C in the middle of a study: no results that look whole, and the next
     `dvc repro` finishes the sweep from where it stopped, under the same parent run."""
-    import os
-    import re
-    import signal
-
     params = longer(tiny_params(tmp_path / "fashion"), steps=1000, checkpoint_every=250)
     params["studies"]["factorial"]["models"] = ["ae", "pm", "aae"]
     repo = make_checkout(tmp_path / "pm2gan", yaml.safe_dump(params, sort_keys=False))

@@ -49,15 +49,18 @@ def evalnet_folder(name: str, root: Path = EVALNET_DIR) -> Path:
     return Path(root) / name if from_outside(name) else Path(root)
 
 
-def stage_outputs(name: str) -> tuple[list[str], list[str]]:
-    """(data outputs, classifier outputs) of dataset `name`, as dvc.yaml names them: what a study
-    that reads it depends on."""
-    data = [data_folder(name).as_posix() if from_outside(name) else data_file(name).as_posix()]
+def data_output(name: str) -> str:
+    """What dataset `name`'s fetch stage writes, as dvc.yaml names it: its folder, or its file."""
+    return (data_folder(name) if from_outside(name) else data_file(name)).as_posix()
+
+
+def classifier_outputs(name: str) -> list[str]:
+    """What its evalnet stage writes for it, as dvc.yaml names them (none for an unlabelled set)."""
     if name not in LABELLED:
-        return data, []
+        return []
     if from_outside(name):
-        return data, [evalnet_folder(name).as_posix()]
-    return data, [(EVALNET_DIR / f"{name}{suffix}").as_posix() for suffix in (".pt", ".json")]
+        return [evalnet_folder(name).as_posix()]
+    return [(EVALNET_DIR / f"{name}{suffix}").as_posix() for suffix in (".pt", ".json")]
 
 
 def fresh(folder: Path) -> Path:

@@ -89,21 +89,21 @@ def data_stages(cfg: Config, pinned: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "fetch": {"cmd": "pm2gan fetch " + " ".join(here), "deps": [PARAMS_STAMP, *DATA_CODE],
                   "params": ["data", *[f"datasets.{d}" for d in here]],
-                  "outs": [places.stage_outputs(d)[0][0] for d in here]},
+                  "outs": [places.data_output(d) for d in here]},
         "evalnet": {"cmd": "pm2gan evalnet " + " ".join(labelled),
-                    "deps": [places.stage_outputs(d)[0][0] for d in labelled] + [EVALNET_CODE, *DATA_CODE],
-                    "params": ["evalnet"], "outs": [o for d in labelled for o in places.stage_outputs(d)[1]]},
+                    "deps": [places.data_output(d) for d in labelled] + [EVALNET_CODE, *DATA_CODE],
+                    "params": ["evalnet"], "outs": [o for d in labelled for o in places.classifier_outputs(d)]},
     }
     for name in (d for d in cfg.datasets if places.from_outside(d)):
-        data, classifier = places.stage_outputs(name)
         # whether a study of the profile reads it: the profile, the profiles studies pin, the studies
         out[places.fetch_stage(name)] = {
             "cmd": f"pm2gan fetch {name}", "deps": [PARAMS_STAMP, *DATA_CODE],
             "params": ["profile", "profiles.${profile}.datasets", *[f"profiles.{p}.datasets" for p in pinned],
                        "data", f"datasets.{name}", "studies"],
-            "outs": data}
-        if classifier:
-            out[places.evalnet_stage(name)] = {"cmd": f"pm2gan evalnet {name}", "deps": [*data, EVALNET_CODE, *DATA_CODE],
+            "outs": [places.data_output(name)]}
+        if classifier := places.classifier_outputs(name):
+            out[places.evalnet_stage(name)] = {"cmd": f"pm2gan evalnet {name}",
+                                               "deps": [places.data_output(name), EVALNET_CODE, *DATA_CODE],
                                                "params": ["evalnet"], "outs": classifier}
     return out
 
@@ -111,7 +111,7 @@ def data_stages(cfg: Config, pinned: list[str]) -> dict[str, Any]:
 def _inputs(spec) -> list[str]:
     """What a study's stage reads of the data stages: each of its datasets (under any profile) and
     that dataset's evaluation classifier."""
-    return [o for d in spec.datasets for outs in places.stage_outputs(d) for o in outs] if spec else []
+    return [o for d in spec.datasets for o in (places.data_output(d), *places.classifier_outputs(d))] if spec else []
 
 
 def render(cfg: Config) -> str:

@@ -130,12 +130,14 @@ def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info:
 
 
 def replay(cfg: TrialConfig, ds, classifier_state: dict | None, tracking_info: dict, training: dict,
-           checkpoint: bytes, assessment: bytes, where: str) -> TrialResult:
-    """A trial the store holds trained and evaluated, replayed in this process (the sweep's driver):
+           where: str) -> TrialResult:
+    """A trial the store holds trained and evaluated (`training`'s stored checkpoint and assessment,
+    as bytes: sweep._trainings), replayed in this process (the sweep's driver):
     its result, as the trainable hands it to the driver, recorded in its MLflow run where that run
     needs it. What Tune would add is a worker's start and a round of its controller, for no
     training and no evaluation (pipeline/orchestration/sweep.py)."""
-    result = play(cfg, ds, classifier_state, tracking_info, training, where, checkpoint, assessment, None, TrackingHooks)
+    result = play(cfg, ds, classifier_state, tracking_info, training, where, training["stored"],
+                  training["assessment"], None, TrackingHooks)
     with tempfile.TemporaryDirectory() as folder:  # as the driver reads a Tune trial's (recovery.collect): the same to the byte
         result.save(Path(folder))
         return TrialResult.load(Path(folder))
