@@ -308,6 +308,7 @@ COMMANDS = {"check": cmd_check, "fetch": cmd_fetch, "evalnet": cmd_evalnet, "stu
             "theory": cmd_theory, "report": cmd_report, "stages": cmd_stages, "explore": cmd_explore, "ui": cmd_ui,
             "sample": cmd_sample, "submit": cmd_submit, "dvc": cmd_dvc, "smoke": cmd_smoke, "job": cmd_job}
 COMPUTING = ("fetch", "evalnet", "study", "theory", "report")  # what a cluster job's restore must not run here
+STAGE_COMMANDS = ("check", *COMPUTING)  # what dvc.yaml's stages run
 
 
 # What each command does, for `pm2gan --help` and `pm2gan COMMAND --help` (the module docstring's table).
@@ -427,6 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in STAGE_COMMANDS:  # under `pm2gan dvc`: forked from its stage server, imports paid once
+        from pipeline.orchestration.stage_server import run_served
+
+        served = run_served(sys.argv[1:] if argv is None else argv)
+        if served is not None:
+            return served
     from pipeline.data.datasets import DataError
     from pipeline.orchestration.sweep import SweepError
     from pipeline.settings import config as configmod  # after parsing: `--help` and usage errors need no torch

@@ -94,8 +94,8 @@ def dvc(checkout: Path, *args: str, shared: bool = False) -> str:
 
 
 def services_left(checkout: Path) -> list[str]:
-    """Ray or MLflow processes still running for `checkout` (Ray's run where they were started,
-    an MLflow server names its store)."""
+    """Ray, MLflow or stage-server processes still running for `checkout` (Ray's run where they
+    were started, an MLflow server names its store, the stage server and its children run there)."""
     import psutil
 
     from pipeline.orchestration.ray_reaper import is_ray
@@ -103,7 +103,7 @@ def services_left(checkout: Path) -> list[str]:
     left = []
     for p in psutil.process_iter():
         with contextlib.suppress(psutil.Error):
-            if (is_ray(p) and Path(p.cwd()).is_relative_to(checkout)) or (
+            if ((is_ray(p) or "pipeline.stage_server" in p.cmdline()) and Path(p.cwd()).is_relative_to(checkout)) or (
                     "mlflow" in " ".join(p.cmdline()) and str(checkout) in " ".join(p.cmdline())):
                 left.append(" ".join(p.cmdline())[:120])
     return left
@@ -171,6 +171,9 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     assert stages_run(first_run) == set(STAGES)
     # `pm2gan dvc repro`: one MLflow server and one Ray instance, joined by every study's sweep, gone after
     assert first_run.count("MLflow tracking server at") == 1 and first_run.count("shared by every stage") == 1
+    # and one stage server, which forked every stage's `pm2gan` (none fell back to a process of its own)
+    assert first_run.count(f"the stage server ran {len(STAGES)} stage commands") == 1
+    assert "cannot run this stage" not in first_run
     # a study with something to train or evaluate joins Ray; one whose every trial an earlier study
     # trained and evaluated (inference, here) is replayed by its driver, without Ray
     work = work_done(first_run)
