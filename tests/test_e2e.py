@@ -396,7 +396,7 @@ def test_a_cold_repro_trains_each_distinct_training_once(checkout, first_run):
 
 def test_an_edit_to_a_verdict_rule_trains_and_evaluates_nothing(checkout, first_run):
     edit_verdict(checkout, "generation")
-    output = dvc(checkout, "repro")
+    output = dvc(checkout, "repro", shared=True)  # `make repro`'s way; plain `dvc repro` reruns a study in test_interrupt.py
     assert stages_run(output) == {"generation", "report"}
     (asked, trains, evaluates), = work_done(output).values()
     assert (asked, trains, evaluates) == (trial_count("generation", smoke(checkout)), 0, 0)
@@ -421,7 +421,7 @@ def test_changing_one_family_reruns_only_its_studies_and_trains_only_its_trials(
 def test_a_new_metric_evaluates_every_trial_and_trains_none(checkout, first_run):
     before = mlflow_runs(checkout)["pm2gan/trials"]
     add_metric(checkout)
-    output = dvc(checkout, "repro", "generation")
+    output = dvc(checkout, "repro", "generation", shared=True)
     (asked, trains, evaluates), = work_done(output).values()
     assert (asked, trains, evaluates) == (trial_count("generation", smoke(checkout)),
                                           0, asked)
