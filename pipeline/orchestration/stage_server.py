@@ -49,30 +49,40 @@ def run_served(argv: list[str]) -> int | None:
         return None
     request = {"argv": argv, "argv0": sys.argv[0], "cwd": os.getcwd(), "env": dict(os.environ),
                "python": os.path.realpath(sys.executable)}
-    try:
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.connect(path)
-        socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], list(STREAMS))
-        reader = conn.makefile("rb")
-        started = _message(reader)
-    except OSError as err:
-        started = {"refused": f"it does not answer ({err})"}
-    if "pid" not in started:
-        print(f"pm2gan: the stage server ({path}) cannot run this stage: {started.get('refused', 'it closed')}; "
-              "it runs in a process of its own", file=sys.stderr, flush=True)
-        return None
-    child = started["pid"]
+    child: int | None = None
+    pending: list[int] = []  # signals that came before the child's pid: the child may already run
 
     def forward(signum, frame):
+        if child is None:
+            pending.append(signum)
+            return
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signum)
 
-    previous = {s: signal.signal(s, forward) for s in FORWARDED}
+    previous = {s: signal.signal(s, forward) for s in FORWARDED}  # before the request: no Ctrl+C is lost
     try:
+        try:
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            conn.connect(path)
+            socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], list(STREAMS))
+            reader = conn.makefile("rb")
+            started = _message(reader)
+        except OSError as err:
+            started = {"refused": f"it does not answer ({err})"}
+        if "pid" not in started:
+            print(f"pm2gan: the stage server ({path}) cannot run this stage: {started.get('refused', 'it closed')}; "
+                  "it runs in a process of its own", file=sys.stderr, flush=True)
+            return None
+        child = started["pid"]
+        for signum in pending:
+            forward(signum, None)
         ended = _message(reader)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        if child is None:  # not served: what came meanwhile acts on this process, which runs the stage
+            for signum in pending:
+                os.kill(os.getpid(), signum)
     if "status" not in ended:
         print(f"pm2gan: the stage server ({path}) stopped before this stage's process (pid {child}) ended",
               file=sys.stderr, flush=True)
@@ -145,7 +155,7 @@ def serve(listener: socket.socket, run: Callable[[list[str]], int | None]) -> in
                     if client is not None:
                         children[client[0]] = client[1]
                         served += 1
-                elif not conn.recv(1):  # the client is gone (killed): its stage goes too
+                elif not _still_there(conn):  # the client is gone (killed): its stage goes too
                     pid = next(p for p, c in children.items() if c is conn)
                     gone.add(pid)
                     with contextlib.suppress(ProcessLookupError):
@@ -185,13 +195,30 @@ def _accept(listener: socket.socket, children: dict[int, socket.socket],
         for fd in fds:
             os.close(fd)
         return None
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as err:  # out of processes or memory: this stage runs in its client's process
+        pid, refused = -1, f"it could not fork ({err})"
     if pid == 0:
         _child(request, fds, [listener, conn, *children.values()], run)  # never returns
     for fd in fds:
         os.close(fd)
-    conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+    reply = {"refused": refused} if pid < 0 else {"pid": pid}
+    with contextlib.suppress(OSError):  # a client gone meanwhile: the next select finds it gone
+        conn.sendall(json.dumps(reply).encode() + b"\n")
+    if pid < 0:
+        conn.close()
+        return None
     return pid, conn
+
+
+def _still_there(conn: socket.socket) -> bool:
+    """Whether a client whose connection select found readable is still there: a client sends
+    nothing after its request, so readable means closed (end of file, or reset)."""
+    try:
+        return bool(conn.recv(1))
+    except OSError:
+        return False
 
 
 def _refusal(request: dict, fds: list[int]) -> str | None:
