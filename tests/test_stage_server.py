@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from pipeline.orchestration.stage_server import SERVER_ENV
@@ -44,8 +45,8 @@ def until(condition, what: str, deadline: float = 30.0) -> None:
 def ended(pid: int) -> bool:
     """The process is gone, or a zombie (dead; its parent, gone too, left it to whoever reaps here)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return True
 
 
