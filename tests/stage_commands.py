@@ -22,8 +22,8 @@ def run(argv: list[str]) -> int:
         return int(rest[1])
     if command == "wait":
         Path(rest[0]).write_text(str(os.getpid()))
-        print("ready", flush=True)
-        try:
+        try:  # "ready" inside the try: the test's Ctrl+C may land while print is still returning
+            print("ready", flush=True)
             while True:
                 time.sleep(0.05)
         except KeyboardInterrupt:
