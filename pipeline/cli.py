@@ -435,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         if served is not None:
             return served
     from pipeline.data.datasets import DataError
-    from pipeline.orchestration.sweep import SweepError
+    from pipeline.orchestration.sweep_storage import SweepError  # not sweep: Ray and MLflow load with it
     from pipeline.settings import config as configmod  # after parsing: `--help` and usage errors need no torch
     from pipeline.tracking.mlflow_api import TrackingError
 

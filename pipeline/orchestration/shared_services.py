@@ -28,13 +28,20 @@ from pipeline.settings.config import Config
 from pipeline.tracking import mlflow_api as tracking
 
 
-@contextlib.contextmanager
-def local_ray() -> Iterator[dict[str, str]]:
-    """A private local Ray instance owned by this process: what a driver needs to join it (its
-    address, and the token it was started with: Ray 2.60 refuses a driver without it). It goes
-    with this process, also when this process is SIGKILLed (ray_reaper)."""
+def ray_token() -> dict[str, str]:
+    """What a driver needs, besides the address, to join the private Ray instance started with it
+    (Ray 2.60 refuses a driver without its token), set in this process's environment too: the
+    instance takes its token from there, and Ray reads it as it loads."""
     join = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-    os.environ.update(join)  # the instance started below takes its token from here: set before Ray loads
+    os.environ.update(join)
+    return join
+
+
+@contextlib.contextmanager
+def local_ray(join: dict[str, str]) -> Iterator[dict[str, str]]:
+    """A private local Ray instance owned by this process, started with `join` (ray_token(), taken
+    before Ray was imported): what a driver needs to join it. It goes with this process, also
+    when this process is SIGKILLed (ray_reaper)."""
     import ray
 
     os.environ.setdefault("RAY_enable_metrics_collection", "0")  # as a stage's own (resources.ray_init)
@@ -66,13 +73,22 @@ def run_dvc(cfg: Config, arguments: list[str]) -> int:
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         with contextlib.ExitStack() as services:
-            if not env.get("MLFLOW_TRACKING_URI"):  # in a session of its own: no Ctrl+C reaches it
-                env["MLFLOW_TRACKING_URI"] = services.enter_context(
-                    tracking.tracking_server(cfg.tracking.store, cfg.tracking.host))
-            if not env.get("RAY_ADDRESS"):
-                env.update(services.enter_context(local_ray()))
+            join = None if env.get("RAY_ADDRESS") else ray_token()  # before the stage server loads Ray
+            env.update(join or {})
+            # The start-ups overlap: the stage server imports while the MLflow server starts, and
+            # Ray starts while the MLflow server creates its store (benchmarks/stage_server.py).
             if not env.get(stage_server.SERVER_ENV):  # "0": every stage in a process of its own
                 env.update(services.enter_context(stage_server.serving(env)))
+
+            def start_ray() -> None:
+                if join is not None:
+                    env.update(services.enter_context(local_ray(join)))
+
+            if env.get("MLFLOW_TRACKING_URI"):
+                start_ray()
+            else:  # in a session of its own: no Ctrl+C reaches it
+                env["MLFLOW_TRACKING_URI"] = services.enter_context(
+                    tracking.tracking_server(cfg.tracking.store, cfg.tracking.host, meanwhile=start_ray))
             return _wait_for(subprocess.Popen([dvc, *arguments], env=env, preexec_fn=_default_sigint))
     finally:
         signal.signal(signal.SIGINT, previous)

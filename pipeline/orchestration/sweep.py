@@ -164,7 +164,9 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
     print(f"pm2gan: study {study}: of its {len(trials)} trials, {trained} were trained and {scored} evaluated before "
           f"(trial store {store.root}): trains {len(trials) - trained}, evaluates {len(trials) - scored}", flush=True)
 
-    with study_lock(study), tracking.tracking_server(cfg.tracking.store, cfg.tracking.host) as uri:
+    replaying = scored == len(trials) and _replayable_here(trials)
+    start_ray = None if replaying else (lambda: ray_init(cfg))  # while the MLflow server starts
+    with study_lock(study), tracking.tracking_server(cfg.tracking.store, cfg.tracking.host, meanwhile=start_ray) as uri:
         sweep = _Sweep(cfg, study, claim, trials, uri, provenance, storage, versions)
         with tracking.run(uri, sweep.experiment, sweep.run_name, sweep.tags, run_id=sweep.parent_id) as parent_id:
             sweep.parent_id = parent_id
@@ -172,9 +174,6 @@ def run_study(cfg: Config, study: str, results_dir: Path = RESULTS_DIR) -> Path:
                                             trials_experiment=sweep.trials_experiment, driver=driver())
             if not sweep.resuming:
                 tracking.log_values(uri, parent_id, params={"trials": len(trials)})
-            replaying = scored == len(trials) and _replayable_here(trials)
-            if not replaying:
-                ray_init(cfg)
             keep = _keeper(store, study)
             if sweep.resuming:
                 sweep.take_up_interrupted(keep)  # before the store is read: what it finished is not trained again

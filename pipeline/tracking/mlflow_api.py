@@ -27,7 +27,7 @@ import tempfile
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import requests
 from filelock import FileLock
@@ -111,11 +111,16 @@ def server_command(store: Path, host: str, port: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def tracking_server(store: str | Path, host: str = "127.0.0.1") -> Iterator[str]:
-    """Yield a tracking URI that answers: MLFLOW_TRACKING_URI if set, else a local server."""
+def tracking_server(store: str | Path, host: str = "127.0.0.1",
+                    meanwhile: Callable[[], object] | None = None) -> Iterator[str]:
+    """Yield a tracking URI that answers: MLFLOW_TRACKING_URI if set, else a local server.
+    `meanwhile`, if given, is called once the server's process has started and before waiting for
+    it to answer: what the caller starts next (`pm2gan dvc`'s Ray) starts while the server does."""
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         check_server(uri)
+        if meanwhile is not None:
+            meanwhile()
         yield uri
         return
     store = Path(store)
@@ -134,18 +139,32 @@ def tracking_server(store: str | Path, host: str = "127.0.0.1") -> Iterator[str]
                                 env={**os.environ, **SERVER_ENV},
                                 start_new_session=True,  # its own group: stopped with its workers
                                 preexec_fn=_die_with_parent)
-        _wait_until_up(proc, uri, store)
+        try:
+            if meanwhile is not None:
+                meanwhile()
+            _wait_until_up(proc, uri, store)
+        except BaseException:  # `meanwhile` failed, or the server never answered: it goes too
+            _stop_server(proc)
+            log.close()
+            raise
     try:
         print(f"pm2gan: MLflow tracking server at {uri} (store: {store})", flush=True)
         yield uri
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, 15)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=15)
-        if proc.poll() is None:
-            os.killpg(proc.pid, 9)
+        _stop_server(proc)
         log.close()
+
+
+def _stop_server(proc: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group (it and its workers), SIGKILL after 15 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, 15)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=15)
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 9)
+        proc.wait()
 
 
 def refuse_foreign_store(store: Path) -> None:
