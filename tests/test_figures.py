@@ -88,3 +88,30 @@ def test_a_factor_s_categories_are_points_and_its_numbers_a_line():
     assert numbers.lines[0].get_linestyle() == "-"
     assert pairs.lines[0].get_linestyle() == "None"  # two factors at once: no order either
     figures.plt.close(fig)
+
+
+def test_a_curves_figure_s_fixed_layout_keeps_every_label_on_the_canvas_and_apart():
+    """curves_figure lays its panels out by fixed margins (no tight_layout): with the widest
+    numbers a run logs (six-digit steps, 1e10 values, negative losses), a title of two lines and
+    a panel title that wraps, nothing leaves the canvas, no panel's labels reach its neighbour's,
+    and the titles stay clear of the panels and of each other."""
+    from pipeline.files import figures
+
+    steps = range(0, 400_001, 1000)
+    curves = {"loss/disc": [(s, -1e-5 * s) for s in steps], "loss/gen": [(s, 123456.789 * s) for s in steps],
+              "val/prior/" + "a_metric_name_long_enough_to_wrap" * 2: [(s, 1e6 + s) for s in steps], "val/empty": []}
+    fig = figures.curves_figure(curves, "pm_gan-prior=mixture-lambda=0.3-digits-s0, a run name of two lines " * 3)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    canvas = fig.bbox
+    boxes = [ax.get_tightbbox(renderer) for ax in fig.axes]
+    for box in boxes:
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= canvas.width and box.y1 <= canvas.height
+    for left, right in zip(boxes, boxes[1:]):
+        assert left.x1 < right.x0  # neighbours' labels stay apart
+    title = fig._suptitle.get_window_extent(renderer)
+    assert title.y1 <= canvas.height and all(box.y1 < title.y0 for box in boxes)
+    for ax in fig.axes:
+        labels = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+        assert labels and all(a.x1 < b.x0 for a, b in zip(labels, labels[1:]))  # tick labels apart
+    figures.plt.close(fig)

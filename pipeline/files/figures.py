@@ -206,18 +206,35 @@ def _draw_samples(ax, samples: np.ndarray, title: str, reference, max_images: in
     _title(ax, title, 9)
 
 
+# A curves figure's margins, inches: room for tick labels at 6 pt and the "step" label at 7 pt.
+# Fixed rather than measured: tight_layout draws the figure's text once more just to measure it,
+# 40% of such a figure's time, and the report and every trial draw one per row
+# (benchmarks/report_time.py). tests/test_figures.py checks that nothing falls off or overlaps.
+CURVE_LEFT, CURVE_RIGHT, CURVE_BOTTOM, CURVE_GAP, PANEL_TITLE_LINE = 0.55, 0.15, 0.45, 0.6, 0.16
+
+
 def curves_figure(curves: dict[str, list[tuple[int, float]]], title: str):
     """Training curves: one line per key ('loss/gen', ...), step on x."""
     keys = sorted(curves)
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.6), squeeze=False)
+    width, height = fig.get_size_inches()
+    panel = (width - CURVE_LEFT - CURVE_RIGHT - CURVE_GAP * (len(keys) - 1)) / len(keys)
+    fig.subplots_adjust(left=CURVE_LEFT / width, right=1 - CURVE_RIGHT / width, bottom=CURVE_BOTTOM / height,
+                        wspace=CURVE_GAP / panel)  # before the titles: they wrap to the panel's width
     for ax, key in zip(axes[0], keys):
         steps, values = zip(*curves[key]) if curves[key] else ((), ())
         ax.plot(steps, values, lw=1)
         _title(ax, key, 8)
         ax.set_xlabel("step", fontsize=7)
         ax.tick_params(labelsize=6)
+        ax.locator_params(axis="x", nbins=5)  # 400,000 steps: six-digit labels that stay apart
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.get_offset_text().set_fontsize(6)  # "1e6" above a panel, at its tick labels' size
     _suptitle(fig, title, 9)
-    _layout(fig)
+    title_lines = fig.get_suptitle().count("\n") + 1
+    panel_lines = max(ax.get_title().count("\n") + 1 for ax in axes[0])
+    top = TITLE_GAP + TITLE_LINE * title_lines + 0.1 + PANEL_TITLE_LINE * panel_lines + 0.18  # + an offset's "1e6"
+    fig.subplots_adjust(top=1 - top / height)
     return fig
 
 
