@@ -38,4 +38,4 @@ if __name__ == "__main__":  # a stage server for these commands: python -m tests
     from pipeline.orchestration import stage_server
 
     served = stage_server.serve(stage_server.listen(sys.argv[1]), run)
-    print(f"served {served}", file=sys.stderr, flush=True)
+    print(f"served {sum(served.values())}", file=sys.stderr, flush=True)

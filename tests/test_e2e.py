@@ -172,7 +172,9 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     # `pm2gan dvc repro`: one MLflow server and one Ray instance, joined by every study's sweep, gone after
     assert first_run.count("MLflow tracking server at") == 1 and first_run.count("shared by every stage") == 1
     # and one stage server, which forked every stage's `pm2gan` (none fell back to a process of its own)
-    assert first_run.count(f"the stage server ran {len(STAGES)} stage commands") == 1
+    # and the local Ray's workers (pipeline/ray_worker.py)
+    served = re.search(rf"the stage server ran {len(STAGES)} stage commands and forked (\d+) Ray workers", first_run)
+    assert served and int(served.group(1)) >= 2 and first_run.count("the stage server ran") == 1
     assert "cannot run this stage" not in first_run
     # a study with something to train or evaluate joins Ray; one whose every trial an earlier study
     # trained and evaluated (inference, here) is replayed by its driver, without Ray

@@ -91,6 +91,17 @@ def test_a_child_killed_by_ctrl_c_kills_its_client_by_the_same_signal(server):
     assert done.returncode == -signal.SIGINT and "KeyboardInterrupt" in err
 
 
+def test_a_child_killed_by_sigkill_kills_its_client_by_sigkill(server, tmp_path):
+    """What Ray does to an idle worker (pipeline/ray_worker.py): the client, whose SIGKILL has no
+    handler to reset, dies of it too."""
+    pid_file = tmp_path / "pid"
+    waiting = client(server, "wait", str(pid_file), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert waiting.stdout.readline() == "ready\n"
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    err = waiting.communicate(timeout=60)[1]
+    assert waiting.returncode == -signal.SIGKILL and "Traceback" not in err
+
+
 def test_a_killed_client_takes_its_child_with_it(server, tmp_path):
     pid_file = tmp_path / "pid"
     waiting = client(server, "wait", str(pid_file), stdout=subprocess.PIPE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pipeline.orchestration import ray_reaper
+from pipeline.orchestration import ray_reaper, stage_server
 from pipeline.settings.config import Config, ConfigError
 
 
@@ -17,8 +17,8 @@ def ray_init(cfg: Config) -> None:
     if ray.is_initialized():
         return
     address = os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address)
+    if address:  # where pm2gan dvc started it, its stage server forks the workers (ray_worker.py)
+        ray.init(address=address, runtime_env=stage_server.ray_runtime_env())
     else:  # a private local cluster for this run; no dashboard: it costs seconds and memory. Ray binds
         # it to the node's address (it turns 127.0.0.1 into that on purpose) and, since 2.5x, guards
         # its services with a token it generates (RAY_AUTH_MODE=token, the default). Not its metrics
@@ -54,3 +54,19 @@ def trial_resources(cfg: Config) -> dict[str, float]:
     if r.device == "cuda" and r.gpus_per_trial == 0:
         raise ConfigError(cfg.file, "resources.device", "cuda needs resources.gpus_per_trial > 0")
     return {"cpu": r.cpus_per_trial, **({"gpu": r.gpus_per_trial} if r.gpus_per_trial > 0 else {})}
+
+
+def take_trial_threads() -> None:
+    """Torch's and BLAS's thread counts from OMP_NUM_THREADS, which Ray sets to the trial's CPUs as
+    the trial starts. A fresh worker's libraries load after that and take it themselves; a worker
+    forked from the stage server (pipeline/ray_worker.py) loaded them before, with a thread per
+    core: a 1-CPU trial would run on every core and add its sums in another order."""
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if not threads.isdigit() or int(threads) < 1:
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    if torch.get_num_threads() != int(threads):
+        torch.set_num_threads(int(threads))
+    threadpool_limits(int(threads))  # numpy's and scikit-learn's OpenBLAS, and OpenMP

@@ -77,7 +77,8 @@ def run_dvc(cfg: Config, arguments: list[str]) -> int:
             env.update(join or {})
             # The start-ups overlap: the stage server imports while the MLflow server starts, and
             # Ray starts while the MLflow server creates its store (benchmarks/stage_server.py).
-            if not env.get(stage_server.SERVER_ENV):  # "0": every stage in a process of its own
+            serving = not env.get(stage_server.SERVER_ENV)  # "0": every stage in a process of its own
+            if serving:
                 env.update(services.enter_context(stage_server.serving(env)))
 
             def start_ray() -> None:
@@ -89,6 +90,8 @@ def run_dvc(cfg: Config, arguments: list[str]) -> int:
             else:  # in a session of its own: no Ctrl+C reaches it
                 env["MLFLOW_TRACKING_URI"] = services.enter_context(
                     tracking.tracking_server(cfg.tracking.store, cfg.tracking.host, meanwhile=start_ray))
+            if serving and join is not None:  # Ray started here, on this machine only: its workers are forked too
+                env[stage_server.WORKERS_ENV] = env[stage_server.SERVER_ENV]
             return _wait_for(subprocess.Popen([dvc, *arguments], env=env, preexec_fn=_default_sigint))
     finally:
         signal.signal(signal.SIGINT, previous)

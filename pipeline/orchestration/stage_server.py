@@ -20,10 +20,12 @@ Only the standard library here: the client is imported by every `pm2gan` start.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import json
 import os
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -34,16 +36,20 @@ import traceback
 from collections.abc import Callable, Iterator
 
 SERVER_ENV = "PM2GAN_STAGE_SERVER"  # the socket's path; "0": no server (`pm2gan dvc` starts none)
+# The socket of a stage server that also forks the Ray workers of the local instance `pm2gan dvc`
+# started (pipeline/ray_worker.py); not set where Ray is another's (a cluster: RAY_ADDRESS given).
+WORKERS_ENV = "PM2GAN_RAY_WORKER_SERVER"
 STREAMS = (0, 1, 2)  # stdin, stdout, stderr: the child reads and writes the client's own
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 # --------------------------------------------------------------------------- the client: a stage's `pm2gan`
 
-def run_served(argv: list[str]) -> int | None:
+def run_served(argv: list[str], forwarded=FORWARDED) -> int | None:
     """`pm2gan argv` run by the stage server named in the environment: its exit code (a child
-    killed by a signal kills this process with the same signal). None where there is no server to
-    run it, or it cannot: the caller runs the command itself."""
+    killed by a signal kills this process with the same signal). The `forwarded` signals this
+    process gets go to the child. None where there is no server to run it, or it cannot: the
+    caller runs the command itself."""
     path = os.environ.get(SERVER_ENV, "0")
     if path == "0":
         return None
@@ -59,7 +65,7 @@ def run_served(argv: list[str]) -> int | None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signum)
 
-    previous = {s: signal.signal(s, forward) for s in FORWARDED}  # before the request: no Ctrl+C is lost
+    previous = {s: signal.signal(s, forward) for s in forwarded}  # before the request: no Ctrl+C is lost
     try:
         try:
             conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -89,9 +95,19 @@ def run_served(argv: list[str]) -> int | None:
         return 1
     code = ended["status"]
     if code < 0:  # killed by a signal: so is this process, as DVC would have seen the stage die
-        signal.signal(-code, signal.SIG_DFL)
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL's and SIGSTOP's cannot be set, nor need be
+            signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     return code
+
+
+def ray_runtime_env() -> dict[str, str] | None:
+    """The runtime environment in which Ray starts a driver's workers through pipeline/ray_worker.py,
+    forked from the stage server named by WORKERS_ENV; None where none is."""
+    path = os.environ.get(WORKERS_ENV)
+    if not path:
+        return None
+    return {"py_executable": " ".join(shlex.quote(a) for a in (sys.executable, "-m", "pipeline.ray_worker", path))}
 
 
 def _message(reader) -> dict:
@@ -131,15 +147,16 @@ def listen(path: str) -> socket.socket:
     return listener
 
 
-def serve(listener: socket.socket, run: Callable[[list[str]], int | None]) -> int:
+def serve(listener: socket.socket, run: Callable[[list[str]], int | None]) -> collections.Counter:
     """Fork a child that runs `run(argv)` for each client, until SIGTERM or until the process that
-    started this one is gone; then stop the children still running. How many stages it ran.
+    started this one is gone; then stop the children still running. How many it ran, by the
+    first word of their argv.
 
     One thread and no other: a process that forks must not hold locks another thread could own."""
     parent = os.getppid()
     children: dict[int, socket.socket] = {}  # pid -> its client's connection
     gone: set[int] = set()  # children whose client is gone: stopped, not yet reaped
-    served = 0
+    served: collections.Counter = collections.Counter()
 
     def stop(signum, frame):
         raise SystemExit(0)
@@ -153,8 +170,9 @@ def serve(listener: socket.socket, run: Callable[[list[str]], int | None]) -> in
                 if conn is listener:
                     client = _accept(listener, children, run)
                     if client is not None:
-                        children[client[0]] = client[1]
-                        served += 1
+                        pid, conn, argv = client
+                        children[pid] = conn
+                        served[argv[0] if argv else ""] += 1
                 elif not _still_there(conn):  # the client is gone (killed): its stage goes too
                     pid = next(p for p, c in children.items() if c is conn)
                     gone.add(pid)
@@ -173,8 +191,8 @@ def serve(listener: socket.socket, run: Callable[[list[str]], int | None]) -> in
 
 
 def _accept(listener: socket.socket, children: dict[int, socket.socket],
-            run: Callable[[list[str]], int | None]) -> tuple[int, socket.socket] | None:
-    """Take one client's request and fork its child: (the child's pid, the connection)."""
+            run: Callable[[list[str]], int | None]) -> tuple[int, socket.socket, list[str]] | None:
+    """Take one client's request and fork its child: (the child's pid, the connection, its argv)."""
     conn, _ = listener.accept()
     fds: list[int] = []
     try:
@@ -209,7 +227,7 @@ def _accept(listener: socket.socket, children: dict[int, socket.socket],
     if pid < 0:
         conn.close()
         return None
-    return pid, conn
+    return pid, conn, request["argv"]
 
 
 def _still_there(conn: socket.socket) -> bool:

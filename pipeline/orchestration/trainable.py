@@ -15,6 +15,7 @@ import torch
 
 from pipeline.evaluation.evaluate import Assessment, progress_curves
 from pipeline.files import figures
+from pipeline.orchestration.resources import take_trial_threads
 from pipeline.settings.trials import TrialConfig
 from pipeline.tracking import mlflow_api as tracking
 from pipeline.tracking import trial_runs
@@ -121,6 +122,7 @@ def run_trial(config: dict, *, datasets: dict, classifiers: dict, tracking_info:
     # One line per checkpoint per trial drowns the progress lines; the paths are in MLflow.
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
 
+    take_trial_threads()
     cfg = TrialConfig.from_dict(config["trial"])
     training = trainings[cfg.trial_id]
     stored, assessment, resume = (ray.get(training[k]) if training.get(k) is not None else None
