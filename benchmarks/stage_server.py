@@ -1,5 +1,5 @@
 """The smoke run (`pm2gan smoke`: every stage of dvc.yaml through `pm2gan dvc repro`) with its
-stages forked from the stage server against each stage in a process of its own
+stages and its Ray workers forked from the stage server against each in a process of its own
 (PM2GAN_STAGE_SERVER=0), alternately, in the same run: wall time, the whole run's and each
 stage's. Both ways must write the same report numbers.
 

@@ -1,7 +1,8 @@
 """`python -m pipeline.stage_server SOCKET`: the stage server that `pm2gan dvc` starts
 (pipeline/orchestration/stage_server.py). It imports, once, what the stages' `pm2gan` commands
-import, then forks a child that runs `pm2gan` for each stage. It sits above the CLI, whose
-`main` its children run."""
+and their trials import, then forks a child that runs `pm2gan` for each stage, and one that runs
+Ray's worker script for each worker the local Ray starts (pipeline/ray_worker.py). It sits above
+the CLI, whose `main` its children run."""
 from __future__ import annotations
 
 import importlib

@@ -15,6 +15,9 @@ The client runs the command itself, as before, where no server is named (plain `
 `PM2GAN_STAGE_SERVER=0`) and where the server cannot take it: gone, or in another working
 directory or Python. It says why on stderr.
 
+The local Ray's workers are served the same way (pipeline/ray_worker.py is their client):
+each is a child forked from the server running Ray's worker script.
+
 Only the standard library here: the client is imported by every `pm2gan` start.
 """
 from __future__ import annotations
