@@ -19,8 +19,25 @@ import pytest
 from pipeline.orchestration.stage_server import SERVER_ENV
 from tests.conftest import ROOT
 
-CLIENT = "import sys; from pipeline.orchestration.stage_server import run_served; code = run_served(sys.argv[1:]); " \
-         "print('ran here' if code is None else '', end=''); sys.exit(code or 0)"
+# The client's side of a stage's `pm2gan`. Where it is not served it says so, and how many sockets
+# it still holds open: none, as the stage then runs in this process for as long as it takes.
+CLIENT = """
+import os, sys
+from pipeline.orchestration.stage_server import run_served
+
+def open_sockets():
+    found = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    return found
+
+code = run_served(sys.argv[1:])
+print(f"ran here, {open_sockets()} sockets open" if code is None else "", end="")
+sys.exit(code or 0)
+"""
 
 
 @pytest.fixture()
@@ -70,11 +87,11 @@ def test_elsewhere_the_client_runs_the_command_itself_and_says_why(server, tmp_p
     done = client(server, "echo", str(tmp_path / "seen.json"), "0", cwd=tmp_path, stdout=subprocess.PIPE,
                   stderr=subprocess.PIPE)
     out, err = done.communicate(timeout=60)
-    assert out == "ran here" and not (tmp_path / "seen.json").exists()
+    assert out == "ran here, 0 sockets open" and not (tmp_path / "seen.json").exists()
     assert f"it runs in {tmp_path}, the server in {ROOT}" in err
     gone = client(str(tmp_path / "no-socket"), "echo", "x", "0", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = gone.communicate(timeout=60)
-    assert out == "ran here" and "does not answer" in err
+    assert out == "ran here, 0 sockets open" and "does not answer" in err
 
 
 def test_ctrl_c_reaches_the_child_once_and_its_exit_code_comes_back(server, tmp_path):

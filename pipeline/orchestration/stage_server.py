@@ -70,22 +70,23 @@ def run_served(argv: list[str], forwarded=FORWARDED) -> int | None:
 
     previous = {s: signal.signal(s, forward) for s in forwarded}  # before the request: no Ctrl+C is lost
     try:
-        try:
-            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            conn.connect(path)
-            socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], list(STREAMS))
-            reader = conn.makefile("rb")
-            started = _message(reader)
-        except OSError as err:
-            started = {"refused": f"it does not answer ({err})"}
-        if "pid" not in started:
-            print(f"pm2gan: the stage server ({path}) cannot run this stage: {started.get('refused', 'it closed')}; "
-                  "it runs in a process of its own", file=sys.stderr, flush=True)
-            return None
-        child = started["pid"]
-        for signum in pending:
-            forward(signum, None)
-        ended = _message(reader)
+        with contextlib.ExitStack() as closing:  # the connection, closed either way: a refused stage runs on here
+            try:
+                conn = closing.enter_context(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+                conn.connect(path)
+                socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], list(STREAMS))
+                reader = closing.enter_context(conn.makefile("rb"))
+                started = _message(reader)
+            except OSError as err:
+                started = {"refused": f"it does not answer ({err})"}
+            if "pid" not in started:
+                print(f"pm2gan: the stage server ({path}) cannot run this stage: {started.get('refused', 'it closed')}; "
+                      "it runs in a process of its own", file=sys.stderr, flush=True)
+                return None
+            child = started["pid"]
+            for signum in pending:
+                forward(signum, None)
+            ended = _message(reader)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -173,8 +174,8 @@ def serve(listener: socket.socket, run: Callable[[list[str]], int | None]) -> co
                 if conn is listener:
                     client = _accept(listener, children, run)
                     if client is not None:
-                        pid, conn, argv = client
-                        children[pid] = conn
+                        pid, connection, argv = client
+                        children[pid] = connection
                         served[argv[0] if argv else ""] += 1
                 elif not _still_there(conn):  # the client is gone (killed): its stage goes too
                     pid = next(p for p, c in children.items() if c is conn)
