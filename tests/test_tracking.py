@@ -237,3 +237,19 @@ def test_a_view_too_long_for_a_tag_is_stored_deflated_as_the_ui_stores_it(server
     state = json.loads(zlib.decompress(base64.b64decode(envelope["state"][len("deflate;"):])))
     assert state["selectedColumns"] == state["columnOrder"] == columns
     assert state["columnWidths"]["metrics.`eval/sampler_0/sample_loglik`"] >= 7 * len("eval/sampler_0/sample_loglik")
+
+
+def test_a_server_whose_port_was_taken_meanwhile_starts_on_another(tmp_path, monkeypatch):
+    """The port chosen for a local server is taken before the server binds it (what CI saw once):
+    the server exits saying so, and another free port is tried."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    ports = iter([taken.getsockname()[1]])
+    free_port = tracking._free_port
+    monkeypatch.setattr(tracking, "_free_port", lambda host: next(ports, None) or free_port(host))
+    with taken, tracking.tracking_server(tmp_path) as uri:
+        assert not uri.endswith(f":{taken.getsockname()[1]}")
+        assert requests.get(uri + "/health", timeout=10).ok
+    assert "address already in use" in (tmp_path / "server.log").read_text()

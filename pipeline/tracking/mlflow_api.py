@@ -128,31 +128,55 @@ def tracking_server(store: str | Path, host: str = "127.0.0.1",
         raise TrackingSetupError(f"tracking.store: {store} is a file; it must be a folder (or not exist yet)")
     store.mkdir(parents=True, exist_ok=True)
     refuse_foreign_store(store)
-    port = _free_port(host)
-    uri = f"http://{host}:{port}"
-    log = open(store / "server.log", "ab")
+    log_path = store / "server.log"
+    log = open(log_path, "ab")
     # A server creates and migrates its SQLite store as it starts; two servers doing that at
     # once on a fresh store broke it for good ("table _alembic_tmp_latest_metrics already
     # exists"). The lock lets one start at a time: the second finds the store migrated.
     with FileLock(store / ".server-start.lock"):
-        proc = subprocess.Popen(server_command(store, host, port), stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, **SERVER_ENV},
-                                start_new_session=True,  # its own group: stopped with its workers
-                                preexec_fn=_die_with_parent)
-        try:
-            if meanwhile is not None:
-                meanwhile()
-            _wait_until_up(proc, uri, store)
-        except BaseException:  # `meanwhile` failed, or the server never answered: it goes too
-            _stop_server(proc)
-            log.close()
-            raise
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            # A port free now can be taken before the server binds it, seconds later (CI saw it once,
+            # another test's processes starting beside it): the server then exits; another port is tried.
+            port = _free_port(host)
+            uri = f"http://{host}:{port}"
+            logged = log_path.stat().st_size
+            proc = subprocess.Popen(server_command(store, host, port), stdout=log, stderr=subprocess.STDOUT,
+                                    env={**os.environ, **SERVER_ENV},
+                                    start_new_session=True,  # its own group: stopped with its workers
+                                    preexec_fn=_die_with_parent)
+            try:
+                if meanwhile is not None:
+                    meanwhile()
+                    meanwhile = None
+                _wait_until_up(proc, uri, store)
+                break
+            except TrackingError:
+                _stop_server(proc)
+                if attempt < PORT_ATTEMPTS and _lost_its_port(log_path, logged):
+                    continue
+                log.close()
+                raise
+            except BaseException:  # `meanwhile` failed, or Ctrl+C: the server goes too
+                _stop_server(proc)
+                log.close()
+                raise
     try:
         print(f"pm2gan: MLflow tracking server at {uri} (store: {store})", flush=True)
         yield uri
     finally:
         _stop_server(proc)
         log.close()
+
+
+PORT_ATTEMPTS = 3
+
+
+def _lost_its_port(log_path: Path, since: int) -> bool:
+    """Whether the server whose output begins at byte `since` of its log exited because its port
+    was taken."""
+    with open(log_path, "rb") as log:
+        log.seek(since)
+        return b"address already in use" in log.read()
 
 
 def _stop_server(proc: subprocess.Popen) -> None:
