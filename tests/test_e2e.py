@@ -15,6 +15,8 @@ import yaml
 
 from pipeline.orchestration.smoke import PROFILE as SMOKE
 from pipeline.orchestration.smoke import SMOKE_DIR, smoke_params
+from pipeline.settings.config import parse
+from pipeline.settings.trials import expand
 from pipeline.studies import STUDIES
 from pipeline.tracking import mlflow_api as tracking
 from pipeline.tracking import trial_runs
@@ -63,8 +65,10 @@ def tiny_params(fashion_dir: Path | None = None) -> dict:
 
 def longer(params: dict, steps: int, checkpoint_every: int) -> dict:
     """`params` whose smoke trials run `steps` steps with a checkpoint every `checkpoint_every`
-    (the smoke cap lifted to match): long enough to be cut off half-way."""
-    params["profiles"][SMOKE]["train"].update(steps=steps, checkpoint_every=checkpoint_every)
+    (the smoke cap lifted to match): long enough to be cut off half-way. They are evaluated on
+    validation data at each checkpoint: at the smoke run's every 30 steps, a 3,000-step trial spent
+    most of its time in its 100 validation evaluations."""
+    params["profiles"][SMOKE]["train"].update(steps=steps, checkpoint_every=checkpoint_every, eval_every=checkpoint_every)
     params["profiles"][SMOKE]["cap"]["steps"] = steps
     return params
 
@@ -78,9 +82,6 @@ def readme_quick_start() -> list[str]:
 
 
 def trial_count(study: str, params: dict) -> int:
-    from pipeline.settings.config import parse
-    from pipeline.settings.trials import expand
-
     return len(expand(parse(params), study))
 
 
@@ -154,12 +155,23 @@ def smoke(checkout: Path) -> dict:
     return yaml.safe_load((checkout / "params.yaml").read_text())
 
 
-def mlflow_runs(checkout: Path) -> dict[str, list]:
-    """experiment name -> runs, read back through a real server on the pipeline's store."""
+def mlflow_runs(where: Path | str) -> dict[str, list]:
+    """experiment name -> runs, read back through a real server: `where` is a server's URI, or a
+    checkout, on whose store a server is started for this one read."""
+    if isinstance(where, Path):
+        with tracking.tracking_server(where / "mlruns") as uri:
+            return mlflow_runs(uri)
+    client = tracking.client(where)
+    return {e.name: client.search_runs([e.experiment_id], max_results=1000)
+            for e in client.search_experiments() if e.name.startswith("pm2gan/")}
+
+
+@pytest.fixture(scope="module")
+def reader(checkout, first_run) -> str:
+    """One MLflow server on the smoke run's store for every read of this module (each start costs
+    seconds): it reads what the pipeline's own servers write there, run after run, as the UI would."""
     with tracking.tracking_server(checkout / "mlruns") as uri:
-        client = tracking.client(uri)
-        return {e.name: client.search_runs([e.experiment_id], max_results=1000)
-                for e in client.search_experiments() if e.name.startswith("pm2gan/")}
+        yield uri
 
 
 def saved_view(experiment, study: str) -> dict:
@@ -241,8 +253,8 @@ def test_repro_runs_every_stage_and_writes_the_report(checkout, first_run):
     assert all(t["provenance"]["code_version"] not in ("", "unknown") for t in trials)
 
 
-def test_every_training_is_one_mlflow_run_tagged_with_each_study_that_reads_it(checkout, first_run):
-    runs = mlflow_runs(checkout)
+def test_every_training_is_one_mlflow_run_tagged_with_each_study_that_reads_it(checkout, first_run, reader):
+    runs = mlflow_runs(reader)
     trained = [s for s in STUDIES if STUDIES[s].kind != "analytic"]
     assert set(runs) == {f"pm2gan/{s}" for s in (*STUDY_STAGES, "report")} | {"pm2gan/trials"}
     trials = runs["pm2gan/trials"]
@@ -270,49 +282,48 @@ def test_every_training_is_one_mlflow_run_tagged_with_each_study_that_reads_it(c
     assert runs["pm2gan/report"][0].info.status == "FINISHED"
 
 
-def test_mlflow_opens_the_experiments_as_model_training_with_datasets_and_the_comparison(checkout, first_run):
+def test_mlflow_opens_the_experiments_as_model_training_with_datasets_and_the_comparison(checkout, first_run, reader):
     from pipeline.trial.train import load_from_mlflow
 
-    with tracking.tracking_server(checkout / "mlruns") as uri:
-        c = tracking.client(uri)
-        experiment = c.get_experiment_by_name("pm2gan/generation")
-        assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
-        parent = next(r for r in c.search_runs([experiment.experiment_id]) if r.data.tags.get("kind") == "sweep")
-        figures = {a.path for a in c.list_artifacts(parent.info.run_id, "figures")}
-        assert {"figures/comparison-ring8.png", "figures/comparison-losses-ring8.png"} <= figures
-        shared = c.get_experiment_by_name("pm2gan/trials")
-        assert shared.tags["mlflow.experimentKind"] == "custom_model_development"
-        runs = c.search_runs([shared.experiment_id], trial_runs.study_filter("generation"), max_results=1000)
-        child = next(r for r in runs if r.info.run_name == "gan-ring8-s0")
-        (used,) = child.inputs.dataset_inputs
-        trials = json.loads((checkout / "results" / "generation" / "trials.json").read_text())["trials"]
-        (result,) = [t for t in trials if t["run_name"] == child.info.run_name]
-        assert used.dataset.name == "ring8" and used.dataset.digest == child.data.tags["data_version"]
-        assert used.dataset.digest == result["provenance"]["data_version"]  # the version the result records
-        assert json.loads(used.dataset.source)["uri"] == "data/ring8.npz"
-        assert result["provenance"]["mlflow_run"] == child.info.run_id  # the result names its run
-        assert {"checkpoint", "result.json", "samples-prior.png", "curves.png"} <= {
-            a.path for a in c.list_artifacts(child.info.run_id)}
-        model = load_from_mlflow(child.info.run_id, uri)  # the documented one call
-        assert type(model).__name__ == "GAN" and sum(p.numel() for p in model.parameters()) > 0
+    c = tracking.client(reader)
+    experiment = c.get_experiment_by_name("pm2gan/generation")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    parent = next(r for r in c.search_runs([experiment.experiment_id]) if r.data.tags.get("kind") == "sweep")
+    figures = {a.path for a in c.list_artifacts(parent.info.run_id, "figures")}
+    assert {"figures/comparison-ring8.png", "figures/comparison-losses-ring8.png"} <= figures
+    shared = c.get_experiment_by_name("pm2gan/trials")
+    assert shared.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = c.search_runs([shared.experiment_id], trial_runs.study_filter("generation"), max_results=1000)
+    child = next(r for r in runs if r.info.run_name == "gan-ring8-s0")
+    (used,) = child.inputs.dataset_inputs
+    trials = json.loads((checkout / "results" / "generation" / "trials.json").read_text())["trials"]
+    (result,) = [t for t in trials if t["run_name"] == child.info.run_name]
+    assert used.dataset.name == "ring8" and used.dataset.digest == child.data.tags["data_version"]
+    assert used.dataset.digest == result["provenance"]["data_version"]  # the version the result records
+    assert json.loads(used.dataset.source)["uri"] == "data/ring8.npz"
+    assert result["provenance"]["mlflow_run"] == child.info.run_id  # the result names its run
+    assert {"checkpoint", "result.json", "samples-prior.png", "curves.png"} <= {
+        a.path for a in c.list_artifacts(child.info.run_id)}
+    model = load_from_mlflow(child.info.run_id, reader)  # the documented one call
+    assert type(model).__name__ == "GAN" and sum(p.numel() for p in model.parameters()) > 0
 
-        # the study's saved view of the trials: its runs, the dataset, the factor its rows vary, its
-        # table's metrics as logged
-        view = saved_view(shared, "generation")
-        assert json.loads(shared.tags[tracking.view_tag("generation")])["name"] == "pm2gan: generation"
-        assert view["searchFilter"] == trial_runs.study_filter("generation")
-        columns = view["selectedColumns"]
-        assert columns[0] == "attributes.`Dataset`"
-        assert not any(c.startswith("params.") for c in columns)  # generation varies no factor
-        assert "params.`hparams.gen_cost`" in saved_view(shared, "gen_costs")["selectedColumns"]  # gen_costs does
-        metrics = [metric_of(c) for c in columns if c.startswith("metrics.")]
-        assert "eval/prior/modes" in metrics and "eval/shuffled_codes/frechet" in metrics
-        assert all(m.rsplit("/", 1)[-1] in STUDIES["generation"].columns for m in metrics)
-        logged = {k for r in runs for k in r.data.metrics}
-        assert set(metrics) <= logged  # under the keys the trials logged them
+    # the study's saved view of the trials: its runs, the dataset, the factor its rows vary, its
+    # table's metrics as logged
+    view = saved_view(shared, "generation")
+    assert json.loads(shared.tags[tracking.view_tag("generation")])["name"] == "pm2gan: generation"
+    assert view["searchFilter"] == trial_runs.study_filter("generation")
+    columns = view["selectedColumns"]
+    assert columns[0] == "attributes.`Dataset`"
+    assert not any(c.startswith("params.") for c in columns)  # generation varies no factor
+    assert "params.`hparams.gen_cost`" in saved_view(shared, "gen_costs")["selectedColumns"]  # gen_costs does
+    metrics = [metric_of(c) for c in columns if c.startswith("metrics.")]
+    assert "eval/prior/modes" in metrics and "eval/shuffled_codes/frechet" in metrics
+    assert all(m.rsplit("/", 1)[-1] in STUDIES["generation"].columns for m in metrics)
+    logged = {k for r in runs for k in r.data.metrics}
+    assert set(metrics) <= logged  # under the keys the trials logged them
 
 
-def test_the_report_and_the_mlflow_ui_in_a_browser(checkout, first_run):
+def test_the_report_and_the_mlflow_ui_in_a_browser(checkout, first_run, reader):
     """The HTML report opened from the file system and a study's runs in the MLflow UI, in
     headless Chromium: the verdicts, tables and figures are on the page, no image is broken."""
     from pipeline.cli import _links, ui_link
@@ -336,7 +347,8 @@ def test_the_report_and_the_mlflow_ui_in_a_browser(checkout, first_run):
         p.locator("section#generation h3", has_text="ring8: samples of every model").scroll_into_view_if_needed()
         browser.screenshot(p, "report-generation-ring8")
 
-    with tracking.tracking_server(checkout / "mlruns") as uri, browser.page(1500, 950) as p:
+    uri = reader
+    with browser.page(1500, 950) as p:
         c = tracking.client(uri)
         experiment = c.get_experiment_by_name("pm2gan/generation").experiment_id
         shared = c.get_experiment_by_name("pm2gan/trials").experiment_id
@@ -386,12 +398,12 @@ def test_one_study_in_the_fresh_clone_makes_its_own_data_only(project, first_run
     assert not (project / "data" / "fashion_mnist").exists()
 
 
-def test_second_repro_trains_nothing(checkout, first_run):
-    before = sum(len(r) for r in mlflow_runs(checkout).values())
+def test_second_repro_trains_nothing(checkout, first_run, reader):
+    before = sum(len(r) for r in mlflow_runs(reader).values())
     output = dvc(checkout, "repro")
     assert stages_run(output) == set()
     assert all(f"Stage '{s}' didn't change, skipping" in output for s in STAGES)
-    assert sum(len(r) for r in mlflow_runs(checkout).values()) == before
+    assert sum(len(r) for r in mlflow_runs(reader).values()) == before
 
 
 def test_a_cold_repro_trains_each_distinct_training_once(checkout, first_run):
@@ -407,37 +419,43 @@ def test_a_cold_repro_trains_each_distinct_training_once(checkout, first_run):
 
 def test_an_edit_to_a_verdict_rule_trains_and_evaluates_nothing(checkout, first_run):
     edit_verdict(checkout, "generation")
-    output = dvc(checkout, "repro", shared=True)  # `make repro`'s way; plain `dvc repro` reruns a study in test_interrupt.py
-    assert stages_run(output) == {"generation", "report"}
+    # `make repro`'s way (plain `dvc repro` reruns a study in test_interrupt.py), the study alone: that
+    # the report reruns after a study's is the family change's test below
+    output = dvc(checkout, "repro", "generation", shared=True)
+    assert stages_run(output) == {"generation"}
     (asked, trains, evaluates), = work_done(output).values()
     assert (asked, trains, evaluates) == (trial_count("generation", smoke(checkout)), 0, 0)
 
 
-def test_changing_one_family_reruns_only_its_studies_and_trains_only_its_trials(checkout, first_run):
+def test_changing_one_family_reruns_only_its_studies_and_trains_only_its_trials(checkout, first_run, reader):
+    """EBGAN's defaults: two studies read them, generation among eight other families' trials, and
+    the ebgan study's variant with the term is generation's EBGAN trial (one training, two readers)."""
     params = yaml.safe_load((checkout / "params.yaml").read_text())
-    before = len(mlflow_runs(checkout)["pm2gan/trials"])
-    params["models"]["gan"]["defaults"]["disc_steps"] = 2  # the studies that train a GAN, and only those
+    before = len(mlflow_runs(reader)["pm2gan/trials"])
+    params["models"]["ebgan"]["defaults"]["margin"] = 2.0  # the studies that train an EBGAN, and only those
     (checkout / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    output = dvc(checkout, "repro", shared=True)  # six stages: their start-up once
-    gan_studies = ["generation", "roles", "gen_costs", "modes2d", "parzen"]
-    assert stages_run(output) == {"params", *gan_studies, "report"}  # params: any change is checked first
+    output = dvc(checkout, "repro", shared=True)  # several stages: their start-up once
+    ebgan_studies = ["generation", "ebgan"]
+    assert stages_run(output) == {"params", *ebgan_studies, "report"}  # params: any change is checked first
     assert "Data and pipelines are up to date" in dvc(checkout, "status")
     work = work_done(output)
-    gan_trainings = distinct_trainings(params, gan_studies, model="gan")
-    assert sum(t for _, t, _ in work.values()) == gan_trainings  # the GAN trials, each once; no other family's
-    assert len(mlflow_runs(checkout)["pm2gan/trials"]) == before + gan_trainings  # a run for each new training
-    assert sum(e for _, _, e in work.values()) == gan_trainings
+    ebgan_trainings = distinct_trainings(params, ebgan_studies, model="ebgan")
+    asked = sum(1 for s in ebgan_studies for t in expand(parse(params), s) if t.model == "ebgan")
+    assert ebgan_trainings < asked  # a training two studies ask for: the test means something
+    assert sum(t for _, t, _ in work.values()) == ebgan_trainings  # the EBGAN trials, each once; no other family's
+    assert len(mlflow_runs(reader)["pm2gan/trials"]) == before + ebgan_trainings  # a run for each new training
+    assert sum(e for _, _, e in work.values()) == ebgan_trainings
 
 
-def test_a_new_metric_evaluates_every_trial_and_trains_none(checkout, first_run):
-    before = mlflow_runs(checkout)["pm2gan/trials"]
+def test_a_new_metric_evaluates_every_trial_and_trains_none(checkout, first_run, reader):
+    before = mlflow_runs(reader)["pm2gan/trials"]
     add_metric(checkout)
     output = dvc(checkout, "repro", "generation", shared=True)
     (asked, trains, evaluates), = work_done(output).values()
     assert (asked, trains, evaluates) == (trial_count("generation", smoke(checkout)),
                                           0, asked)
     # each trial's new evaluation goes into its training's run: no new run
-    trial_runs_after = mlflow_runs(checkout)["pm2gan/trials"]
+    trial_runs_after = mlflow_runs(reader)["pm2gan/trials"]
     assert len(trial_runs_after) == len(before)
     assert {r.data.tags["evaluation_key"] for r in reads(trial_runs_after, "generation")}.isdisjoint(
         r.data.tags["evaluation_key"] for r in reads(before, "generation"))

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 def test_interrupted_sweep_writes_nothing_and_resumes(tmp_path):
     """Ctrl+C in the middle of a study: no results that look whole, and the next
     `dvc repro` finishes the sweep from where it stopped, under the same parent run."""
-    params = longer(tiny_params(tmp_path / "fashion"), steps=1000, checkpoint_every=250)
+    params = longer(tiny_params(tmp_path / "fashion"), steps=2000, checkpoint_every=250)
     params["studies"]["factorial"]["models"] = ["ae", "pm", "aae"]
     repo = make_checkout(tmp_path / "pm2gan", yaml.safe_dump(params, sort_keys=False))
     dvc(repo, "repro", "evalnet")
