@@ -3,8 +3,10 @@ uv (the default), each into a new folder with an empty uv cache, as on a fresh c
 
     python benchmarks/setup_time.py [--keep]
 
-Needs about 12 GB free beside the project (two venvs). Prints each installer's wall time and
-whether both installed the same packages (name and version, `pip list`)."""
+Needs about 12 GB free beside the project (two venvs). Prints each installer's wall time,
+whether both installed the same packages (name and version, `pip list`) and how many modules
+each left compiled (.pyc): without them every process compiles its imports again where
+PYTHONDONTWRITEBYTECODE is set."""
 from __future__ import annotations
 
 import argparse
@@ -31,6 +33,10 @@ def packages(venv: Path) -> set[str]:
     return {line for line in listed.splitlines() if not line.startswith(("pip==", "uv==", "pm2gan"))}
 
 
+def compiled(venv: Path) -> int:
+    return sum(1 for _ in venv.glob("lib/python3*/site-packages/**/__pycache__/*.pyc"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the two venvs (their folder is printed)")
@@ -43,6 +49,7 @@ def main() -> None:
         print(f"uv / pip: {times['uv'] / times['pip']:.2f}")
         differ = packages(folder / "venv-pip") ^ packages(folder / "venv-uv")
         print("same packages and versions" if not differ else f"packages that differ: {sorted(differ)}")
+        print("compiled modules (.pyc): " + ", ".join(f"{i} {compiled(folder / f'venv-{i}')}" for i in times))
     finally:
         if args.keep:
             print(f"kept: {folder}")
