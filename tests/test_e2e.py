@@ -347,7 +347,7 @@ def test_the_report_and_the_mlflow_ui_in_a_browser(checkout, first_run, reader):
         p.locator("section#generation h3", has_text="ring8: samples of every model").scroll_into_view_if_needed()
         browser.screenshot(p, "report-generation-ring8")
 
-    uri = reader
+    uri = reader  # the module's server on the smoke run's store
     with browser.page(1500, 950) as p:
         c = tracking.client(uri)
         experiment = c.get_experiment_by_name("pm2gan/generation").experiment_id

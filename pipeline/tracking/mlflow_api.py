@@ -150,14 +150,10 @@ def tracking_server(store: str | Path, host: str = "127.0.0.1",
                     meanwhile = None
                 _wait_until_up(proc, uri, store)
                 break
-            except TrackingError:
+            except BaseException as err:  # it never answered, `meanwhile` failed, or Ctrl+C: it goes
                 _stop_server(proc)
-                if attempt < PORT_ATTEMPTS and _lost_its_port(log_path, logged):
+                if isinstance(err, TrackingError) and attempt < PORT_ATTEMPTS and _lost_its_port(log_path, logged):
                     continue
-                log.close()
-                raise
-            except BaseException:  # `meanwhile` failed, or Ctrl+C: the server goes too
-                _stop_server(proc)
                 log.close()
                 raise
     try:
