@@ -70,14 +70,17 @@ browser:
 
 # Test modules run two at a time (pytest-xdist, a module per worker): on 2 cores the end-to-end module
 # overlaps the cluster, fault and unit modules (docs/development.md has the times). TEST_WORKERS=0 runs
-# them one after another, in this process.
+# them one after another, in this process. xdist hands modules out by their number of tests unless told
+# --no-loadscope-reorder: then in collection order, which tests/conftest.py sorts longest first (reordered,
+# the end-to-end module started three minutes late and the interrupted-sweep test ran last, alone).
 TEST_WORKERS ?= 2
+XDIST = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: setup browser
-	pytest -q -n $(TEST_WORKERS) --dist loadfile
+	pytest -q $(XDIST)
 
 test-fast: setup
-	pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not e2e and not service"
+	pytest -q $(XDIST) -m "not e2e and not service"
 
 ui: setup
 	pm2gan ui

@@ -59,8 +59,8 @@ def _one_thread():
 
 
 # The modules that take minutes, longest first (`make test` runs modules in parallel, pytest-xdist
-# --dist loadfile: each module on one worker, handed out in collection order). Started last, the
-# end-to-end module alone would outlast everything else by minutes.
+# --dist loadfile --no-loadscope-reorder: each module on one worker, handed out in collection order).
+# Started last, the end-to-end module alone would outlast everything else by minutes.
 LONGEST_FIRST = ("test_e2e", "test_cluster", "test_faults", "test_interrupt")
 
 
