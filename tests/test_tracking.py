@@ -63,6 +63,42 @@ def server(tmp_path_factory):
         requests.get(uri + "/health", timeout=2)
 
 
+def test_the_local_server_is_mlflows_in_one_process_with_its_host_check(server):
+    """`mlflow server` with uvicorn serving in its own process (server_process.py): MLflow's server
+    at this MLflow's version, no second process, and MLflow's guard against DNS rebinding on, as in
+    the uvicorn process `mlflow server` would have started."""
+    import mlflow
+    import psutil
+
+    port = int(server.rsplit(":", 1)[1])
+    listening = [c.pid for c in psutil.net_connections("tcp") if c.status == "LISTEN" and c.laddr.port == port]
+    assert len(listening) == 1
+    process = psutil.Process(listening[0])
+    assert "pipeline.tracking.server_process" in process.cmdline() and process.children() == []
+    assert requests.get(server + "/version", timeout=10).text == mlflow.__version__
+    search = "/api/2.0/mlflow/experiments/search?max_results=1"
+    assert requests.get(server + search, timeout=10).ok
+    refused = requests.get(server + search, headers={"Host": "attacker.example"}, timeout=10)
+    assert refused.status_code == 403 and "DNS rebinding" in refused.text
+
+
+def test_a_command_that_is_not_uvicorn_s_starts_as_mlflow_would_start_it():
+    """The substitution steps aside for any other command MLflow starts: it runs as a process."""
+    import sys
+
+    from pipeline.tracking import server_process
+
+    started = []
+    start = server_process._serve_here(lambda cmd, **kw: started.append((cmd, kw)) or "a process")
+    assert server_process.uvicorn_arguments([sys.executable, "-m", "uvicorn", "--port", 5000, "app"]) == [
+        "--port", "5000", "app"]
+    assert server_process.uvicorn_arguments(["gunicorn", "-b", "127.0.0.1:5000", "app"]) is None
+    assert start(["gunicorn", "app"], extra_env={"A": "1"}, synchronous=False) == "a process"
+    assert start([sys.executable, "-m", "uvicorn", "app"], synchronous=True) == "a process"  # waited on: not a server
+    assert started == [(["gunicorn", "app"], {"extra_env": {"A": "1"}, "synchronous": False}),
+                       ([sys.executable, "-m", "uvicorn", "app"], {"extra_env": None, "synchronous": True})]
+
+
 def open_run(server: str, experiment: str, cfg, ds) -> tracking.TrialRun:
     """A trial's run as a sweep's driver makes it (pipeline/tracking/trial_runs.py), opened to record."""
     run_id = tracking.create_trial_run(server, experiment, cfg.run_name, {"kind": "trial", "model": cfg.model},

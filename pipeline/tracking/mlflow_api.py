@@ -103,8 +103,10 @@ SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 def server_command(store: Path, host: str, port: int) -> list[str]:
+    """`mlflow server` with the store's SQLite file and artifacts, in one process (server_process.py:
+    it starts in half the time and CPU of MLflow's two)."""
     store = store.resolve()
-    return [sys.executable, "-m", "mlflow", "server",
+    return [sys.executable, "-m", "pipeline.tracking.server_process",
             "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
             "--artifacts-destination", str(store / "artifacts"),
             "--host", host, "--port", str(port), "--workers", "1"]
@@ -219,7 +221,7 @@ def refuse_foreign_store(store: Path) -> None:
 
 def _die_with_parent() -> None:
     """In the server's process, before it starts: ask Linux to send it SIGTERM when the stage
-    that started it dies, even by SIGKILL (the server forwards SIGTERM to its uvicorn child).
+    that started it dies, even by SIGKILL (uvicorn, serving in that process, stops on SIGTERM).
     Elsewhere the server is stopped by the `finally` below, which SIGKILL skips."""
     if sys.platform.startswith("linux"):
         import ctypes
