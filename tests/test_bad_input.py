@@ -191,6 +191,43 @@ def test_a_tracking_store_that_is_not_mlflow_s_is_refused_not_replaced(tmp_path,
     assert db.read_bytes() == before and not (tmp_path / "server.log").exists()  # nothing started, nothing written
 
 
+HALF_WRITTEN = """
+import os, signal, sqlite3, sys
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("PRAGMA cache_size=1")  # pages spill to the file mid-transaction, the originals kept in the journal
+con.execute("BEGIN")
+con.execute("CREATE TABLE half_written (x)")
+con.executemany("INSERT INTO half_written VALUES (?)", [("x" * 200,)] * 2000)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.service
+def test_a_store_whose_server_was_killed_mid_write_is_taken_up_with_its_runs(tmp_path, monkeypatch):
+    """What CI saw once: a server SIGKILLed while it wrote left SQLite's journal of the unfinished
+    transaction; read-only, the file cannot be read before that is rolled back, and the next start
+    refused the store as "not an SQLite database". The server's own start rolls it back."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from pipeline.tracking import mlflow_api as tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with tracking.tracking_server(tmp_path) as uri:
+        with tracking.run(uri, tracking.experiment_id(uri, "kept"), "before the kill") as run_id:
+            pass
+    killed = subprocess.run([sys.executable, "-c", HALF_WRITTEN, str(tmp_path / "mlflow.db")])
+    assert killed.returncode == -9 and (tmp_path / "mlflow.db-journal").stat().st_size > 0
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):  # what the check met
+        with sqlite3.connect(f"file:{tmp_path / 'mlflow.db'}?mode=ro", uri=True) as con:
+            con.execute("SELECT name FROM sqlite_master").fetchall()
+    with tracking.tracking_server(tmp_path) as uri:
+        assert tracking.client(uri).get_run(run_id).info.run_name == "before the kill"
+    with sqlite3.connect(tmp_path / "mlflow.db") as con:  # the unfinished transaction was rolled back
+        assert "half_written" not in {row[0] for row in con.execute("SELECT name FROM sqlite_master")}
+
+
 def test_an_empty_store_file_with_nothing_beside_it_is_a_new_store(tmp_path):
     """What a first start cut off leaves: nothing to lose, so the server may make its store there."""
     from pipeline.tracking import mlflow_api as tracking

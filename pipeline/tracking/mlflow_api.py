@@ -203,13 +203,21 @@ def refuse_foreign_store(store: Path) -> None:
     has_artifacts = artifacts.is_dir() and any(artifacts.iterdir())
     if db.stat().st_size == 0 and not has_artifacts:
         return
-    problem = "is empty (0 bytes)" if db.stat().st_size == 0 else None
+    with open(db, "rb") as file:
+        header = file.read(16)
+    problem = ("is empty (0 bytes)" if not header else
+               "is not an SQLite database (it does not begin with SQLite's header)" if header != b"SQLite format 3\0"
+               else None)
     if problem is None:
         try:
             with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
                 tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not {"alembic_version", "experiments", "runs"} <= tables:
                 problem = "is an SQLite file without MLflow's tables"
+        except sqlite3.OperationalError:
+            # Unreadable without writing: the journal of a transaction that a killed server left
+            # half done (SQLite rolls it back on the next write access: the server's), or a live writer.
+            pass
         except sqlite3.DatabaseError as err:
             problem = f"is not an SQLite database ({err})"
     if problem:
