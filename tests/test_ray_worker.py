@@ -49,10 +49,15 @@ def test_without_a_server_the_launcher_becomes_the_worker_itself(tmp_path):
 
 
 @pytest.mark.service
-def test_ray_workers_are_forked_from_the_stage_server_and_take_the_trial_s_threads():
+def test_ray_workers_are_forked_from_the_stage_server_and_take_the_trial_s_threads(monkeypatch):
     """A real local Ray whose workers start through the real stage server: the actor's process is
     the server's child, found torch already loaded, and after take_trial_threads runs the thread
     count a fresh worker has (Ray's OMP_NUM_THREADS for a 1-CPU actor); the server counts it."""
+    # ray_token() sets the token in this process's environment, as `pm2gan dvc` needs. Left there,
+    # a later test of this worker started Ray, whose GCS took the token, and its driver none (CI saw
+    # "InvalidAuthToken" from a test that ran next): undone after the test.
+    for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
+        monkeypatch.setenv(key, os.environ.get(key, ""))
     env = {**os.environ, **shared_services.ray_token()}
     code = """
 import os, sys, ray
