@@ -72,7 +72,7 @@ def wait_for_line(proc: subprocess.Popen, prefix: str) -> list[str]:
 
 
 def servers_on(store: Path) -> list[int]:
-    """Live processes serving `store` (an MLflow server or its uvicorn child)."""
+    """Live processes serving `store` (the MLflow server: pipeline/tracking/server_process.py)."""
     found = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
