@@ -82,6 +82,18 @@ def test_the_local_server_is_mlflows_in_one_process_with_its_host_check(server):
     assert refused.status_code == 403 and "DNS rebinding" in refused.text
 
 
+def test_a_pipeline_folder_where_the_server_starts_is_not_taken_for_pm2gan_s(tmp_path, monkeypatch):
+    """`pm2gan ui` in an older checkout (or in another project with a `pipeline/` package): the
+    server's module was looked up there first, missing, and the server never started."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "pipeline" / "tracking").mkdir(parents=True)
+    (tmp_path / "pipeline" / "__init__.py").write_text("")
+    (tmp_path / "pipeline" / "tracking" / "__init__.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    with tracking.tracking_server(tmp_path / "mlruns") as uri:
+        assert requests.get(uri + "/health", timeout=10).ok
+
+
 def test_a_command_that_is_not_uvicorn_s_starts_as_mlflow_would_start_it():
     """The substitution steps aside for any other command MLflow starts: it runs as a process."""
     import sys

@@ -98,8 +98,11 @@ def preflight() -> None:
 
 # MLflow 3's server also starts a job runner and two task-queue consumers (for GenAI
 # scorers and trace roll-ups); pm2gan uses none of it, and on a 2-core machine those
-# processes compete with the trials.
-SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+# processes compete with the trials. PYTHONSAFEPATH (Python 3.11+): the server's module is
+# found where the command's own code is (installed, or PYTHONPATH), never in the folder it
+# was started from: a `pipeline/` there (an older checkout's, another project's) was taken
+# for pm2gan's, and the server did not start.
+SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PYTHONSAFEPATH": "1"}
 
 
 def server_command(store: Path, host: str, port: int) -> list[str]:
