@@ -197,8 +197,6 @@ def refuse_foreign_store(store: Path) -> None:
     truncated, another program's file): a server would take it for a new store, and every run
     recorded before would vanish from the UI with its artifacts left behind. An empty file in a
     store without artifacts (a first start cut off) holds nothing to lose, and is let through."""
-    import sqlite3
-
     db = store / "mlflow.db"
     if not db.exists():
         return
@@ -206,28 +204,35 @@ def refuse_foreign_store(store: Path) -> None:
     has_artifacts = artifacts.is_dir() and any(artifacts.iterdir())
     if db.stat().st_size == 0 and not has_artifacts:
         return
-    with open(db, "rb") as file:
-        header = file.read(16)
-    problem = ("is empty (0 bytes)" if not header else
-               "is not an SQLite database (it does not begin with SQLite's header)" if header != b"SQLite format 3\0"
-               else None)
-    if problem is None:
-        try:
-            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
-                tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if not {"alembic_version", "experiments", "runs"} <= tables:
-                problem = "is an SQLite file without MLflow's tables"
-        except sqlite3.OperationalError:
-            # Unreadable without writing: the journal of a transaction that a killed server left
-            # half done (SQLite rolls it back on the next write access: the server's), or a live writer.
-            pass
-        except sqlite3.DatabaseError as err:
-            problem = f"is not an SQLite database ({err})"
+    problem = _not_mlflow_s(db)
     if problem:
         left = f", their artifacts left behind in {artifacts}/" if has_artifacts else ""
         raise TrackingError(f"the tracking store {db} {problem}: pm2gan will not start a new store over it (the runs "
                             f"recorded there would vanish from the UI{left}). Restore the file, or move {store}/ away "
                             "to start an empty one.")
+
+
+def _not_mlflow_s(db: Path) -> str | None:
+    """What makes the file `db` no MLflow store, or None when it may be one."""
+    import sqlite3
+
+    with open(db, "rb") as file:
+        header = file.read(16)
+    if not header:
+        return "is empty (0 bytes)"
+    if header != b"SQLite format 3\0":
+        return "is not an SQLite database (it does not begin with SQLite's header)"
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.OperationalError:
+        # SQLite's file, unreadable read-only: most often the journal of a transaction a killed server
+        # left half done (rolled back at the next write access, the server's); else a live writer's
+        # lock or the file's permissions, which the server's start reports in its log.
+        return None
+    except sqlite3.DatabaseError as err:  # a damaged file
+        return f"is not an SQLite database ({err})"
+    return None if {"alembic_version", "experiments", "runs"} <= tables else "is an SQLite file without MLflow's tables"
 
 
 def _die_with_parent() -> None:
