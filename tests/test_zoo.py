@@ -57,12 +57,14 @@ def test_infogan_q_head_recovers_its_categorical_code(datasets):
 
 
 def test_bigan_reconstruction_falls_though_never_trained(datasets):
-    """At the quick profile's nets (with 32-unit test nets the bounded encoder saturates)."""
+    """At the quick profile's nets (with 32-unit test nets the bounded encoder saturates) and a
+    quarter of its digits budget: over seeds 0-3, the reconstruction error falls to 0.42-0.60 of
+    the untrained model's in 2,000 steps, and to 0.30-0.36 in the profile's 8,000 (4 times longer)."""
     from tests.test_models import quick
 
     ds = datasets["digits"]
     x = torch.from_numpy(ds.x["test"])
-    cfg = quick(trial("bigan", ds, steps=1000), "digits")
+    cfg = quick(trial("bigan", ds), "digits", steps=2000)
     untrained = build_model(cfg, ds, torch.device("cpu"))
     before = losses.reconstruction(untrained.reconstruct(x), x).item()
     assert train(cfg, ds).metrics["eval/recon_mse"] < 0.9 * before
@@ -210,12 +212,13 @@ def test_vae_likelihood_is_matched_to_the_data_and_its_code_metrics_read_posteri
     """Data in [0, 1]: a Bernoulli decoder, which reconstructs bars far better than the old
     fixed scale s^2 = 1/2 (issue 7, finding 4: recon 5.9 against the AE's 0.03). Unbounded
     data: a Gaussian decoder whose scale is learned, far below 0.71. The code metrics read
-    z ~ q(z|x), not the posterior means."""
+    z ~ q(z|x), not the posterior means. At the quick profile's nets and 2,000 of its 8,000 steps
+    on bars: seeds 0 and 1 give a ratio of 0.001 and 0.003 there (0.028 and 0.026 at 8,000)."""
     from tests.test_models import quick
 
     bars, ica = datasets["bars"], datasets["ica"]
-    matched = train(quick(trial("vae", bars, steps=1000), "bars"), bars)
-    old = train(quick(trial("vae", bars, steps=1000, likelihood="gaussian", decoder_std=0.7071), "bars"), bars)
+    matched = train(quick(trial("vae", bars), "bars", steps=2000), bars)
+    old = train(quick(trial("vae", bars, likelihood="gaussian", decoder_std=0.7071), "bars", steps=2000), bars)
     assert "loss/decoder_std" not in matched.curves  # Bernoulli: no scale
     assert matched.metrics["eval/recon_mse"] < 0.2 * old.metrics["eval/recon_mse"]
     scale = [v for _, v in train(trial("vae", ica, steps=600), ica).curves["loss/decoder_std"]]
