@@ -1,7 +1,8 @@
 """Where a cold run's evaluation time goes: trained trials taken from a full trial store (a cold
 `make repro` leaves every quick-profile training there), evaluated again exactly as the sweep
 evaluates them (`pipeline.evaluation.evaluate.assess`), with each metric group and each sampler
-timed on each split. Training time comes from each checkpoint's own steps per second.
+timed on each split. Training time comes from each checkpoint's own steps per second, as the run
+that trained it measured them: beside other trials there, so it can be slower than alone.
 
     PM2GAN_TRIAL_STORE=/path/to/store python benchmarks/evaluation_cost.py [--studies factorial generation]
                                                                             [--per-study 4]
