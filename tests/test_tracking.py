@@ -94,6 +94,20 @@ def test_a_pipeline_folder_where_the_server_starts_is_not_taken_for_pm2gan_s(tmp
         assert requests.get(uri + "/health", timeout=10).ok
 
 
+def test_the_python_pm2gan_asks_for_has_what_keeps_the_server_out_of_its_starting_folder():
+    """That protection is PYTHONSAFEPATH (tracking.SERVER_ENV), which Python has had since 3.11:
+    on 3.10 it is ignored and the test above fails. pyproject.toml must not admit a Python without it."""
+    import tomllib
+
+    from packaging.specifiers import SpecifierSet
+
+    from tests.conftest import ROOT
+
+    assert tracking.SERVER_ENV.get("PYTHONSAFEPATH") == "1"
+    allowed = SpecifierSet(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
+    assert not any(allowed.contains(f"3.{minor}") for minor in range(11)), allowed
+
+
 def test_a_command_that_is_not_uvicorn_s_starts_as_mlflow_would_start_it():
     """The substitution steps aside for any other command MLflow starts: it runs as a process."""
     import sys
