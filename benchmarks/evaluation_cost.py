@@ -56,27 +56,26 @@ def timed_metrics() -> tuple[metrics.Metric, ...]:
 
 
 def timed_samplers() -> dict:
-    """The samplers, timed as 'sampler:<name>' (the split is not theirs to know: charged to 'any')."""
+    """The samplers, timed as 'sampler:<name>' (they draw for either split and are not told which:
+    charged to 'either')."""
     def wrap(name, draw):
         def timed(*args, **kwargs):
             started = time.perf_counter()
             try:
                 return draw(*args, **kwargs)
             finally:
-                SPENT[(f"sampler:{name}", "any")] += time.perf_counter() - started
+                SPENT[(f"sampler:{name}", "either")] += time.perf_counter() - started
         return timed
     return {name: wrap(name, draw) for name, draw in samplers.SAMPLERS.items()}
 
 
 def rows_of(cfg: config.Config, study: str, per_study: int) -> list:
-    """The first seed of each distinct (model, dataset, variant) row the study trains, at most per_study."""
-    seen, out = set(), []
+    """The first trial of each of the study's first `per_study` rows: (dataset, model, variant), the
+    report's row (pipeline/reporting/report.py, _first_seeds)."""
+    first: dict[tuple[str, str, str], object] = {}
     for trial in expand(cfg, study):
-        row = (trial.model, trial.dataset, trial.run_name.rsplit("-s", 1)[0])
-        if row not in seen:
-            seen.add(row)
-            out.append(trial)
-    return out[:per_study]
+        first.setdefault((trial.dataset, trial.model, trial.variant_label), trial)
+    return list(first.values())[:per_study]
 
 
 def main() -> None:
@@ -124,13 +123,13 @@ def main() -> None:
     for (_, split), seconds in SPENT.items():
         by_split[split] += seconds
     print("evaluation by split: " + ", ".join(f"{split} {s:.0f} s ({s / timed:.0%})" for split, s in sorted(by_split.items())))
-    print(f"\n{'metric group (first name) or sampler':40} {'val s':>8} {'test s':>8} {'share':>6}")
+    splits = ("val", "test", "either")
+    print(f"\n{'metric group (first name) or sampler':40}" + "".join(f"{split + ' s':>9}" for split in splits) + f"{'share':>7}")
     groups = sorted({what for what, _ in SPENT}, key=lambda w: -sum(s for (x, _), s in SPENT.items() if x == w))
     for what in groups:
-        val, test, other = SPENT.get((what, "val"), 0.0), SPENT.get((what, "test"), 0.0), SPENT.get((what, "any"), 0.0)
-        both = val + test + other
-        print(f"{what:40} {val + other:8.1f} {test:8.1f} {both / timed:6.0%}")
-    print(f"{'(timed in groups and samplers)':40} {timed:17.1f} of {totals['assess']:.1f} s of evaluation")
+        spent = [SPENT.get((what, split), 0.0) for split in splits]
+        print(f"{what:40}" + "".join(f"{s:9.1f}" for s in spent) + f"{sum(spent) / timed:7.0%}")
+    print(f"{'(timed in groups and samplers)':40} {timed:.1f} of {totals['assess']:.1f} s of evaluation")
 
 
 if __name__ == "__main__":

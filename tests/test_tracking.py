@@ -95,8 +95,8 @@ def test_a_pipeline_folder_where_the_server_starts_is_not_taken_for_pm2gan_s(tmp
 
 
 def test_the_python_pm2gan_asks_for_has_what_keeps_the_server_out_of_its_starting_folder():
-    """That protection is PYTHONSAFEPATH (tracking.SERVER_ENV), which Python has had since 3.11:
-    on 3.10 it is ignored and the test above fails. pyproject.toml must not admit a Python without it."""
+    """That protection is PYTHONSAFEPATH (tracking.SERVER_ENV), which Python reads from 3.11 on
+    (3.10 has no such variable). pyproject.toml must not admit a Python without it."""
     import tomllib
 
     from packaging.specifiers import SpecifierSet
