@@ -56,4 +56,6 @@ def test_a_row_is_judged_on_the_numbers_its_verdict_reads():
     assert found["ica/pm"].improving == {"total_correlation_knn": 3} and found["ica/pm"].plateaued == 0
     assert found["ica/ae"].improving == {} and found["ica/ae"].plateaued == 3 and found["ica/ae"].last_plateau == 500
     lines = conv.describe(list(found.values()), conv.Rule(patience=2, min_change=0.05))
-    assert "1 of 3 rows had plateaued" in lines[0] and "ica/pm (total_correlation_knn in 3 of 3" in lines[0]
+    assert "1 of 3 rows had plateaued" in lines[2] and "ica/pm (total_correlation_knn in 3 of 3" in lines[2]
+    # how each row's training ended: these trials trained to their maximum (none was stopped)
+    assert "in 0 of 9 seeds" in lines[0] and "ica/pm 2,000 of 2,000 steps (0 of 3 stopped)" in lines[0]

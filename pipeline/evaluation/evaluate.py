@@ -4,9 +4,11 @@ applicable") when it cannot, never as a zero. Sample metrics are computed once p
 the family declares, and keyed by it."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
+import random
 import zlib
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -18,6 +20,7 @@ import torch
 from models import Family
 from pipeline.data.datasets import Dataset, as_tensor
 from pipeline.evaluation import metrics
+from pipeline.evaluation.plateau import Rule, all_plateaued
 from pipeline.evaluation.samplers import SAMPLERS
 from pipeline.training.fit import PACKAGE_ROOT, Trained, family_sources, seed_everything, source_digest
 
@@ -26,7 +29,8 @@ SPLIT_PREFIX = {"test": "eval", "val": "val"}
 # weights' format, the metrics, the samplers, the data), the evaluation classifier's net
 # (pipeline/evaluation/evalnet.py) and the family's own code (fit.family_sources, as for training).
 # tests/test_store.py checks the list against the imports.
-EVALUATION_SOURCES = ("pipeline/training/fit.py", "models/__init__.py", "pipeline/evaluation/evaluate.py", "pipeline/evaluation/metrics.py",
+EVALUATION_SOURCES = ("pipeline/training/fit.py", "models/__init__.py", "pipeline/evaluation/evaluate.py",
+                      "pipeline/evaluation/metrics.py", "pipeline/evaluation/plateau.py",
                       "pipeline/evaluation/samplers.py", "pipeline/data/datasets.py", "pipeline/files/atomic.py", "pipeline/evaluation/evalnet.py")
 
 
@@ -219,11 +223,47 @@ class Assessment:
         return cls(metrics=meta["metrics"], curves=curves, improving=meta["improving"], samples=samples)
 
 
+def validation(model: Family, ds: Dataset, n_samples: int, seed: int, classifier=None) -> dict[str, float | None]:
+    """Every metric on the validation split, from freshly seeded global streams: the same weights
+    score the same numbers wherever this is called, inside training (`Judge`) or after it (`assess`)."""
+    seed_everything(seed)
+    return evaluate(model, ds, n_samples, seed, classifier, split="val")[0]
+
+
+@contextlib.contextmanager
+def streams_kept(device: torch.device):
+    """Every global random stream as it was, whatever the block draws: a judge inside the training
+    loop must not shift the batches or the noise that training draws next."""
+    state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        yield
+    random.setstate(state[0])
+    np.random.set_state(state[1])
+
+
+class Judge:
+    """fit.Judge: the patience rule (pipeline/evaluation/plateau.py) on every validation metric,
+    scored at each evaluation point exactly as `assess` scores the snapshot kept there."""
+
+    def __init__(self, ds: Dataset, n_samples: int, seed: int, classifier, rule: Rule):
+        self.ds, self.n_samples, self.seed, self.classifier, self.rule = ds, n_samples, seed, classifier, rule
+        self.curves: dict[str, list[tuple[int, float]]] = {}
+
+    def __call__(self, step: int, model: Family) -> bool:
+        with streams_kept(model.device):
+            values = validation(model, self.ds, self.n_samples, self.seed, self.classifier)
+        for k, v in values.items():
+            if v is not None:
+                self.curves.setdefault(k, []).append((step, v))
+        return all_plateaued(self.curves, self.rule)
+
+
 def assess(trained: Trained, ds: Dataset, n_samples: int, seed: int, classifier=None) -> Assessment:
     """Evaluate a trained trial: its snapshots on the validation split (every metric), then the
     final model on both splits. A function of the trained weights, the data and this
-    code alone: the global random streams are reset first, so a trial reused from the store
-    scores exactly what it scored straight after training."""
+    code alone: the global random streams are reset before each evaluation, so a trial reused
+    from the store scores exactly what it scored straight after training, and a snapshot what
+    the judge scored at its step."""
     seed_everything(seed)
     model = trained.model
     if trained.outcome != "completed":
@@ -235,13 +275,14 @@ def assess(trained: Trained, ds: Dataset, n_samples: int, seed: int, classifier=
         final_state = {k: v.clone() for k, v in model.state_dict().items()}
         for step, weights in sorted(trained.snapshots.items()):
             model.load_state_dict(weights)
-            values, _ = evaluate(model, ds, n_samples, seed, classifier, split="val")
+            values = validation(model, ds, n_samples, seed, classifier)
             for k, v in values.items():
                 if v is not None:
                     curves[k].append((step, v))
         model.load_state_dict(final_state)
+    seed_everything(seed)
     values, samples = evaluate(model, ds, n_samples, seed, classifier)
-    val, _ = evaluate(model, ds, n_samples, seed, classifier, split="val")
+    val = validation(model, ds, n_samples, seed, classifier)
     values.update(val)
     for k, v in val.items():  # the curves end where training ended (a trial without snapshots has none)
         if k in curves and v is not None:

@@ -261,7 +261,9 @@ def _keeper(store: TrialStore, study: str):
         if key is None:
             return
         by = {"study": study, "ray_node": p.get("ray_node"), "code_version": p.get("code_version")}
-        if store.checkpoint(key) is None:
+        # a training the sweep did (not one it read from the store) is kept, replacing a stored one
+        # whose stop today's evaluation code moved (pipeline/trial/train.py, stopped_as_judged)
+        if store.checkpoint(key) is None or p.get("reused_training") is False:
             store.put(key, folder / CHECKPOINT_FILE, result.trial, p.get("data_version") or "", by)
         if evaluation_key and store.assessment(evaluation_key) is None and (folder / ASSESSMENT_FILE).exists():
             store.put_assessment(evaluation_key, folder / ASSESSMENT_FILE,

@@ -50,6 +50,11 @@ class TrainBudget(Section):
     checkpoint_every: NonNegativeInt  # steps between checkpoints; 0 = only at the end
     eval_samples: Annotated[Count, at.Le(MAX_EVAL_SAMPLES)]  # samples drawn for sample-based metrics (per sampler)
     eval_every: NonNegativeInt  # steps between validation evaluations of the progress metrics; 0 = only at the end
+    # Set from params.yaml's `convergence` for every trial (`trial_settings`), not per profile:
+    # training stops at the first validation evaluation where every metric had plateaued by this
+    # rule; 0 = train to `steps`.
+    stop_patience: NonNegativeInt = 0
+    stop_min_change: Fraction = 0.05
 
 
 class BudgetCap(Section):
@@ -192,10 +197,17 @@ class EvalNet(Section):
 
 
 class Convergence(Section):
-    """The patience rule that says whether a row had stopped improving (pipeline/studies/convergence.py)."""
+    """The patience rule (pipeline/evaluation/plateau.py): training stops by it (with `stop_training`),
+    and the report says by it whether each row had stopped improving (pipeline/studies/convergence.py)."""
 
     patience: Count  # evaluations without an improvement that make a plateau
     min_change: Fraction  # the least relative gain that counts as an improvement
+    stop_training: bool  # each trial stops at its first plateau on every validation metric, its budget's steps at most
+
+    def stops(self, budget: TrainBudget) -> TrainBudget:
+        """`budget` with this rule as its stopping rule (or none)."""
+        return budget.model_copy(update={"stop_patience": self.patience if self.stop_training else 0,
+                                         "stop_min_change": self.min_change})
 
 
 class ModelEntry(Section):
@@ -352,6 +364,7 @@ def trial_settings(cfg: Config, study: str) -> Iterator[TrialSettings]:
                                                     **(over.train if over else {})}, cfg.file, f"{where}.train")
                     if profile.cap:  # after every override: the cap bounds what the study asks for
                         budget = profile.cap.apply(budget, dataset)
+                    budget = cfg.convergence.stops(budget)
                     nets = validate(NetConfig, {**profile.nets.model_dump(), **spec.nets,
                                                 **(over.nets if over else {})}, cfg.file, f"{where}.nets")
                     try:

@@ -329,6 +329,6 @@ class Study:
             # a study pinned to a profile (`studies.<name>.profile`) reads that profile, not the top-level one
             "params": [*([f"profiles.{spec.profile}"] if spec.profile else ["profile", "profiles.${profile}"]),
                        "datasets", f"studies.{self.name}",
-                       *[f"models.{m}" for m in spec.models], "resources"],
+                       *[f"models.{m}" for m in spec.models], "resources", "convergence"],
             "outs": [f"results/{self.name}"],
         }

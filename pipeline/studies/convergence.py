@@ -1,52 +1,18 @@
 """Whether a row had stopped improving on the numbers its study decides on: the patience rule of
-params.yaml's `convergence`, applied to each seed's validation curve of every metric the study's
-rule read for that row (pipeline/studies/trajectory.py records which).
-
-The rule is early stopping's (Keras's `EarlyStopping`, Ray Tune's plateau stoppers): an
-evaluation *improves* on a curve when it beats the best value so far by at least `min_change`
-of that value (relative; a count such as the modes held by at least one, the registry's own
-`change`). A curve has *plateaued* at the step of its last improvement when the `patience`
-evaluations after it bring none; it was *still improving* when its last improvement lies within
-its last `patience` evaluations: it had not shown that it stopped, and its number is a lower bound.
+params.yaml's `convergence` (pipeline/evaluation/plateau.py), applied to each seed's validation
+curve of every metric the study's rule read for that row (pipeline/studies/trajectory.py records
+which), and whether its training stopped there or ran to its maximum.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from pipeline.evaluation import metrics
+from pipeline.evaluation.plateau import Rule, plateau_step
 
 from .base import Read
 
-
-@dataclasses.dataclass(frozen=True)
-class Rule:
-    patience: int  # evaluations without an improvement that make a plateau
-    min_change: float  # the least relative gain that counts as an improvement
-
-
-def _margin(name: str, best: float, rule: Rule) -> float:
-    least, relative = next((g.change[name] for g in metrics.METRICS if name in g.change), (rule.min_change, True))
-    return least * abs(best) if relative else least
-
-
-def plateau_step(curve: list[tuple[int, float]], better: str, rule: Rule, name: str = "") -> int | None:
-    """The step of the curve's last improvement when `rule.patience` evaluations followed it with
-    none; None while it was still improving (or has too few evaluations to tell). Undefined
-    values (NaN) are no improvement."""
-    if better not in ("lower", "higher"):
-        return None
-    best, best_step, since = None, None, 0
-    for step, value in curve:
-        if not math.isfinite(value):
-            since += 1
-            continue
-        gain = (best - value if better == "lower" else value - best) if best is not None else math.inf
-        if best is None or gain >= _margin(name, best, rule) and gain > 0:
-            best, best_step, since = value, step, 0
-        else:
-            since += 1
-    return best_step if best_step is not None and since >= rule.patience else None
+__all__ = ["Rule", "plateau_step", "rows", "describe"]
 
 
 @dataclasses.dataclass
@@ -58,7 +24,9 @@ class RowConvergence:
     plateaued: int  # seeds whose every deciding curve had plateaued
     last_plateau: int | None  # the latest plateau step over those seeds and curves
     improving: dict[str, int]  # metric -> seeds still improving on it
-    steps: int  # the budget
+    steps: int  # the budget: the most steps a seed may train
+    used: tuple[int, int] = (0, 0)  # the fewest and the most steps its seeds trained
+    stopped: int = 0  # seeds whose training stopped by the rule before the budget's last step
 
 
 def rows(results: list, reads: set[Read], rule: Rule) -> list[RowConvergence]:
@@ -87,7 +55,9 @@ def rows(results: list, reads: set[Read], rule: Rule) -> list[RowConvergence]:
                 plateaued += 1
                 last = max(last or 0, *steps.values())
         label = f"{dataset}/{model}" + ("" if variant == "default" else f"[{variant}]")
-        out.append(RowConvergence(label, len(seeds), plateaued, last, improving, max(r.trial.train.steps for r in seeds)))
+        used = [r.steps for r in seeds]
+        out.append(RowConvergence(label, len(seeds), plateaued, last, improving, max(r.trial.train.steps for r in seeds),
+                                  (min(used), max(used)), sum(bool(r.metrics.get("train/plateaued")) for r in seeds)))
     return out
 
 
@@ -96,6 +66,24 @@ def describe(found: list[RowConvergence], rule: Rule) -> list[str]:
     each row still improving with the metrics it was improving on."""
     if not found:
         return []
+    return _stopping(found) + _plateaus(found, rule)
+
+
+def _steps(row: RowConvergence) -> str:
+    low, high = row.used
+    return f"{low:,}" if low == high else f"{low:,}–{high:,}"
+
+
+def _stopping(found: list[RowConvergence]) -> list[str]:
+    """How each row's training ended: stopped by the rule (on every validation metric, params.yaml
+    `convergence.stop_training`) or at its budget's maximum."""
+    seeds, stopped = sum(c.seeds for c in found), sum(c.stopped for c in found)
+    rows = "; ".join(f"{c.label} {_steps(c)} of {c.steps:,} steps ({c.stopped} of {c.seeds} stopped)" for c in found)
+    return [f"**Training** stopped at a plateau of every validation metric in {stopped} of {seeds} seeds; the others "
+            f"trained to their maximum. Steps used: {rows}.", ""]
+
+
+def _plateaus(found: list[RowConvergence], rule: Rule) -> list[str]:
     still = [c for c in found if c.improving]
     head = (f"**Convergence** (on the numbers the verdict reads; patience {rule.patience} evaluations, least gain "
             f"{rule.min_change:.0%}: params.yaml `convergence`): {len(found) - len(still)} of {len(found)} rows had "

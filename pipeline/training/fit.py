@@ -9,7 +9,11 @@ saved weights (pipeline/evaluation/evaluate.py).
 
 Where a trial is evaluated during training, the weights at that step are kept as a snapshot
 instead: evaluating them later gives the very numbers an evaluation inside the loop would,
-without tying training to the evaluation code.
+without tying training to the evaluation code. The one question training asks at those steps is
+whether to stop (a `Judge`, handed in by the caller: the patience rule on validation data,
+pipeline/evaluation/evaluate.py); its answers are recorded with the trial, and a trial reused
+from the store is asked again (pipeline/trial/train.py), so a stop the current code would not
+make is never read.
 """
 from __future__ import annotations
 
@@ -117,6 +121,17 @@ class Hooks(Protocol):
         """The trial is done: its result (samples included) and final checkpoint."""
 
 
+class Judge(Protocol):
+    """Asked at each evaluation point whether training has settled. It must leave the model's
+    weights and every random stream as it found them: a trial it never stops trains exactly as
+    one without it. `curves` is what it has read so far; it travels in checkpoints, so a resumed
+    trial's judge goes on from it."""
+
+    curves: dict[str, list[tuple[int, float]]]
+
+    def __call__(self, step: int, model: Family) -> bool: ...
+
+
 class NoHooks:
     def log(self, step, values):
         pass
@@ -141,6 +156,7 @@ class Trained:
     curves: dict[str, list[tuple[int, float]]]
     snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
     steps_per_s: float | None = None
+    plateaued: bool = False  # its judge stopped it before its budget's last step
 
 
 def seed_everything(seed: int) -> None:
@@ -180,7 +196,8 @@ def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def save_checkpoint(path: Path, model: Family, config: dict[str, Any], step: int, curves: dict,
                     snapshots: dict[int, dict] | None = None, gen: torch.Generator | None = None,
-                    outcome: str | None = None, steps_per_s: float | None = None) -> None:
+                    outcome: str | None = None, steps_per_s: float | None = None, plateaued: bool = False,
+                    judged: dict | None = None) -> None:
     """The resolved config travels inside the checkpoint, so it can be understood alone. An
     intermediate checkpoint holds both random streams, the batch order (`gen`) and the global
     one the players draw their noise from, so a resumed trial continues exactly as if never
@@ -191,12 +208,13 @@ def save_checkpoint(path: Path, model: Family, config: dict[str, Any], step: int
                 "torch_rng": torch.get_rng_state() if gen is not None else None,
                 "cuda_rng": torch.cuda.get_rng_state_all() if gen is not None and torch.cuda.is_available() else None,
                 "curves": dict(curves), "snapshots": dict(snapshots or {}),
-                "outcome": outcome, "steps_per_s": steps_per_s}, path)
+                "outcome": outcome, "steps_per_s": steps_per_s, "plateaued": plateaued, "judged": dict(judged or {})},
+               path)
 
 
 def save_trained(path: Path, trained: Trained) -> None:
     save_checkpoint(path, trained.model, trained.config, trained.steps, trained.curves, trained.snapshots,
-                    outcome=trained.outcome, steps_per_s=trained.steps_per_s)
+                    outcome=trained.outcome, steps_per_s=trained.steps_per_s, plateaued=trained.plateaued)
 
 
 def is_trained(checkpoint: dict[str, Any]) -> bool:
@@ -215,16 +233,20 @@ def load_trained(path: Path, device: torch.device | str = "cpu") -> Trained:
     model.load_checkpoint_state(ckpt["state"])
     return Trained(model=model, config=cfg, outcome=ckpt["outcome"], steps=ckpt["step"],
                    curves={k: [tuple(p) for p in v] for k, v in ckpt["curves"].items()},
-                   snapshots={int(s): w for s, w in ckpt["snapshots"].items()}, steps_per_s=ckpt["steps_per_s"])
+                   snapshots={int(s): w for s, w in ckpt["snapshots"].items()}, steps_per_s=ckpt["steps_per_s"],
+                   plateaued=bool(ckpt.get("plateaued", False)))
 
 
 def _finite(values: dict[str, float]) -> bool:
     return all(math.isfinite(v) for v in values.values())
 
 
-def fit(cfg: TrialConfig, ds, hooks: Hooks | None = None, resume_from: Path | None = None) -> Trained:
+def fit(cfg: TrialConfig, ds, hooks: Hooks | None = None, resume_from: Path | None = None,
+        judge: Judge | None = None) -> Trained:
     """Train one trial on `ds.x['train']` (a pipeline.data.datasets.Dataset, or anything with its
-    `x`, `shape` and `bounded`). A loss that turns NaN or inf ends it as 'diverged'."""
+    `x`, `shape` and `bounded`). A loss that turns NaN or inf ends it as 'diverged'; with a
+    `judge`, training ends early ('completed', `plateaued`) at the first evaluation point where it
+    says so, and the model at that step is the trained one."""
     hooks = hooks or NoHooks()
     seed_everything(cfg.seed)
     torch.set_num_threads(max(1, int(cfg.cpus)))
@@ -247,10 +269,12 @@ def fit(cfg: TrialConfig, ds, hooks: Hooks | None = None, resume_from: Path | No
             torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["cuda_rng"]])
         curves.update({k: [tuple(p) for p in v] for k, v in ckpt["curves"].items()})
         snapshots.update({int(s): w for s, w in ckpt.get("snapshots", {}).items()})
+        if judge is not None:
+            judge.curves = {k: [tuple(p) for p in v] for k, v in ckpt.get("judged", {}).items()}
         first_step = ckpt["step"] + 1
 
-    outcome, step = "completed", first_step - 1
-    start = time.perf_counter()
+    outcome, step, plateaued = "completed", first_step - 1, False
+    start, judging = time.perf_counter(), 0.0  # the judge's seconds are not training's (steps_per_s)
     for step in range(first_step, budget.steps + 1):
         idx = torch.randint(0, len(x_train), (budget.batch_size,), generator=gen, device=device)
         losses = model.train_step(x_train[idx])
@@ -262,14 +286,22 @@ def fit(cfg: TrialConfig, ds, hooks: Hooks | None = None, resume_from: Path | No
                 break
             for k, v in values.items():
                 curves[k].append((step, v))
-            hooks.log(step, {**values, "perf/steps_per_s": (step - first_step + 1) / (time.perf_counter() - start)})
+            hooks.log(step, {**values, "perf/steps_per_s": (step - first_step + 1) / (time.perf_counter() - start - judging)})
         if budget.eval_every and step % budget.eval_every == 0 and step < budget.steps:
+            if judge is not None:
+                asked = time.perf_counter()
+                plateaued = judge(step, model)
+                judging += time.perf_counter() - asked
+                if plateaued:  # these weights are the trained model: the final evaluation scores them
+                    break
             snapshots[step] = _cpu(model.state_dict())  # evaluated on validation data later
         if budget.checkpoint_every and step % budget.checkpoint_every == 0 and step < budget.steps:
             with tempfile.TemporaryDirectory() as folder:
-                save_checkpoint(Path(folder) / CHECKPOINT_FILE, model, cfg.to_dict(), step, curves, snapshots, gen)
+                save_checkpoint(Path(folder) / CHECKPOINT_FILE, model, cfg.to_dict(), step, curves, snapshots, gen,
+                                judged=judge.curves if judge is not None else None)
                 hooks.checkpoint(step, Path(folder) / CHECKPOINT_FILE)
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - start - judging
     steps_done = step - first_step + 1
     return Trained(model=model, config=cfg.to_dict(), outcome=outcome, steps=step, curves=dict(curves),
-                   snapshots=snapshots, steps_per_s=steps_done / elapsed if elapsed > 0 and steps_done > 0 else None)
+                   snapshots=snapshots, steps_per_s=steps_done / elapsed if elapsed > 0 and steps_done > 0 else None,
+                   plateaued=plateaued)

@@ -49,7 +49,8 @@ def trials(cfg: Config, model: str, datasets: list[str], grid: dict[str, list[An
         hparams = validate(type(defaults), {**defaults.model_dump(), **{k: v for k, v in point.items()
                                                                          if k not in BUDGET_KEYS}}, "--set")
         for dataset in datasets:
-            budget = validate(TrainBudget, {**cfg.profile.budget(dataset).model_dump(),
+            # stopping as the pipeline's trials do; `--set stop_patience=0` trains to the last step
+            budget = validate(TrainBudget, {**cfg.convergence.stops(cfg.profile.budget(dataset)).model_dump(),
                                             **{k: v for k, v in point.items() if k in BUDGET_KEYS}}, "--set")
             for seed in seeds:
                 yield TrialConfig(study="explore", model=model, dataset=dataset, seed=seed,

@@ -18,12 +18,14 @@ from models import Family
 from pipeline.data.datasets import Dataset, as_tensor
 from pipeline.evaluation import evaluate as evaluation
 from pipeline.evaluation.evalnet import from_state
+from pipeline.evaluation.plateau import Rule, stop_step
 from pipeline.settings.trials import TrialConfig
 from pipeline.training.cost import flops_per_step
 from pipeline.training.fit import (  # noqa: F401
     CHECKPOINT_FILE,
     Hooks,
     NoHooks,
+    Trained,
     build,
     fit,
     load_trained,
@@ -80,35 +82,69 @@ def _log_points(hooks: Hooks, curves: dict[str, list[tuple[int, float]]]) -> Non
         hooks.log(step, values)
 
 
+def stop_rule(cfg: TrialConfig) -> Rule | None:
+    """The patience rule a trial's training stops by (params.yaml `convergence`), or None: it trains to its last step."""
+    return Rule(cfg.train.stop_patience, cfg.train.stop_min_change) if cfg.train.stop_patience else None
+
+
+def stopped_as_judged(done: Trained, assessed: evaluation.Assessment, rule: Rule | None) -> bool:
+    """Whether the rule, read on the evaluation's validation curves, stops the trial where its
+    training stopped: at its last step if it plateaued, at none of its evaluation points if it
+    ran to its budget. The judge scored those very numbers during training, with the evaluation
+    code of its day; a stored training whose stop today's code would move is not the trial
+    today's code would train."""
+    if rule is None or done.outcome != "completed":
+        return True
+    asked = [*done.snapshots, done.steps] if done.plateaued else list(done.snapshots)
+    return stop_step(assessed.curves, rule, asked) == (done.steps if done.plateaued else None)
+
+
 def train(cfg: TrialConfig, ds: Dataset, classifier_state: dict | None = None, hooks: Hooks | None = None,
           resume_from: Path | None = None, provenance: dict[str, Any] | None = None,
           trained: Path | None = None, assessed: evaluation.Assessment | None = None) -> TrialResult:
     """Train one trial (or take it trained from `trained`, a final checkpoint), evaluate it (or
     take its evaluation, `assessed`), return its result: the config, `outcome` ('completed' or
     'diverged'), the final `metrics` (None where a metric does not apply), `curves` (training's
-    and validation's), `provenance` and the samples drawn."""
+    and validation's), `provenance` and the samples drawn. Training stops where its validation
+    metrics plateau (`stop_rule`); a stored training the rule would now stop elsewhere (an edited
+    metric) is trained again, and says so in `provenance['reused_training']`."""
     hooks = hooks or NoHooks()
+    provenance = dict(provenance or {})
     device = resolve_device(cfg.device)
+    classifier = from_state(classifier_state, device) if classifier_state else None
+    rule = stop_rule(cfg)
+
+    def judge():
+        return evaluation.Judge(ds, cfg.train.eval_samples, cfg.seed, classifier, rule) if rule else None
+
     if trained is not None:
         done = load_trained(trained, device)
         if training_config(TrialConfig.from_dict(done.config)) != training_config(cfg):  # the store's key prevents it
             raise ValueError(f"{trained}: trained for another config than trial {cfg.run_name}")
-        _log_points(hooks, done.curves)
+        if assessed is None:
+            assessed = evaluation.assess(done, ds, cfg.train.eval_samples, cfg.seed, classifier)
+            if not stopped_as_judged(done, assessed, rule):
+                print(f"pm2gan: {cfg.run_name}: the stored training stopped at step {done.steps:,}, where today's "
+                      "evaluation code would not stop it; training it again", flush=True)
+                done, assessed = fit(cfg, ds, hooks, None, judge()), None
+                provenance["reused_training"] = False
+        if provenance.get("reused_training", True):
+            _log_points(hooks, done.curves)
     else:
-        done = fit(cfg, ds, hooks, resume_from)
+        done = fit(cfg, ds, hooks, resume_from, judge())
     if assessed is None:
-        classifier = from_state(classifier_state, device) if classifier_state else None
         assessed = evaluation.assess(done, ds, cfg.train.eval_samples, cfg.seed, classifier)
     _log_points(hooks, {k: [p for p in points if p[0] < done.steps] for k, points in assessed.curves.items()})
     metrics = dict(assessed.metrics)
     metrics["perf/steps_per_s"] = done.steps_per_s
     metrics["model/parameters"] = float(done.model.parameter_count())
+    metrics["train/plateaued"] = float(done.plateaued)  # stopped by the rule before its budget's last step
     if done.outcome == "completed":  # the work of one step, where a study compares costs (cost.py)
         batch = as_tensor(ds.x["train"][:cfg.train.batch_size], device)
         metrics["model/flops_per_step"] = flops_per_step(done.model, batch)
     result = TrialResult(trial=cfg, outcome=done.outcome, steps=done.steps, metrics=metrics,
                          curves={**done.curves, **assessed.curves}, improving=assessed.improving,
-                         provenance=provenance or {}, samples=assessed.samples)
+                         provenance=provenance, samples=assessed.samples)
 
     with tempfile.TemporaryDirectory() as folder:
         save_trained(Path(folder) / CHECKPOINT_FILE, done)
