@@ -328,14 +328,15 @@ def test_a_generator_with_no_trivial_generator_to_beat_is_not_said_to_generate()
     assert verdict.outcome == "inconclusive" and any("no trivial generator" in b for b in verdict.because)
 
 
-def test_the_index_says_how_many_rows_were_still_improving():
+def test_the_index_says_how_many_rows_were_still_improving_and_how_many_seeds_stopped():
     from pipeline.studies.base import Verdict
     from pipeline.studies.summary import index_page
 
     page = index_page({"factorial": Verdict("inconclusive", ["a test"]), "prior": Verdict("holds", ["b"])},
-                      budgets={"factorial": (5, 18), "prior": (0, 9)})
-    assert "| rows still improving on what it decides |" in page
+                      budgets={"factorial": (5, 18, 20, 54), "prior": (0, 9, 27, 27)})
+    assert "| rows still improving on what it decides | seeds stopped at a plateau |" in page
     factorial = next(line for line in page.splitlines() if line.startswith("| [factorial]"))
-    assert factorial.endswith("| 5 of 18 |")
+    assert factorial.endswith("| 5 of 18 | 20 of 54 |")
     assert "| — |" in next(line for line in page.splitlines() if line.startswith("| [pm1992]"))  # not run here
     assert "**Budget.** Of the 27 rows the verdicts read, 5 had seeds still improving" in page
+    assert "47 of those rows' 81 seeds stopped at a plateau" in page

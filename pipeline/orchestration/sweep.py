@@ -85,7 +85,12 @@ def _progress_callback(total: int, already: int = 0):
                   flush=True)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
-            self._line(trials, trial, (trial.last_result or {}).get("outcome", "completed"))
+            result = trial.last_result or {}
+            outcome = result.get("outcome", "completed")
+            if result.get("train/plateaued") and "step" in result:  # stopped by the rule (params.yaml `convergence`)
+                steps = TrialConfig.from_dict(trial.config["trial"]).train.steps
+                outcome += f" at a plateau, step {int(result['step']):,} of {steps:,}"
+            self._line(trials, trial, outcome)
 
         def on_trial_error(self, iteration, trials, trial, **info):
             self._line(trials, trial, "ERROR (see the MLflow run's 'error' tag)")

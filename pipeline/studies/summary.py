@@ -41,9 +41,9 @@ def _evidence(studies: tuple[str, ...], verdicts: dict[str, Verdict]) -> str:
 
 
 def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, not_run: dict[str, str] | None = None,
-               budgets: dict[str, tuple[int, int]] | None = None, over_training: dict | None = None) -> str:
-    """`budgets`: study -> (rows still improving on the numbers its verdict reads, rows it read:
-    pipeline/studies/convergence.py);
+               budgets: dict[str, tuple[int, int, int, int]] | None = None, over_training: dict | None = None) -> str:
+    """`budgets`: study -> (rows still improving on the numbers its verdict reads, rows it read,
+    their seeds whose training stopped at a plateau, their seeds: pipeline/studies/convergence.py);
     `over_training`: study -> its verdict's trajectory (pipeline/studies/trajectory.py)."""
     from . import STUDIES
     from .trajectory import cell
@@ -56,16 +56,17 @@ def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, no
     for model, cells in SLIDE.items():
         row = [f"{cells[a][0]}<br>→ {_evidence(cells[a][1], verdicts)}" for a in ASPECTS]
         lines.append(f"| **{model}** | " + " | ".join(row) + " |")
-    lines += ["", "## Studies", "", "| study | claim | verdict | over training | rows still improving on what it decides |",
-              "|---|---|---|---|---|"]
+    lines += ["", "## Studies", "", "| study | claim | verdict | over training | rows still improving on what it decides "
+              "| seeds stopped at a plateau |", "|---|---|---|---|---|---|"]
     not_run, budgets, over_training = not_run or {}, budgets or {}, over_training or {}
     for name, study in STUDIES.items():
         verdict = verdicts.get(name)
         missing = f"not run in profile `{not_run[name]}` (none of its datasets)" if name in not_run else "not run"
         improving = f"{budgets[name][0]} of {budgets[name][1]}" if name in budgets else "—"
+        stopped = f"{budgets[name][2]} of {budgets[name][3]}" if name in budgets else "—"
         lines.append(f"| [{name}]({name}.md) | {study.claim} | "
                      + (f"**{verdict.outcome}** — " + "; ".join(verdict.summary()) if verdict else missing)
-                     + f" | {cell(over_training[name]) if name in over_training else '—'} | {improving} |")
+                     + f" | {cell(over_training[name]) if name in over_training else '—'} | {improving} | {stopped} |")
     counted = [verdicts[n].outcome for n in STUDIES if n in verdicts]
     lines += ["", f"**{len(counted)} verdicts**: " + ", ".join(f"{counted.count(o)} {o}" for o in OUTCOMES) + ". A verdict "
               "holds when every test behind it does (one-sided Welch at 5%), does not hold only when one is reversed "
@@ -80,11 +81,14 @@ def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, no
                   + (f" Not judged: {len(capped)} capped runs ({', '.join(capped)}), whose verdicts weigh published "
                      "numbers only the papers' budgets reach." if capped else "")]
     if budgets:
-        improving, rows = sum(i for i, _ in budgets.values()), sum(n for _, n in budgets.values())
+        improving, rows = sum(b[0] for b in budgets.values()), sum(b[1] for b in budgets.values())
+        stopped, seeds = sum(b[2] for b in budgets.values()), sum(b[3] for b in budgets.values())
         lines += ["", f"**Budget.** Of the {rows} rows the verdicts read, {improving} had seeds still improving on "
                   "validation data, on the very numbers their verdict reads, at their last evaluation (the patience "
                   "rule, params.yaml `convergence`): their numbers are lower bounds, and a verdict resting on them may "
-                  "change at a longer budget (each study's page names them)."]
+                  "change at a longer budget (each study's page names them). Training stops by the same rule on "
+                  f"every validation metric (`convergence.stop_training`): {stopped} of those rows' {seeds} seeds "
+                  "stopped at a plateau, the others trained to their budget's maximum."]
     if comparisons:
         counts: dict[str, int] = {}
         for c in comparisons:
