@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.studies import STUDIES, Table
 from pipeline.studies import trajectory as tr
-from pipeline.studies.base import reading
+from pipeline.studies.base import Verdict, reading
 from pipeline.studies.summary import index_page
 from pipeline.trial.results import TrialResult
 from tests.conftest import small, trial
@@ -61,6 +61,10 @@ def test_a_verdict_that_flips_late_is_reported_unsettled():
     assert "not settled" in text and "changed at 100%" in text
     assert "**not settled**" in index_page({"factorial": study.verdict(final)}, over_training={"factorial": trajectory})
     assert "0 of 1 trained studies' verdicts are settled" in index_page({}, over_training={"factorial": trajectory})
+    # an analytic study trains nothing, so no budget moves its verdict: counted beside the trained ones, not among them
+    page = index_page({"theory": Verdict("holds", ["exact"])}, over_training={"factorial": trajectory})
+    assert "0 of 1 trained studies' verdicts are settled" in page
+    assert "Counting `theory`, exact and trained on nothing, 1 of the talk's 2 verdicts are settled." in page
 
 
 def test_a_verdict_reached_early_is_settled_from_there():

@@ -80,6 +80,11 @@ def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, no
                   "settled is a budget's, not yet a finding."
                   + (f" Not judged: {len(capped)} capped runs ({', '.join(capped)}), whose verdicts weigh published "
                      "numbers only the papers' budgets reach." if capped else "")]
+        exact = [n for n in verdicts if STUDIES[n].kind == "analytic"]  # `theory`: nothing trained, no budget to move it
+        if exact:
+            judged = len(over_training) - len(capped)
+            lines[-1] += (f" Counting {', '.join(f'`{n}`' for n in exact)}, exact and trained on nothing, "
+                          f"{len(settled) + len(exact)} of the talk's {judged + len(exact)} verdicts are settled.")
     if budgets:
         improving, rows = sum(b[0] for b in budgets.values()), sum(b[1] for b in budgets.values())
         stopped, seeds = sum(b[2] for b in budgets.values()), sum(b[3] for b in budgets.values())
