@@ -255,15 +255,23 @@ class Judge:
         for k, v in values.items():
             if v is not None:
                 self.curves.setdefault(k, []).append((step, v))
-        return all_plateaued(self.curves, self.rule)
+        return step >= self.rule.earliest and all_plateaued(self.curves, self.rule)
 
 
-def assess(trained: Trained, ds: Dataset, n_samples: int, seed: int, classifier=None) -> Assessment:
+def _scored_at(curves: dict[str, list[tuple[int, float]]], step: int) -> dict[str, float]:
+    """Every value the curves hold at `step` (empty where that step was not scored)."""
+    return {k: v for k, points in curves.items() for s, v in points if s == step}
+
+
+def assess(trained: Trained, ds: Dataset, n_samples: int, seed: int, classifier=None,
+           scored: dict[str, list[tuple[int, float]]] | None = None) -> Assessment:
     """Evaluate a trained trial: its snapshots on the validation split (every metric), then the
     final model on both splits. A function of the trained weights, the data and this
     code alone: the global random streams are reset before each evaluation, so a trial reused
     from the store scores exactly what it scored straight after training, and a snapshot what
-    the judge scored at its step."""
+    the judge scored at its step. `scored`: the validation curves this very code already scored
+    on these weights during training (the `Judge`'s, in the same process); a snapshot step found
+    there is read from it instead of evaluated a second time."""
     seed_everything(seed)
     model = trained.model
     if trained.outcome != "completed":
@@ -274,8 +282,10 @@ def assess(trained: Trained, ds: Dataset, n_samples: int, seed: int, classifier=
     if trained.snapshots:  # every validation metric at every snapshot: the verdicts' trajectories read them
         final_state = {k: v.clone() for k, v in model.state_dict().items()}
         for step, weights in sorted(trained.snapshots.items()):
-            model.load_state_dict(weights)
-            values = validation(model, ds, n_samples, seed, classifier)
+            values = _scored_at(scored or {}, step)
+            if not values:
+                model.load_state_dict(weights)
+                values = validation(model, ds, n_samples, seed, classifier)
             for k, v in values.items():
                 if v is not None:
                     curves[k].append((step, v))

@@ -22,6 +22,7 @@ from pipeline.evaluation import metrics
 class Rule:
     patience: int  # evaluations without an improvement that make a plateau
     min_change: float  # the least relative gain that counts as an improvement
+    earliest: int = 0  # training's grace period: no stop at an evaluation before this step
 
 
 def _margin(name: str, best: float, rule: Rule) -> float:
@@ -65,8 +66,9 @@ def all_plateaued(curves: dict[str, list[tuple[int, float]]], rule: Rule) -> boo
 
 def stop_step(curves: dict[str, list[tuple[int, float]]], rule: Rule, steps: list[int]) -> int | None:
     """The first of `steps` (the evaluations at which training asked the rule) at which every
-    judged curve, read up to it, had plateaued; None when none did."""
-    for step in sorted(steps):
+    judged curve, read up to it, had plateaued; None when none did. Steps before the rule's
+    `earliest` are never stops."""
+    for step in sorted(s for s in steps if s >= rule.earliest):
         if all_plateaued({k: [p for p in c if p[0] <= step] for k, c in curves.items()}, rule):
             return step
     return None

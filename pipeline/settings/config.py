@@ -55,6 +55,7 @@ class TrainBudget(Section):
     # rule; 0 = train to `steps`.
     stop_patience: NonNegativeInt = 0
     stop_min_change: Fraction = 0.05
+    stop_grace: Annotated[float, at.Ge(0), at.Lt(1)] = 0.0  # the share of `steps` before which it never stops
 
 
 class BudgetCap(Section):
@@ -203,11 +204,13 @@ class Convergence(Section):
     patience: Count  # evaluations without an improvement that make a plateau
     min_change: Fraction  # the least relative gain that counts as an improvement
     stop_training: bool  # each trial stops at its first plateau on every validation metric, its budget's steps at most
+    stop_grace: Annotated[float, at.Ge(0), at.Lt(1)] = 0.0  # no stop before this share of the budget's steps
 
     def stops(self, budget: TrainBudget) -> TrainBudget:
         """`budget` with this rule as its stopping rule (or none)."""
         return budget.model_copy(update={"stop_patience": self.patience if self.stop_training else 0,
-                                         "stop_min_change": self.min_change})
+                                         "stop_min_change": self.min_change,
+                                         "stop_grace": self.stop_grace if self.stop_training else 0.0})
 
 
 class ModelEntry(Section):

@@ -92,7 +92,8 @@ def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, no
                   "validation data, on the very numbers their verdict reads, at their last evaluation (the patience "
                   "rule, params.yaml `convergence`): their numbers are lower bounds, and a verdict resting on them may "
                   "change at a longer budget (each study's page names them). Training stops by the same rule on "
-                  f"every validation metric (`convergence.stop_training`): {stopped} of those rows' {seeds} seeds "
+                  "every validation metric (`convergence.stop_training`), never before its grace period "
+                  f"(`convergence.stop_grace`, a share of the budget): {stopped} of those rows' {seeds} seeds "
                   "stopped at a plateau, the others trained to their budget's maximum."]
     if comparisons:
         counts: dict[str, int] = {}

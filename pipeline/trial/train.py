@@ -8,6 +8,7 @@ result leave through `Hooks`, which the sweep fills with Tune and MLflow.
 """
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -83,8 +84,11 @@ def _log_points(hooks: Hooks, curves: dict[str, list[tuple[int, float]]]) -> Non
 
 
 def stop_rule(cfg: TrialConfig) -> Rule | None:
-    """The patience rule a trial's training stops by (params.yaml `convergence`), or None: it trains to its last step."""
-    return Rule(cfg.train.stop_patience, cfg.train.stop_min_change) if cfg.train.stop_patience else None
+    """The patience rule a trial's training stops by (params.yaml `convergence`), or None: it trains to
+    its last step. Its grace period, a share of the budget, becomes the first step it may stop at."""
+    if not cfg.train.stop_patience:
+        return None
+    return Rule(cfg.train.stop_patience, cfg.train.stop_min_change, math.ceil(cfg.train.stop_grace * cfg.train.steps))
 
 
 def stopped_as_judged(done: Trained, assessed: evaluation.Assessment, rule: Rule | None) -> bool:
@@ -117,6 +121,7 @@ def train(cfg: TrialConfig, ds: Dataset, classifier_state: dict | None = None, h
     def judge():
         return evaluation.Judge(ds, cfg.train.eval_samples, cfg.seed, classifier, rule) if rule else None
 
+    scored = None  # validation curves the judge scored in this process, with this code (below)
     if trained is not None:
         done = load_trained(trained, device)
         if training_config(TrialConfig.from_dict(done.config)) != training_config(cfg):  # the store's key prevents it
@@ -126,14 +131,19 @@ def train(cfg: TrialConfig, ds: Dataset, classifier_state: dict | None = None, h
             if not stopped_as_judged(done, assessed, rule):
                 print(f"pm2gan: {cfg.run_name}: the stored training stopped at step {done.steps:,}, where today's "
                       "evaluation code would not stop it; training it again", flush=True)
-                done, assessed = fit(cfg, ds, hooks, None, judge()), None
+                judged = judge()
+                done, assessed, scored = fit(cfg, ds, hooks, None, judged), None, judged.curves
                 provenance["reused_training"] = False
         if provenance.get("reused_training", True):
             _log_points(hooks, done.curves)
     else:
-        done = fit(cfg, ds, hooks, resume_from, judge())
+        judged = judge()
+        done = fit(cfg, ds, hooks, resume_from, judged)
+        # The judge scored every snapshot with this code, in this process: assess reads its numbers
+        # (they are equal, tests/test_stopping.py). Not after a resume: the checkpoint's were scored earlier.
+        scored = judged.curves if judged is not None and resume_from is None else None
     if assessed is None:
-        assessed = evaluation.assess(done, ds, cfg.train.eval_samples, cfg.seed, classifier)
+        assessed = evaluation.assess(done, ds, cfg.train.eval_samples, cfg.seed, classifier, scored)
     _log_points(hooks, {k: [p for p in points if p[0] < done.steps] for k, points in assessed.curves.items()})
     metrics = dict(assessed.metrics)
     metrics["perf/steps_per_s"] = done.steps_per_s
