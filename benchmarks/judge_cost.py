@@ -8,7 +8,8 @@ the judge's own seconds, and the steps each trained.
 It reads this project's data/ and evalnets/ (what `dvc repro` made) and params.yaml. A trial is
 `study:dataset:model`, the study's first trial of that row at seed 0 (the study's own budget and
 nets). What it answers (issue 20): the judge's evaluations against the training they save, so a
-cold run's wall time can be read against them.
+cold run's wall time can be read against them; and what the evaluation after training saves by
+reading the judge's validation numbers instead of scoring each snapshot a second time.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import torch  # noqa: E402
 
 from pipeline.data import places  # noqa: E402
 from pipeline.evaluation import evalnet  # noqa: E402
-from pipeline.evaluation.evaluate import Judge  # noqa: E402
+from pipeline.evaluation.evaluate import Judge, assess  # noqa: E402
 from pipeline.settings import config  # noqa: E402
 from pipeline.settings.trials import expand  # noqa: E402
 from pipeline.training.fit import fit  # noqa: E402
@@ -62,6 +63,14 @@ def one(cfg: config.Config, spec: str) -> str:
     start = time.perf_counter()
     judged = fit(trial, ds, judge=judge)
     with_judge = time.perf_counter() - start
+    # What the evaluation after training costs, reading the judge's numbers for the snapshots (as a
+    # sweep does) against scoring every snapshot again (as it did before 0a47b0d).
+    start = time.perf_counter()
+    assess(judged, ds, trial.train.eval_samples, trial.seed, classifier, scored=judge.curves)
+    reading = time.perf_counter() - start
+    start = time.perf_counter()
+    assess(judged, ds, trial.train.eval_samples, trial.seed, classifier)
+    rescoring = time.perf_counter() - start
     plain = trial.model_copy(update={"train": trial.train.model_copy(update={"stop_patience": 0})})
     start = time.perf_counter()
     full = fit(plain, ds)
@@ -69,7 +78,9 @@ def one(cfg: config.Config, spec: str) -> str:
     return (f"{spec:28s} judged: {judged.steps:>6,} of {trial.train.steps:,} steps"
             f"{' (plateau)' if judged.plateaued else ''} in {with_judge:6.1f} s, of which the judge "
             f"{judge.seconds:5.1f} s in {judge.calls} calls ({judge.seconds / with_judge:.0%}) | "
-            f"to the last step, no judge: {full.steps:,} steps in {without:6.1f} s | judged / plain {with_judge / without:.2f}")
+            f"to the last step, no judge: {full.steps:,} steps in {without:6.1f} s | judged / plain {with_judge / without:.2f} | "
+            f"assess after it: {reading:5.1f} s reading the judge's snapshot numbers, {rescoring:5.1f} s scoring "
+            f"{len(judged.snapshots)} snapshots again")
 
 
 def main() -> None:
