@@ -117,4 +117,11 @@ def test_a_long_trial_s_heartbeat_gives_its_pace_and_the_time_its_budget_has_lef
     progress.on_trial_result(0, [running], running, {"step": 4_000, "time_total_s": 30.0})
     # 2,000 steps in the 10 s since its report before: 200 steps/s, 6,000 steps left
     assert capsys.readouterr().out == "  ... gan-ring8-s0: step 4,000 of 10,000, 200 steps/s, ~30s left (1m10s into the sweep)\n"
+    # after its training, the trial logs its validation curve point by point: no line goes back to an earlier step
+    now[0] += 70.0
+    progress.on_trial_result(0, [running], running, {"step": 2_000, "time_total_s": 35.0})
+    assert capsys.readouterr().out == ""
+    now[0] += 10.0
+    progress.on_trial_result(0, [running], running, {"step": 5_000, "time_total_s": 40.0})  # the pace from step 4,000
+    assert capsys.readouterr().out == "  ... gan-ring8-s0: step 5,000 of 10,000, 100 steps/s, ~50s left (2m30s into the sweep)\n"
     assert sweep.heartbeat("x", 5, 10, None, 1.0, 3.0) == "  ... x: step 5 of 10 (3s into the sweep)"  # no pace yet

@@ -62,6 +62,10 @@ def _progress_callback(total: int, already: int = 0):
             now = time.monotonic()
             step, spent = int(result["step"]), float(result.get("time_total_s") or 0.0)  # Tune adds time_total_s
             before = self.seen.get(trial.trial_id)
+            if before is not None and step < before[0]:
+                # A finished training's validation curve, logged point by point after it (the trial's
+                # MLflow run wants it): not progress, and no heartbeat should go back to step 200 of 1,000.
+                return
             self.seen[trial.trial_id] = (step, spent)
             if now - self.said.setdefault(trial.trial_id, now) < HEARTBEAT_S:
                 return
