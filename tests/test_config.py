@@ -67,6 +67,11 @@ def test_paper_profile_expands_grid(raw):
     (lambda r: [p["datasets"].remove(d) for p in r["profiles"].values() for d in ("ica", "bars", "digits", "mnist")
                 if d in p["datasets"]], "studies.factorial.datasets", "none of them is in any profile"),
     (lambda r: r["studies"]["parzen"].update(profile="huge"), "studies.parzen.profile", "unknown profile"),
+    (lambda r: r["studies"]["infogan"]["train_by_profile"].update(huge={"steps": 5}),
+     "studies.infogan.train_by_profile.huge", "unknown profile 'huge'"),
+    # checked under the quick profile, though only the paper profile would read it
+    (lambda r: r["studies"]["infogan"]["train_by_profile"].update(paper={"steps": 0}),
+     "studies.infogan.train_by_profile.paper.steps", ">= 1"),
     (lambda r: r["profiles"]["reference"]["cap"].update(seeds=0), "profiles.reference.cap.seeds", ">= 1"),
     (lambda r: r["profiles"]["reference"]["cap"]["steps_by_dataset"].update(cifar=10),
      "profiles.reference.cap.steps_by_dataset", "unknown dataset"),
@@ -81,6 +86,18 @@ def test_bad_params_name_file_and_key(raw, mutate, key, words):
     assert err.key == key, str(err)
     assert words in str(err)
     assert str(err).startswith(f"params.yaml: {key}: ")
+
+
+def test_a_studys_budget_for_one_profile_leaves_the_others_theirs(raw):
+    """infogan's 10,000 steps are the quick profile's CPU budget (`train_by_profile`): the paper
+    profile keeps its own 30,000, where a study's `train` would have cut it too."""
+    def budgets(profile):
+        cfg = config.parse(copy.deepcopy(raw), "params.yaml", profile=profile)
+        return {(t.dataset, t.train.steps, t.train.eval_every) for t in config.trial_settings(cfg, "infogan")}
+
+    assert budgets("quick") == {("digits", 10_000, 1_000)}
+    paper = raw["profiles"]["paper"]["train"]
+    assert budgets("paper") == {(d, paper["steps"], paper["eval_every"]) for d in ("digits", "mnist")}
 
 
 def test_missing_file_is_clear(tmp_path):

@@ -154,7 +154,10 @@ class StudySpec(Section):
     set: dict[str, dict[str, Any]] = {}  # model -> hyperparameter -> value, fixed for this study
     only: dict[str, tuple[str, ...]] = {}  # model -> the study's datasets it trains on (default: all)
     seeds: Optional[Seeds] = None  # instead of the profile's
-    train: dict[str, Any] = {}  # overrides of the profile's training budget
+    train: dict[str, Any] = {}  # overrides of the profile's training budget, under every profile (a protocol's)
+    # profile -> overrides of the training budget under that profile only, after `train`: a budget
+    # chosen for one profile's scale (the quick profile's CPU budget) must not cut another's.
+    train_by_profile: dict[str, dict[str, Any]] = {}
     nets: dict[str, Any] = {}  # overrides of the profile's net sizes
     by_dataset: dict[str, DatasetOverrides] = {}  # dataset -> overrides on that dataset only
     # Run under this profile whatever the top-level `profile` says: the published-number
@@ -363,8 +366,10 @@ def trial_settings(cfg: Config, study: str) -> Iterator[TrialSettings]:
                     raw = {**model_spec.defaults.model_dump(), **spec.set.get(model, {}),
                            **(over.set.get(model, {}) if over else {}), **factor, **tuned}
                     hparams = validate(family.Hyper, raw, cfg.file, f"{where}.set.{model}" if not factor else f"{key}.vary.{model}")
-                    budget = validate(TrainBudget, {**profile.budget(dataset).model_dump(), **spec.train,
-                                                    **(over.train if over else {})}, cfg.file, f"{where}.train")
+                    in_profile = spec.train_by_profile.get(profile_name, {})
+                    budget = validate(TrainBudget, {**profile.budget(dataset).model_dump(), **spec.train, **in_profile,
+                                                    **(over.train if over else {})}, cfg.file,
+                                      f"{where}.train" if over or not in_profile else f"{key}.train_by_profile.{profile_name}")
                     if profile.cap:  # after every override: the cap bounds what the study asks for
                         budget = profile.cap.apply(budget, dataset)
                     budget = cfg.convergence.stops(budget)
@@ -419,6 +424,10 @@ def parse(raw: Any, file: str | Path = PARAMS_FILE, profile: str | None = None) 
     for name, study in params.studies.items():
         if study.profile is not None:
             _known(file, f"studies.{name}.profile", study.profile, list(params.profiles), "unknown profile (profiles: {})")
+        for pname, override in study.train_by_profile.items():  # every profile's, not only the one run now
+            key = f"studies.{name}.train_by_profile.{pname}"
+            _known(file, key, pname, list(params.profiles), f"unknown profile {pname!r} (profiles: {{}})")
+            validate(TrainBudget, {**params.profiles[pname].train.model_dump(), **study.train, **override}, file, key)
         for m in study.models:
             _known(file, f"studies.{name}.models", m, sorted(models if m in FAMILIES else FAMILIES),
                    f"unknown model {m!r} (known: {{}})")
