@@ -330,10 +330,10 @@ def test_a_generator_with_no_trivial_generator_to_beat_is_not_said_to_generate()
 
 def test_the_index_says_how_many_rows_were_still_improving_and_how_many_seeds_stopped():
     from pipeline.studies.base import Verdict
-    from pipeline.studies.summary import index_page
+    from pipeline.studies.summary import Budget, index_page
 
     page = index_page({"factorial": Verdict("inconclusive", ["a test"]), "prior": Verdict("holds", ["b"])},
-                      budgets={"factorial": (5, 18, 20, 54), "prior": (0, 9, 27, 27)})
+                      budgets={"factorial": Budget(5, 18, 20, 54), "prior": Budget(0, 9, 27, 27)})
     assert "| rows still improving on what it decides | seeds stopped at a plateau |" in page
     factorial = next(line for line in page.splitlines() if line.startswith("| [factorial]"))
     assert factorial.endswith("| 5 of 18 | 20 of 54 |")

@@ -23,6 +23,7 @@ from pipeline.studies.convergence import Rule
 from pipeline.studies.convergence import describe as describe_convergence
 from pipeline.studies.convergence import rows as rows_converged
 from pipeline.studies.base import Row, Table, Verdict
+from pipeline.studies.summary import Budget
 from pipeline.trial.results import StudyResults, TheoryResults, TrialResult, read_study
 
 REPORTS_DIR = Path("reports")
@@ -379,8 +380,7 @@ def build(results_dir: Path, convergence: Rule, reports_dir: Path = REPORTS_DIR,
     written: dict[str, Path] = {}
     all_metrics, verdicts = {}, {}
     tables: dict[str, Table] = {}  # study -> its table (provenance attached), for the published numbers
-    # study -> (rows with seeds still improving, rows, seeds stopped at a plateau, seeds)
-    budgets: dict[str, tuple[int, int, int, int]] = {}
+    budgets: dict[str, Budget] = {}  # study -> what its budget left behind, over the rows its verdict reads
     settled: dict[str, trajectories.Trajectory] = {}  # study -> its verdict over training
     not_run: dict[str, str] = {}  # study -> the profile that has none of its datasets
     pages: dict[str, list[str]] = {}  # study -> its page's lines before the figures
@@ -413,8 +413,8 @@ def build(results_dir: Path, convergence: Rule, reports_dir: Path = REPORTS_DIR,
         trajectory = trajectories.trace(study, results, summary.val_references, table)
         settled[name] = trajectory
         converged = rows_converged(results, trajectory.reads, convergence)
-        budgets[name] = (sum(1 for c in converged if c.improving), len(converged),
-                         sum(c.stopped for c in converged), sum(c.seeds for c in converged))
+        budgets[name] = Budget(improving=sum(1 for c in converged if c.improving), rows=len(converged),
+                               stopped=sum(c.stopped for c in converged), seeds=sum(c.seeds for c in converged))
         jobs[name] = (results, table, trajectory, reports_dir, data_dir)
         md = [f"# Study `{name}`", "", f"**Claim.** {study.claim}", "", *verdict_lines(verdicts[name]),
               *budget_caveat(table),

@@ -3,7 +3,19 @@ mapping, the role of the game, what the code must be), each cell the talk's stat
 the measured evidence of the study that tests it; then every study's verdict."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from .base import OUTCOMES, Verdict
+
+
+class Budget(NamedTuple):
+    """What a study's training budget left behind, over the rows its verdict reads
+    (pipeline/studies/convergence.py)."""
+
+    improving: int  # rows with seeds still improving on the numbers the verdict reads
+    rows: int
+    stopped: int  # their seeds whose training stopped at a plateau
+    seeds: int
 
 # (model, aspect) -> (the talk's statement, the studies whose verdicts are its evidence)
 SLIDE: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
@@ -41,9 +53,8 @@ def _evidence(studies: tuple[str, ...], verdicts: dict[str, Verdict]) -> str:
 
 
 def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, not_run: dict[str, str] | None = None,
-               budgets: dict[str, tuple[int, int, int, int]] | None = None, over_training: dict | None = None) -> str:
-    """`budgets`: study -> (rows still improving on the numbers its verdict reads, rows it read,
-    their seeds whose training stopped at a plateau, their seeds: pipeline/studies/convergence.py);
+               budgets: dict[str, Budget] | None = None, over_training: dict | None = None) -> str:
+    """`budgets`: study -> what its budget left behind (`Budget`);
     `over_training`: study -> its verdict's trajectory (pipeline/studies/trajectory.py)."""
     from . import STUDIES
     from .trajectory import cell
@@ -62,8 +73,9 @@ def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, no
     for name, study in STUDIES.items():
         verdict = verdicts.get(name)
         missing = f"not run in profile `{not_run[name]}` (none of its datasets)" if name in not_run else "not run"
-        improving = f"{budgets[name][0]} of {budgets[name][1]}" if name in budgets else "—"
-        stopped = f"{budgets[name][2]} of {budgets[name][3]}" if name in budgets else "—"
+        budget = budgets.get(name)
+        improving = f"{budget.improving} of {budget.rows}" if budget else "—"
+        stopped = f"{budget.stopped} of {budget.seeds}" if budget else "—"
         lines.append(f"| [{name}]({name}.md) | {study.claim} | "
                      + (f"**{verdict.outcome}** — " + "; ".join(verdict.summary()) if verdict else missing)
                      + f" | {cell(over_training[name]) if name in over_training else '—'} | {improving} | {stopped} |")
@@ -86,8 +98,7 @@ def index_page(verdicts: dict[str, Verdict], comparisons: list | None = None, no
             lines[-1] += (f" Counting {', '.join(f'`{n}`' for n in exact)}, exact and trained on nothing, "
                           f"{len(settled) + len(exact)} of the talk's {judged + len(exact)} verdicts are settled.")
     if budgets:
-        improving, rows = sum(b[0] for b in budgets.values()), sum(b[1] for b in budgets.values())
-        stopped, seeds = sum(b[2] for b in budgets.values()), sum(b[3] for b in budgets.values())
+        improving, rows, stopped, seeds = (sum(column) for column in zip(*budgets.values()))
         lines += ["", f"**Budget.** Of the {rows} rows the verdicts read, {improving} had seeds still improving on "
                   "validation data, on the very numbers their verdict reads, at their last evaluation (the patience "
                   "rule, params.yaml `convergence`): their numbers are lower bounds, and a verdict resting on them may "
