@@ -72,9 +72,14 @@ class PM(AutoencoderFamily):
 
         # Encoder's turn: reconstruct, and maximise the predictors' error. Gradients
         # also land on the predictors here; their optimiser clears them before its next step.
-        recon = losses.reconstruction(self.decoder(code), x)
         unpredictability = losses.predictability(code, self.predictors(code))
-        loss = self.hp.recon_weight * recon - self.hp.lam * unpredictability
+        if self.hp.recon_weight:
+            recon = losses.reconstruction(self.decoder(code), x)
+            loss = self.hp.recon_weight * recon - self.hp.lam * unpredictability
+        else:  # the 1992 objective: the decoder is not trained, so its graph is not built (recon is only logged)
+            with torch.no_grad():
+                recon = losses.reconstruction(self.decoder(fixed), x)
+            loss = -self.hp.lam * unpredictability
         self.update("autoencoder", loss)
         return {
             "loss/recon": recon.detach(),

@@ -86,6 +86,39 @@ def test_pm_predictors_learn_and_encoder_defeats_them(datasets):
     assert pm.metrics["eval/total_correlation"] < ae.metrics["eval/total_correlation"]
 
 
+def test_pm_without_reconstruction_trains_exactly_as_its_general_objective_at_weight_zero(datasets):
+    """The 1992 objective (recon_weight 0) skips the decoder's graph; the encoder and predictors
+    it trains must be the very ones the general loss, 0 * recon - lam * unpredictability, trains,
+    and the decoder must stay as it was built (it is not a player of that game)."""
+    ds = datasets["ica"]
+    cfg = trial("pm", ds, recon_weight=0.0, predictor_steps=2)
+    x = torch.from_numpy(ds.x["train"][:64])
+
+    def general_step(model):  # PM.train_step with the decoder's graph built, whatever its weight
+        code = model.encoder(x)
+        fixed = code.detach()
+        for _ in range(model.hp.predictor_steps):
+            model.update("predictors", losses.predictability(fixed, model.predictors(fixed)))
+        recon = losses.reconstruction(model.decoder(code), x)
+        loss = model.hp.recon_weight * recon - model.hp.lam * losses.predictability(code, model.predictors(code))
+        model.update("autoencoder", loss)
+        return recon.detach(), loss.detach()
+
+    torch.manual_seed(0)
+    fast = build_model(cfg, ds, torch.device("cpu"))
+    torch.manual_seed(0)
+    general = build_model(cfg, ds, torch.device("cpu"))
+    built = {k: v.clone() for k, v in fast.state_dict().items()}
+    for _ in range(30):
+        logged = fast.train_step(x)
+        recon, loss = general_step(general)
+        assert torch.equal(logged["loss/recon"], recon) and torch.equal(logged["loss/encoder"], loss)
+    for name, weights in general.state_dict().items():
+        assert torch.equal(fast.state_dict()[name], weights), name
+    moved = {name.split(".")[0] for name, weights in fast.state_dict().items() if not torch.equal(built[name], weights)}
+    assert moved == {"encoder", "predictors"}
+
+
 def quick(cfg, dataset: str, steps: int | None = None):
     """A test trial at the quick profile's nets and budget (what `make repro` trains); with
     `steps`, that budget cut to `steps` training steps."""
