@@ -15,7 +15,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Strict
 from torch import nn
 
-from . import nets
+from . import nets, optim
 from .nets import DataSpec, NetConfig, parameter_count
 from .priors import PRIORS
 
@@ -140,8 +140,9 @@ class Family(nn.Module):
         params = [p for m in modules for p in m.parameters()]
         # fused: one kernel for the whole update, on CPU and CUDA alike. With nets this small the
         # per-tensor loop of the default implementation is a fifth to a quarter of a step's time
-        # on CPU (benchmarks/step_time.py).
-        return torch.optim.Adam(params, lr=self.hp.lr if lr is None else lr, betas=(self.hp.beta1, 0.999), fused=True)
+        # on CPU (benchmarks/step_time.py), and PyTorch's bookkeeping around the kernel is more
+        # than the kernel: optim.Adam steps straight into it (models/optim.py).
+        return optim.Adam(params, lr=self.hp.lr if lr is None else lr, betas=(self.hp.beta1, 0.999))
 
     def parameter_count(self) -> int:
         return parameter_count(self)

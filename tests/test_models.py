@@ -2,6 +2,7 @@
 its declared capabilities work (and only those), checkpoints round-trip, seeds fix results."""
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -117,6 +118,47 @@ def test_pm_without_reconstruction_trains_exactly_as_its_general_objective_at_we
         assert torch.equal(fast.state_dict()[name], weights), name
     moved = {name.split(".")[0] for name, weights in fast.state_dict().items() if not torch.equal(built[name], weights)}
     assert moved == {"encoder", "predictors"}
+
+
+def test_the_zoo_s_adam_steps_bit_for_bit_as_pytorch_s_fused_adam_and_shares_its_checkpoints():
+    """models/optim.Adam skips torch.optim.Adam's bookkeeping, not its arithmetic: the same weights
+    and optimiser state after steps where part of the net gets no gradient (a player outside the
+    loss), and a checkpoint of one goes on in the other exactly as in itself."""
+    from models.optim import Adam
+
+    def net():
+        torch.manual_seed(0)
+        return torch.nn.ModuleDict({"used": torch.nn.Linear(5, 4), "idle": torch.nn.Linear(4, 3)})
+
+    def train(model, optimizer, steps, start=0):
+        for step in range(start, start + steps):
+            x = torch.randn(16, 5, generator=torch.Generator().manual_seed(step))
+            h = model["used"](x)
+            loss = (model["idle"](h) if step % 3 == 0 else h).pow(2).mean()  # "idle" gets a gradient one step in 3
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    ours, theirs = net(), net()
+    ours_opt = Adam(ours.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    theirs_opt = torch.optim.Adam(theirs.parameters(), lr=1e-2, betas=(0.5, 0.999), fused=True)
+    train(ours, ours_opt, 10, start=1)  # "idle" first gets a gradient at step 3: state made late, as PyTorch makes it
+    train(theirs, theirs_opt, 10, start=1)
+    for name, weights in theirs.state_dict().items():
+        assert torch.equal(ours.state_dict()[name], weights), name
+    for a, b in zip(ours_opt.state_dict()["state"].values(), theirs_opt.state_dict()["state"].values(), strict=True):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
+
+    crossed = net()
+    crossed.load_state_dict(theirs.state_dict())
+    crossed_opt = Adam(crossed.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    # PyTorch's checkpoint, resumed by ours (copied, as a checkpoint file would be: a state dict
+    # shares its tensors with the optimiser it came from)
+    crossed_opt.load_state_dict(copy.deepcopy(theirs_opt.state_dict()))
+    train(crossed, crossed_opt, 5, start=11)
+    train(theirs, theirs_opt, 5, start=11)
+    for name, weights in theirs.state_dict().items():
+        assert torch.equal(crossed.state_dict()[name], weights), name
 
 
 def quick(cfg, dataset: str, steps: int | None = None):
