@@ -327,7 +327,7 @@ def study_names() -> list[str]:
 def family_names() -> list[str]:
     """The model families, read from models/ without importing them (torch is slow to load)."""
     folder = Path(__file__).parent.parent / "models"
-    shared = ("__init__", "base", "losses", "nets", "priors", "registry")  # the zoo's shared parts
+    shared = ("__init__", "base", "losses", "nets", "optim", "priors", "registry")  # the zoo's shared parts
     return sorted(p.stem for p in folder.glob("*.py") if p.stem not in shared)
 
 
