@@ -146,19 +146,29 @@ def test_the_zoo_s_adam_steps_bit_for_bit_as_pytorch_s_fused_adam_and_shares_its
     train(theirs, theirs_opt, 10, start=1)
     for name, weights in theirs.state_dict().items():
         assert torch.equal(ours.state_dict()[name], weights), name
-    for a, b in zip(ours_opt.state_dict()["state"].values(), theirs_opt.state_dict()["state"].values(), strict=True):
+    ours_state, theirs_state = ours_opt.state_dict()["state"], theirs_opt.state_dict()["state"]
+    assert ours_state.keys() == theirs_state.keys()
+    for i, b in theirs_state.items():
+        a = ours_state[i]
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
 
-    crossed = net()
-    crossed.load_state_dict(theirs.state_dict())
-    crossed_opt = Adam(crossed.parameters(), lr=1e-2, betas=(0.5, 0.999))
-    # PyTorch's checkpoint, resumed by ours (copied, as a checkpoint file would be: a state dict
-    # shares its tensors with the optimiser it came from)
-    crossed_opt.load_state_dict(copy.deepcopy(theirs_opt.state_dict()))
-    train(crossed, crossed_opt, 5, start=11)
-    train(theirs, theirs_opt, 5, start=11)
+    def resumed(model, optimizer, kind):
+        """A copy of `model` and `optimizer` as a checkpoint restores them, into an optimiser of `kind`
+        (copied as a file would be: a state dict shares its tensors with the optimiser it came from)."""
+        copy_ = net()
+        copy_.load_state_dict(model.state_dict())
+        other = kind(copy_.parameters(), lr=1e-2, betas=(0.5, 0.999))
+        other.load_state_dict(copy.deepcopy(optimizer.state_dict()))
+        return copy_, other
+
+    pytorch_s = lambda params, **kw: torch.optim.Adam(params, fused=True, **kw)  # noqa: E731
+    theirs_in_ours = resumed(theirs, theirs_opt, Adam)
+    ours_in_theirs = resumed(ours, ours_opt, pytorch_s)
+    for model, optimizer in (theirs_in_ours, ours_in_theirs, (theirs, theirs_opt)):
+        train(model, optimizer, 5, start=11)
     for name, weights in theirs.state_dict().items():
-        assert torch.equal(crossed.state_dict()[name], weights), name
+        assert torch.equal(theirs_in_ours[0].state_dict()[name], weights), name
+        assert torch.equal(ours_in_theirs[0].state_dict()[name], weights), name
 
 
 def quick(cfg, dataset: str, steps: int | None = None):
