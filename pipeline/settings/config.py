@@ -30,7 +30,9 @@ PARAMS_FILE = "params.yaml"
 
 
 Fraction = Annotated[float, at.Gt(0), at.Lt(1)]
-Share = Annotated[float, at.Ge(0), at.Lt(1)]  # a share of a budget, none included
+# The share of a budget's steps before which training never stops; 0: none. Not models.base.Share,
+# which excludes 0 (a part of a whole, neither none nor all).
+Grace = Annotated[float, at.Ge(0), at.Lt(1)]
 
 # Upper bounds far above any run this project makes (the papers' largest budget is 400,000 steps,
 # their largest nets 1,200 units), so that a typo (an extra three zeros) is an error here rather
@@ -56,7 +58,7 @@ class TrainBudget(Section):
     # rule; 0 = train to `steps`.
     stop_patience: NonNegativeInt = 0
     stop_min_change: Fraction = 0.05
-    stop_grace: Share = 0.0  # the share of `steps` before which it never stops
+    stop_grace: Grace = 0.0  # the share of `steps` before which it never stops
 
 
 class BudgetCap(Section):
@@ -208,7 +210,7 @@ class Convergence(Section):
     patience: Count  # evaluations without an improvement that make a plateau
     min_change: Fraction  # the least relative gain that counts as an improvement
     stop_training: bool  # each trial stops at its first plateau on every validation metric, its budget's steps at most
-    stop_grace: Share = 0.0  # no stop before this share of the budget's steps
+    stop_grace: Grace = 0.0  # no stop before this share of the budget's steps
 
     def stops(self, budget: TrainBudget) -> TrainBudget:
         """`budget` with this rule as its stopping rule (or none)."""
