@@ -1,7 +1,7 @@
 """What training several seeds of one config together would save (issue 20 lists it; not built):
-K seeds of an MLP, each updated by its own fused Adam one after another, as a sweep's trials do,
-against the same K seeds held as one "seed-batched" MLP (every weight with a leading seed axis,
-batched matmuls) under one fused Adam. The loss of the batched net is the sum of the seeds'
+K seeds of an MLP (models/nets.mlp), each updated by its own Adam (the trials' own, models/optim.py)
+one after another, as a sweep's trials do, against the same K seeds held as one "seed-batched" MLP
+(every weight with a leading seed axis, batched matmuls) under one such Adam. The loss of the batched net is the sum of the seeds'
 losses, so each seed's slice gets its own gradient, and Adam is elementwise: the two are one
 computation up to float rounding (batched matmuls sum in another order), and the benchmark prints
 how far seed k's weights ended from the separate net's.
@@ -19,24 +19,23 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from models.nets import NetConfig, mlp  # noqa: E402
+from models.optim import Adam  # noqa: E402  (the trials' own optimiser)
 
 SHAPES = {  # name: (input width, hidden width, hidden layers, output width, batch)
     "pm1992 (PM, 4 hidden units)": (4, 4, 1, 2, 32),
     "quick digits (2 x 128)": (64, 128, 2, 8, 128),
     "modes2d (4 x 400)": (2, 400, 4, 2, 100),
 }
-
-
-def mlp(width_in: int, hidden: int, depth: int, width_out: int) -> nn.Sequential:
-    layers, width = [], width_in
-    for _ in range(depth):
-        layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
-        width = hidden
-    return nn.Sequential(*layers, nn.Linear(width, width_out))
 
 
 class SeedBatchedMLP(nn.Module):
@@ -66,7 +65,7 @@ def batches(k: int, steps: int, width: int, batch: int) -> torch.Tensor:
 
 
 def one_after_another(nets, data) -> float:
-    optimizers = [torch.optim.Adam(net.parameters(), lr=1e-3, fused=True) for net in nets]
+    optimizers = [Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999)) for net in nets]
     start = time.perf_counter()
     for step in data:
         for k, (net, opt) in enumerate(zip(nets, optimizers)):
@@ -78,7 +77,7 @@ def one_after_another(nets, data) -> float:
 
 
 def together(net: SeedBatchedMLP, data) -> float:
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=True)
+    opt = Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999))
     start = time.perf_counter()
     for step in data:
         loss = net(step).pow(2).mean(dim=(1, 2)).sum()  # each seed's own mean: its own gradient
@@ -91,7 +90,7 @@ def together(net: SeedBatchedMLP, data) -> float:
 def compare(name: str, k: int, steps: int) -> str:
     width_in, hidden, depth, width_out, batch = SHAPES[name]
     torch.manual_seed(0)
-    nets = [mlp(width_in, hidden, depth, width_out) for _ in range(k)]
+    nets = [mlp(width_in, width_out, NetConfig(hidden=hidden, depth=depth, conv_channels=0)) for _ in range(k)]
     batched = SeedBatchedMLP(nets)
     data = batches(k, steps, width_in, batch)
     one_after_another(copy.deepcopy(nets[:1]), data[:20, :1])  # warm up both paths, on copies
