@@ -171,6 +171,37 @@ def test_the_zoo_s_adam_steps_bit_for_bit_as_pytorch_s_fused_adam_and_shares_its
         assert torch.equal(ours_in_theirs[0].state_dict()[name], weights), name
 
 
+def test_the_zoo_s_adam_leaves_what_its_short_step_does_not_cover_to_pytorch():
+    """A closure, or a second parameter group, takes PyTorch's own step: the same result as
+    torch.optim.Adam(fused=True), and the closure's loss returned as PyTorch returns it."""
+    from models.optim import Adam
+
+    def pair():
+        torch.manual_seed(0)
+        return torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+
+    x = torch.randn(8, 3, generator=torch.Generator().manual_seed(1))
+    results = []
+    for kind in (lambda p: Adam(p, lr=1e-2, betas=(0.5, 0.999)),
+                 lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.5, 0.999), fused=True)):
+        first, second = pair()
+        optimizer = kind(first.parameters())
+        optimizer.add_param_group({"params": second.parameters(), "lr": 1e-3})  # two groups
+
+        def closure():
+            optimizer.zero_grad(set_to_none=True)
+            loss = (first(x) + second(x)).pow(2).mean()
+            loss.backward()
+            return loss
+
+        losses = [optimizer.step(closure) for _ in range(4)]
+        results.append((losses, first.weight.detach().clone(), second.weight.detach().clone()))
+    (ours_losses, *ours), (theirs_losses, *theirs) = results
+    assert all(torch.equal(a, b) for a, b in zip(ours_losses, theirs_losses, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    assert not torch.equal(ours[0], pair()[0].weight)  # it trained
+
+
 def quick(cfg, dataset: str, steps: int | None = None):
     """A test trial at the quick profile's nets and budget (what `make repro` trains); with
     `steps`, that budget cut to `steps` training steps."""
